@@ -1,0 +1,362 @@
+/**
+ * One nact persistent actor per item slice: a thin shell around the slice decider.
+ *
+ * For every command the actor decides, evolves its in-memory state, hands the events to the
+ * journal and replies when the journal says they committed. It does not wait for that commit
+ * before deciding the next command (pipelining): the journal commits a slice's events in the
+ * order they were decided, so every reply stays true.
+ *
+ * When a flush fails, the journal rejects every event of the slice from the failed batch on.
+ * The actor then answers `unavailable` to everything until it has reloaded its state from what
+ * is committed (snapshot plus journal), so it never decides on state that failed to commit.
+ *
+ * Commands reach the actor in batches: callers queue them in the slice's inbox and one nact
+ * message per event-loop turn carries the whole inbox, because nact delivers one message per
+ * turn and a hot slice receives thousands per turn.
+ */
+import nact from 'nact';
+import type { Clock, TimerHandle } from '../clock.js';
+import {
+  decide,
+  evolve,
+  fromSnapshot,
+  initialState,
+  toSnapshot,
+  type SliceCommand,
+  type SliceEvent,
+  type SliceSnapshot,
+  type SliceState,
+} from '../domain/slice.js';
+import type { RejectionReason } from '../domain/reasons.js';
+import type { BatchingJournal } from '../persistence/journal.js';
+import { NactJournal } from './nactJournal.js';
+
+export interface SliceOutcome {
+  /** The committed events of the command; empty when it was refused outright. */
+  readonly events: readonly SliceEvent[];
+  readonly rejection: RejectionReason | null;
+}
+
+/** A slice's committed figures: what buyers are shown. */
+export interface SliceFigures {
+  readonly stock: number;
+  readonly available: number;
+  readonly reserved: number;
+  readonly sold: number;
+}
+
+export interface SliceHostOptions {
+  readonly journal: BatchingJournal;
+  readonly clock: Clock;
+  /** Events between two snapshots of a slice. */
+  readonly snapshotEvery?: number;
+  /** Commands waiting in one slice's inbox at most; past it, `unavailable`. */
+  readonly mailboxDepthMax?: number;
+  /** Called when a slice's committed figures change. */
+  readonly onFigures: (sliceId: string, figures: SliceFigures) => void;
+  readonly onError?: (error: unknown, context: string) => void;
+}
+
+export const snapshotEveryDefault = 10_000;
+export const mailboxDepthMaxDefault = 50_000;
+const reloadBackoffMinMs = 50;
+const reloadBackoffMaxMs = 2_000;
+
+const unavailable: SliceOutcome = { events: [], rejection: 'unavailable' };
+
+type SliceMessage =
+  | { readonly kind: 'start' }
+  | { readonly kind: 'commands' }
+  | { readonly kind: 'storage_failed'; readonly cause: unknown }
+  | { readonly kind: 'reloaded'; readonly state: SliceState };
+
+/** The part of nact's persistent-actor context this shell uses. */
+interface PersistentContext {
+  readonly recovering?: boolean;
+  persist(event: SliceEvent): Promise<void>;
+}
+
+interface Pending {
+  readonly command: SliceCommand;
+  readonly reply: (outcome: SliceOutcome) => void;
+}
+
+type Status = 'starting' | 'ready' | 'reloading' | 'stopped';
+
+function figuresOf(state: SliceState): SliceFigures {
+  return { stock: state.stock, available: state.available, reserved: state.reserved, sold: state.sold };
+}
+
+function ignore(): void {}
+
+/** The handle the engine holds for one slice. */
+export class Slice {
+  readonly sliceId: string;
+  private status: Status = 'starting';
+  private inbox: Pending[] = [];
+  private dispatched = false;
+  private failureSignalled = false;
+  private expiryTimer: { at: number; handle: TimerHandle } | null = null;
+  private committed: SliceFigures = { stock: 0, available: 0, reserved: 0, sold: 0 };
+  private readonly reference: nact.Ref<SliceMessage>;
+  readonly ready: Promise<void>;
+
+  constructor(
+    private readonly host: SliceHost,
+    sliceId: string,
+  ) {
+    this.sliceId = sliceId;
+    let started!: () => void;
+    let failed!: (error: unknown) => void;
+    this.ready = new Promise<void>((resolve, reject) => {
+      started = resolve;
+      failed = reject;
+    });
+    this.reference = nact.spawnPersistent(
+      host.system,
+      ((state: SliceState, message: SliceMessage | SliceEvent, context: PersistentContext) => {
+        // While nact recovers the actor, the messages are the journal's events.
+        if (context.recovering === true) return evolve(state, message as SliceEvent);
+        return this.handle(state, message as SliceMessage, context, started);
+      }) as never,
+      sliceId,
+      `slice-${sliceId}`,
+      {
+        snapshotEvery: host.snapshotEvery,
+        snapshotEncoder: (state: SliceState) => toSnapshot(state),
+        snapshotDecoder: (snapshot: SliceSnapshot) => fromSnapshot(snapshot),
+        initialStateFunc: () => initialState(),
+        onCrash: (_message: unknown, error: unknown, context: { stop: symbol }) => {
+          // Only recovery can crash the actor (command handling catches its own errors): the
+          // journal could not be read. The engine refuses to start rather than serve a slice
+          // whose stock it does not know.
+          this.status = 'stopped';
+          failed(error);
+          return context.stop;
+        },
+      } as never,
+    );
+    nact.dispatch(this.reference, { kind: 'start' });
+  }
+
+  /** The figures of the last committed change. */
+  get figures(): SliceFigures {
+    return this.committed;
+  }
+
+  get inboxDepth(): number {
+    return this.inbox.length;
+  }
+
+  submit(command: SliceCommand): Promise<SliceOutcome> {
+    if (this.status !== 'ready') return Promise.resolve(unavailable);
+    if (this.inbox.length >= this.host.mailboxDepthMax) return Promise.resolve(unavailable);
+    return new Promise((reply) => {
+      this.inbox.push({ command, reply });
+      if (!this.dispatched) {
+        this.dispatched = true;
+        nact.dispatch(this.reference, { kind: 'commands' });
+      }
+    });
+  }
+
+  stop(): void {
+    this.status = 'stopped';
+    this.expiryTimer?.handle.cancel();
+    this.expiryTimer = null;
+    for (const pending of this.takeInbox()) pending.reply(unavailable);
+    nact.stop(this.reference);
+  }
+
+  private takeInbox(): Pending[] {
+    const batch = this.inbox;
+    this.inbox = [];
+    this.dispatched = false;
+    return batch;
+  }
+
+  private handle(
+    state: SliceState,
+    message: SliceMessage,
+    context: { persist(event: SliceEvent): Promise<void> },
+    started: () => void,
+  ): SliceState {
+    switch (message.kind) {
+      case 'start':
+        if (this.status === 'stopped') return state;
+        this.status = 'ready';
+        this.publish(figuresOf(state));
+        started();
+        // Reservations whose TTL ran out while the engine was down expire now.
+        void this.submit({ kind: 'expire', nowMs: this.host.clock.now() });
+        return state;
+      case 'commands':
+        return this.decideAll(state, this.takeInbox(), context);
+      case 'storage_failed':
+        if (this.status === 'ready') {
+          this.status = 'reloading';
+          void this.reload(message.cause);
+        }
+        return state;
+      case 'reloaded':
+        if (this.status !== 'reloading') return state;
+        this.host.journal.reopen(this.sliceId);
+        this.status = 'ready';
+        this.failureSignalled = false;
+        this.publish(figuresOf(message.state));
+        this.scheduleExpiry(message.state);
+        return message.state;
+    }
+  }
+
+  private decideAll(
+    state: SliceState,
+    batch: Pending[],
+    context: { persist(event: SliceEvent): Promise<void> },
+  ): SliceState {
+    for (const pending of batch) {
+      if (this.status !== 'ready') {
+        pending.reply(unavailable);
+        continue;
+      }
+      let decision;
+      let figures;
+      try {
+        decision = decide(pending.command, state);
+        for (const event of decision.events) evolve(state, event);
+        figures = figuresOf(state);
+      } catch (error) {
+        // A bug in decide or evolve: the state may be half-updated, so reload what is committed.
+        pending.reply(unavailable);
+        this.host.onError(error, `slice ${this.sliceId} failed to decide ${pending.command.kind}`);
+        this.status = 'reloading';
+        void this.reload(error);
+        continue;
+      }
+      const { events, rejection } = decision;
+      if (events.length === 0) {
+        pending.reply({ events, rejection });
+        continue;
+      }
+      let committed: Promise<void> | undefined;
+      for (const event of events) {
+        committed?.catch(ignore);
+        committed = context.persist(event);
+      }
+      committed!.then(
+        () => {
+          this.publish(figures);
+          pending.reply({ events, rejection });
+        },
+        (error: unknown) => {
+          pending.reply(unavailable);
+          this.signalFailure(error);
+        },
+      );
+    }
+    this.scheduleExpiry(state);
+    return state;
+  }
+
+  private signalFailure(cause: unknown): void {
+    if (this.failureSignalled || this.status === 'stopped') return;
+    this.failureSignalled = true;
+    nact.dispatch(this.reference, { kind: 'storage_failed', cause });
+  }
+
+  /** Reloads the committed state, retrying with backoff while storage stays down. */
+  private async reload(cause: unknown): Promise<void> {
+    this.failureSignalled = true;
+    this.expiryTimer?.handle.cancel();
+    this.expiryTimer = null;
+    await this.host.journal.failSlice(this.sliceId, cause);
+    for (let delayMs = reloadBackoffMinMs; this.status === 'reloading'; delayMs = Math.min(delayMs * 2, reloadBackoffMaxMs)) {
+      try {
+        const { state } = await this.host.journal.loadSlice(this.sliceId);
+        if (this.status === 'reloading') nact.dispatch(this.reference, { kind: 'reloaded', state });
+        return;
+      } catch (error) {
+        this.host.onError(error, `slice ${this.sliceId} could not reload; retrying in ${delayMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+
+  private publish(figures: SliceFigures): void {
+    this.committed = figures;
+    this.host.onFigures(this.sliceId, figures);
+  }
+
+  /**
+   * Arms the expiry timer for the oldest open reservation. Reservations are opened in time
+   * order with one TTL per item, so the first open one expires first.
+   */
+  private scheduleExpiry(state: SliceState): void {
+    const oldest = state.open.values().next();
+    if (oldest.done === true) return;
+    const at = oldest.value.expiresAt;
+    if (this.expiryTimer !== null && this.expiryTimer.at <= at) return;
+    this.expiryTimer?.handle.cancel();
+    const handle = this.host.clock.schedule(at - this.host.clock.now(), () => {
+      this.expiryTimer = null;
+      void this.submit({ kind: 'expire', nowMs: this.host.clock.now() });
+    });
+    this.expiryTimer = { at, handle };
+  }
+}
+
+/** The nact actor system that hosts a set of slices, and the journal they persist to. */
+export class SliceHost {
+  readonly system: nact.ActorSystemRef;
+  readonly journal: BatchingJournal;
+  readonly clock: Clock;
+  readonly snapshotEvery: number;
+  readonly mailboxDepthMax: number;
+  private readonly options: SliceHostOptions;
+  private readonly slices = new Map<string, Slice>();
+
+  constructor(options: SliceHostOptions) {
+    this.options = options;
+    this.journal = options.journal;
+    this.clock = options.clock;
+    this.snapshotEvery = options.snapshotEvery ?? snapshotEveryDefault;
+    this.mailboxDepthMax = options.mailboxDepthMax ?? mailboxDepthMaxDefault;
+    this.system = nact.start(nact.configurePersistence(new NactJournal(options.journal) as never) as never);
+  }
+
+  /** Spawns the slice's actor; `slice.ready` settles once it has recovered from the journal. */
+  spawn(sliceId: string): Slice {
+    const existing = this.slices.get(sliceId);
+    if (existing !== undefined) return existing;
+    const slice = new Slice(this, sliceId);
+    this.slices.set(sliceId, slice);
+    return slice;
+  }
+
+  onFigures(sliceId: string, figures: SliceFigures): void {
+    this.options.onFigures(sliceId, figures);
+  }
+
+  onError(error: unknown, context: string): void {
+    this.options.onError?.(error, context);
+  }
+
+  /** Waits until every slice's inbox is empty and the journal has committed what it holds. */
+  async drain(): Promise<void> {
+    for (;;) {
+      const busy = [...this.slices.values()].some((slice) => slice.inboxDepth > 0);
+      if (!busy && this.journal.bufferedEvents === 0) {
+        await this.journal.whenIdle();
+        await new Promise((resolve) => setImmediate(resolve));
+        if (![...this.slices.values()].some((slice) => slice.inboxDepth > 0) && this.journal.bufferedEvents === 0) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  stop(): void {
+    for (const slice of this.slices.values()) slice.stop();
+    this.slices.clear();
+    nact.stop(this.system);
+  }
+}

@@ -1,0 +1,431 @@
+/**
+ * The decider of one item slice: a share of an item's stock that exactly one actor owns.
+ *
+ * Three functions and no I/O: `initialState()`, `decide(command, state)` and
+ * `evolve(state, event)`. Time and ids arrive inside the commands, so the same commands give the
+ * same events on every run, and replay folds the journal with this very `evolve`.
+ *
+ * The state is owned by exactly one slice at a time. `evolve` updates it in place and returns
+ * it: copying the per-user holdings on every event would cost O(users) per order, which a hot
+ * item with a hundred thousand buyers cannot afford. Callers that need an independent copy use
+ * `cloneState`.
+ */
+import { assertNever, type RejectionReason } from './reasons.js';
+
+/** How many closed reservations a slice remembers, to answer `token_used` rather than `token_invalid`. */
+export const closedReservationsMax = 100_000;
+
+export interface OpenReservation {
+  readonly userId: string;
+  readonly quantity: number;
+  readonly expiresAt: number;
+}
+
+export type ReservationOutcome = 'confirmed' | 'cancelled' | 'expired';
+
+export interface SliceState {
+  defined: boolean;
+  itemId: string;
+  sliceIndex: number;
+  /** The units this slice owns: its share at definition plus restocks. */
+  stock: number;
+  available: number;
+  reserved: number;
+  sold: number;
+  perUserLimit: number;
+  startsAt: number;
+  /** `null` when the sale has no end. */
+  endsAt: number | null;
+  reserveTtlMs: number;
+  /** Confirmed plus reserved quantity per user id. */
+  holdings: Map<string, number>;
+  /** Open reservations by reservation id, in the order they were made. */
+  open: Map<string, OpenReservation>;
+  /** Recently closed reservations, oldest first, bounded by `closedReservationsMax`. */
+  closed: Map<string, ReservationOutcome>;
+}
+
+export interface SliceTerms {
+  readonly itemId: string;
+  readonly sliceIndex: number;
+  readonly stock: number;
+  readonly perUserLimit: number;
+  readonly startsAt: number;
+  readonly endsAt: number | null;
+  readonly reserveTtlMs: number;
+}
+
+export type SliceCommand =
+  | ({ readonly kind: 'define'; readonly nowMs: number } & SliceTerms)
+  | { readonly kind: 'restock'; readonly quantity: number; readonly nowMs: number }
+  | {
+      readonly kind: 'reserve';
+      readonly userId: string;
+      readonly quantity: number;
+      readonly reservationId: string;
+      readonly nowMs: number;
+    }
+  | {
+      readonly kind: 'confirm';
+      readonly userId: string;
+      readonly reservationId: string;
+      readonly orderId: string;
+      readonly nowMs: number;
+    }
+  | { readonly kind: 'cancel'; readonly userId: string; readonly reservationId: string; readonly nowMs: number }
+  | { readonly kind: 'expire'; readonly nowMs: number }
+  | {
+      readonly kind: 'buy';
+      readonly userId: string;
+      readonly quantity: number;
+      readonly orderId: string;
+      readonly nowMs: number;
+    };
+
+export type SliceEvent =
+  | ({ readonly kind: 'defined'; readonly atMs: number } & SliceTerms)
+  | { readonly kind: 'restocked'; readonly quantity: number; readonly atMs: number }
+  | {
+      readonly kind: 'reserved';
+      readonly reservationId: string;
+      readonly userId: string;
+      readonly quantity: number;
+      readonly expiresAt: number;
+      readonly atMs: number;
+    }
+  | {
+      readonly kind: 'confirmed';
+      readonly reservationId: string;
+      readonly orderId: string;
+      readonly userId: string;
+      readonly quantity: number;
+      readonly atMs: number;
+    }
+  | {
+      readonly kind: 'cancelled';
+      readonly reservationId: string;
+      readonly userId: string;
+      readonly quantity: number;
+      readonly atMs: number;
+    }
+  | {
+      readonly kind: 'expired';
+      readonly reservationId: string;
+      readonly userId: string;
+      readonly quantity: number;
+      readonly atMs: number;
+    }
+  | {
+      readonly kind: 'purchased';
+      readonly orderId: string;
+      readonly userId: string;
+      readonly quantity: number;
+      readonly atMs: number;
+    };
+
+export type SliceEventKind = SliceEvent['kind'];
+
+/**
+ * What a command came to: the events to journal and, when the command was turned down, why.
+ * A rejection can still carry events: confirming a reservation whose TTL has run out is
+ * refused with `token_expired`, and the expiry it discovered is journaled so the stock goes
+ * back on sale.
+ */
+export interface Decision {
+  readonly events: readonly SliceEvent[];
+  readonly rejection: RejectionReason | null;
+}
+
+const noEvents: readonly SliceEvent[] = [];
+
+function accepted(events: readonly SliceEvent[]): Decision {
+  return { events, rejection: null };
+}
+
+function rejected(rejection: RejectionReason, events: readonly SliceEvent[] = noEvents): Decision {
+  return { events, rejection };
+}
+
+export function initialState(): SliceState {
+  return {
+    defined: false,
+    itemId: '',
+    sliceIndex: 0,
+    stock: 0,
+    available: 0,
+    reserved: 0,
+    sold: 0,
+    perUserLimit: 0,
+    startsAt: 0,
+    endsAt: null,
+    reserveTtlMs: 0,
+    holdings: new Map(),
+    open: new Map(),
+    closed: new Map(),
+  };
+}
+
+export function cloneState(state: SliceState): SliceState {
+  return {
+    ...state,
+    holdings: new Map(state.holdings),
+    open: new Map(state.open),
+    closed: new Map(state.closed),
+  };
+}
+
+function isPositiveInteger(value: number): boolean {
+  return Number.isSafeInteger(value) && value > 0;
+}
+
+function isNonNegativeInteger(value: number): boolean {
+  return Number.isSafeInteger(value) && value >= 0;
+}
+
+/** The sale-window and existence checks every purchase goes through, in the order buyers expect. */
+function checkSaleOpen(state: SliceState, nowMs: number): RejectionReason | null {
+  if (!state.defined) return 'unknown_item';
+  if (nowMs < state.startsAt) return 'not_started';
+  if (state.endsAt !== null && nowMs >= state.endsAt) return 'ended';
+  return null;
+}
+
+function checkQuantity(state: SliceState, userId: string, quantity: number): RejectionReason | null {
+  if (!isPositiveInteger(quantity)) return 'invalid';
+  const held = state.holdings.get(userId) ?? 0;
+  if (held + quantity > state.perUserLimit) return 'limit_exceeded';
+  if (quantity > state.available) return 'sold_out';
+  return null;
+}
+
+/** A reservation that is no longer open: why, as the buyer should hear it. */
+function closedReason(state: SliceState, reservationId: string): RejectionReason {
+  const outcome = state.closed.get(reservationId);
+  if (outcome === undefined) return 'token_invalid';
+  return outcome === 'expired' ? 'token_expired' : 'token_used';
+}
+
+export function decide(command: SliceCommand, state: SliceState): Decision {
+  switch (command.kind) {
+    case 'define': {
+      if (state.defined) return rejected('invalid');
+      const { kind: _kind, nowMs, ...terms } = command;
+      const valid =
+        isNonNegativeInteger(terms.stock) &&
+        isPositiveInteger(terms.perUserLimit) &&
+        isPositiveInteger(terms.reserveTtlMs) &&
+        Number.isSafeInteger(terms.startsAt) &&
+        (terms.endsAt === null || (Number.isSafeInteger(terms.endsAt) && terms.endsAt > terms.startsAt));
+      if (!valid) return rejected('invalid');
+      return accepted([{ kind: 'defined', atMs: nowMs, ...terms }]);
+    }
+    case 'restock': {
+      if (!state.defined) return rejected('unknown_item');
+      if (!isPositiveInteger(command.quantity)) return rejected('invalid');
+      return accepted([{ kind: 'restocked', quantity: command.quantity, atMs: command.nowMs }]);
+    }
+    case 'reserve': {
+      const refusal =
+        checkSaleOpen(state, command.nowMs) ?? checkQuantity(state, command.userId, command.quantity);
+      if (refusal !== null) return rejected(refusal);
+      return accepted([
+        {
+          kind: 'reserved',
+          reservationId: command.reservationId,
+          userId: command.userId,
+          quantity: command.quantity,
+          expiresAt: command.nowMs + state.reserveTtlMs,
+          atMs: command.nowMs,
+        },
+      ]);
+    }
+    case 'buy': {
+      const refusal =
+        checkSaleOpen(state, command.nowMs) ?? checkQuantity(state, command.userId, command.quantity);
+      if (refusal !== null) return rejected(refusal);
+      return accepted([
+        {
+          kind: 'purchased',
+          orderId: command.orderId,
+          userId: command.userId,
+          quantity: command.quantity,
+          atMs: command.nowMs,
+        },
+      ]);
+    }
+    case 'confirm':
+    case 'cancel': {
+      if (!state.defined) return rejected('unknown_item');
+      const reservation = state.open.get(command.reservationId);
+      if (reservation === undefined) return rejected(closedReason(state, command.reservationId));
+      if (reservation.userId !== command.userId) return rejected('token_invalid');
+      const base = {
+        reservationId: command.reservationId,
+        userId: reservation.userId,
+        quantity: reservation.quantity,
+        atMs: command.nowMs,
+      };
+      // The TTL is a promise to the other buyers: past it the stock is theirs again, whether or
+      // not the expiry sweep has run yet.
+      if (command.nowMs >= reservation.expiresAt) {
+        return rejected('token_expired', [{ kind: 'expired', ...base }]);
+      }
+      if (command.kind === 'cancel') return accepted([{ kind: 'cancelled', ...base }]);
+      return accepted([{ kind: 'confirmed', orderId: command.orderId, ...base }]);
+    }
+    case 'expire': {
+      const events: SliceEvent[] = [];
+      for (const [reservationId, reservation] of state.open) {
+        if (command.nowMs >= reservation.expiresAt) {
+          events.push({
+            kind: 'expired',
+            reservationId,
+            userId: reservation.userId,
+            quantity: reservation.quantity,
+            atMs: command.nowMs,
+          });
+        }
+      }
+      return accepted(events);
+    }
+    default:
+      return assertNever(command);
+  }
+}
+
+function addHolding(state: SliceState, userId: string, delta: number): void {
+  const next = (state.holdings.get(userId) ?? 0) + delta;
+  if (next === 0) state.holdings.delete(userId);
+  else state.holdings.set(userId, next);
+}
+
+function close(state: SliceState, reservationId: string, outcome: ReservationOutcome): void {
+  state.open.delete(reservationId);
+  state.closed.set(reservationId, outcome);
+  if (state.closed.size > closedReservationsMax) {
+    // Maps iterate in insertion order, so the first key is the oldest closed reservation.
+    const oldest = state.closed.keys().next().value;
+    if (oldest !== undefined) state.closed.delete(oldest);
+  }
+}
+
+/** Applies one event. Updates `state` in place and returns it (see the module comment). */
+export function evolve(state: SliceState, event: SliceEvent): SliceState {
+  switch (event.kind) {
+    case 'defined':
+      state.defined = true;
+      state.itemId = event.itemId;
+      state.sliceIndex = event.sliceIndex;
+      state.stock = event.stock;
+      state.available = event.stock;
+      state.perUserLimit = event.perUserLimit;
+      state.startsAt = event.startsAt;
+      state.endsAt = event.endsAt;
+      state.reserveTtlMs = event.reserveTtlMs;
+      break;
+    case 'restocked':
+      state.stock += event.quantity;
+      state.available += event.quantity;
+      break;
+    case 'reserved':
+      state.available -= event.quantity;
+      state.reserved += event.quantity;
+      addHolding(state, event.userId, event.quantity);
+      state.open.set(event.reservationId, {
+        userId: event.userId,
+        quantity: event.quantity,
+        expiresAt: event.expiresAt,
+      });
+      break;
+    case 'confirmed':
+      state.reserved -= event.quantity;
+      state.sold += event.quantity;
+      close(state, event.reservationId, 'confirmed');
+      break;
+    case 'cancelled':
+    case 'expired':
+      // Add-back: the reserved units go back on sale and stop counting against the user's limit.
+      state.reserved -= event.quantity;
+      state.available += event.quantity;
+      addHolding(state, event.userId, -event.quantity);
+      close(state, event.reservationId, event.kind);
+      break;
+    case 'purchased':
+      state.available -= event.quantity;
+      state.sold += event.quantity;
+      addHolding(state, event.userId, event.quantity);
+      break;
+    default:
+      return assertNever(event);
+  }
+  assertBalanced(state);
+  return state;
+}
+
+/**
+ * The slice's invariants, checked after every event. A failure here is a bug in decide or
+ * evolve, never a business outcome, so it throws. PostgreSQL checks the same with CHECK
+ * constraints on the slice's inventory row.
+ */
+export function assertBalanced(state: SliceState): void {
+  if (
+    state.available < 0 ||
+    state.reserved < 0 ||
+    state.sold < 0 ||
+    state.available + state.reserved + state.sold !== state.stock
+  ) {
+    throw new Error(
+      `slice ${state.itemId}/${state.sliceIndex} out of balance: available ${state.available} + reserved ` +
+        `${state.reserved} + sold ${state.sold} != stock ${state.stock}`,
+    );
+  }
+}
+
+/** The earliest expiry among open reservations, or `null`: when the slice's expiry timer should fire. */
+export function nextExpiry(state: SliceState): number | null {
+  let earliest: number | null = null;
+  for (const reservation of state.open.values()) {
+    if (earliest === null || reservation.expiresAt < earliest) earliest = reservation.expiresAt;
+  }
+  return earliest;
+}
+
+export type SaleStatus = 'not_started' | 'on_sale' | 'sold_out' | 'ended';
+
+export interface SliceSnapshot {
+  readonly defined: boolean;
+  readonly itemId: string;
+  readonly sliceIndex: number;
+  readonly stock: number;
+  readonly available: number;
+  readonly reserved: number;
+  readonly sold: number;
+  readonly perUserLimit: number;
+  readonly startsAt: number;
+  readonly endsAt: number | null;
+  readonly reserveTtlMs: number;
+  readonly holdings: ReadonlyArray<readonly [string, number]>;
+  readonly open: ReadonlyArray<readonly [string, OpenReservation]>;
+  readonly closed: ReadonlyArray<readonly [string, ReservationOutcome]>;
+}
+
+/** A JSON-safe copy of the state that shares nothing with it. */
+export function toSnapshot(state: SliceState): SliceSnapshot {
+  return {
+    ...state,
+    holdings: [...state.holdings],
+    open: [...state.open],
+    closed: [...state.closed],
+  };
+}
+
+export function fromSnapshot(snapshot: SliceSnapshot): SliceState {
+  const state: SliceState = {
+    ...snapshot,
+    holdings: new Map(snapshot.holdings),
+    open: new Map(snapshot.open),
+    closed: new Map(snapshot.closed),
+  };
+  assertBalanced(state);
+  return state;
+}

@@ -1,0 +1,637 @@
+/**
+ * The engine's public API, used in-process by other programs' tests and by the server, which
+ * is a thin adapter over it.
+ *
+ *   const engine = await createEngine({ databaseUrl });        // or no URL: embedded PostgreSQL
+ *   await engine.createItem({ id: '42', name: 'Phone', sellerId: '7', stock: 1000 });
+ *   const order = await engine.buy({ userId: '1001' }, { itemId: '42', quantity: 1 });
+ *   engine.item('42');                                          // { available, reserved, sold, status, ... }
+ *   await engine.close();
+ *
+ * What it promises: a successful `reserve`, `confirm`, `buy` or `cancel` resolves only after
+ * the change is committed to PostgreSQL; stock is never oversold; a user never holds more than
+ * the item's `perUserLimit`. A business "no" resolves to `{ ok: false, reason }`; the promises
+ * reject only on programming errors (an engine used after `close`).
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import pg from 'pg';
+import { Slice, SliceHost, type SliceFigures, type SliceOutcome } from './actors/sliceActor.js';
+import { systemClock, type Clock } from './clock.js';
+import { decide, initialState } from './domain/slice.js';
+import { reject, type Rejection } from './domain/reasons.js';
+import { EngineClosedError } from './errors.js';
+import { IdGenerator } from './ids.js';
+import {
+  itemStatus,
+  parseItemDefinition,
+  qualify,
+  sliceIndexFor,
+  splitEvenly,
+  type Buyer,
+  type ItemDefinition,
+  type ItemView,
+} from './items.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './persistence/embeddedPostgres.js';
+import { BatchingJournal, writeBatch, type FlushReport } from './persistence/journal.js';
+import { buildFlushParameters } from './persistence/journalRows.js';
+import { migrate } from './persistence/migrations.js';
+import { createPool, inTransaction } from './persistence/pools.js';
+import { TokenSigner } from './tokens.js';
+
+export type { Buyer, ItemDefinition, ItemView } from './items.js';
+export type { Rejection, RejectionReason } from './domain/reasons.js';
+
+export interface EngineOptions {
+  /** A PostgreSQL database to use. Unset: an embedded PostgreSQL in `dataDirectory`. */
+  readonly databaseUrl?: string | undefined;
+  /** Where the embedded PostgreSQL keeps its data; default `./.seckill`. */
+  readonly dataDirectory?: string | undefined;
+  readonly clock?: Clock;
+  /** Events written by one journal transaction at most. */
+  readonly flushEventsMax?: number;
+  readonly snapshotEvery?: number;
+  readonly mailboxDepthMax?: number;
+  /** Engine process number (0..99), kept in the order ids so several processes never collide. */
+  readonly nodeId?: number;
+  readonly log?: (level: 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
+  /** Told about every journal flush: batch size and duration, for metrics and benchmarks. */
+  readonly onFlush?: (report: FlushReport) => void;
+}
+
+export interface Reservation {
+  readonly ok: true;
+  readonly token: string;
+  readonly expiresAt: number;
+  readonly itemId: string;
+  readonly quantity: number;
+}
+
+export interface Order {
+  readonly ok: true;
+  readonly orderId: string;
+  readonly itemId: string;
+  readonly quantity: number;
+}
+
+export interface Release {
+  readonly ok: true;
+  readonly itemId: string;
+  readonly quantity: number;
+}
+
+export interface OrderView {
+  readonly orderId: string;
+  readonly itemId: string;
+  readonly userId: string;
+  readonly sellerId: string;
+  readonly qty: number;
+  readonly status: 'confirmed' | 'cancelled';
+  readonly createdAt: number;
+}
+
+/** An administrative request that did not go through. */
+export interface AdminFailure {
+  readonly ok: false;
+  readonly error: 'invalid' | 'conflict' | 'not_found' | 'unavailable';
+  readonly message: string;
+}
+
+export type AdminResult<T> = { readonly ok: true; readonly value: T } | AdminFailure;
+
+export interface PurchaseRequest {
+  readonly itemId: string;
+  readonly quantity: number;
+}
+
+/**
+ * Slices per item the engine runs today. Splitting an item over several slices needs the
+ * journaled stock transfers between them, which are not built yet; until they are, every item
+ * is one slice, so "sold out" always means the whole item is sold out.
+ */
+export const slicesSupportedMax = 1;
+
+const ordersListMax = 1_000;
+
+interface ItemRuntime {
+  readonly definition: ItemDefinition;
+  readonly slices: Slice[];
+}
+
+export class Engine {
+  private closed = false;
+  private readonly items = new Map<string, ItemRuntime>();
+  private readonly sliceItems = new Map<string, string>();
+  private readonly blocked = new Set<string>();
+  private readonly stockListeners = new Set<(view: ItemView) => void>();
+  private readonly changedItems = new Set<string>();
+  private notifyScheduled = false;
+  private readonly ids: IdGenerator;
+
+  /** Use `createEngine`. */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly host: SliceHost,
+    private readonly tokens: TokenSigner,
+    private readonly clock: Clock,
+    private readonly embedded: EmbeddedPostgresHandle | undefined,
+    nodeId: number,
+    private readonly log: NonNullable<EngineOptions['log']>,
+  ) {
+    this.ids = new IdGenerator(clock, nodeId);
+  }
+
+  // ---------------------------------------------------------------- administration
+
+  async createItem(body: unknown): Promise<AdminResult<ItemView>> {
+    this.assertOpen();
+    const nowMs = this.clock.now();
+    const parsed = parseItemDefinition(body, nowMs, 1);
+    if (!parsed.ok) return { ok: false, error: 'invalid', message: parsed.message };
+    const definition = { ...parsed.definition, slices: Math.min(parsed.definition.slices, slicesSupportedMax) };
+    if (this.items.has(definition.id)) return { ok: false, error: 'conflict', message: `item ${definition.id} exists` };
+
+    let sliceIds: string[];
+    try {
+      sliceIds = await inTransaction(this.pool, (client) => insertItem(client, definition, nowMs));
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') {
+        return { ok: false, error: 'conflict', message: `item ${definition.id} exists` };
+      }
+      this.log('error', `creating item ${definition.id} failed`, error);
+      return { ok: false, error: 'unavailable', message: 'storage is unavailable; nothing was created' };
+    }
+    await this.startItem(definition, sliceIds);
+    return { ok: true, value: this.itemView(definition.id)! };
+  }
+
+  /** Adds `delta` units to an item, spread over its slices. */
+  async restock(itemId: string, delta: number): Promise<AdminResult<ItemView>> {
+    this.assertOpen();
+    const item = this.items.get(itemId);
+    if (item === undefined) return { ok: false, error: 'not_found', message: `no item ${itemId}` };
+    if (!Number.isSafeInteger(delta) || delta < 1 || delta > 1_000_000_000) {
+      return { ok: false, error: 'invalid', message: 'delta must be a positive integer' };
+    }
+    const nowMs = this.clock.now();
+    const shares = splitEvenly(delta, item.slices.length);
+    const outcomes = await Promise.all(
+      item.slices.map((slice, index) =>
+        shares[index]! > 0 ? slice.submit({ kind: 'restock', quantity: shares[index]!, nowMs }) : undefined,
+      ),
+    );
+    if (outcomes.some((outcome) => outcome !== undefined && outcome.rejection !== null)) {
+      return { ok: false, error: 'unavailable', message: 'storage is unavailable; the restock was not applied' };
+    }
+    return { ok: true, value: this.itemView(itemId)! };
+  }
+
+  async block(userId: string): Promise<void> {
+    this.assertOpen();
+    await this.pool.query(
+      'INSERT INTO blocklist (user_id, created_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING',
+      [userId, this.clock.now()],
+    );
+    this.blocked.add(userId);
+  }
+
+  async unblock(userId: string): Promise<void> {
+    this.assertOpen();
+    await this.pool.query('DELETE FROM blocklist WHERE user_id = $1', [userId]);
+    this.blocked.delete(userId);
+  }
+
+  isBlocked(userId: string): boolean {
+    return this.blocked.has(userId);
+  }
+
+  // ---------------------------------------------------------------- buying
+
+  reserve(buyer: Buyer, request: PurchaseRequest): Promise<Reservation | Rejection> {
+    const routed = this.route(buyer, request);
+    if (!routed.ok) return Promise.resolve(routed);
+    const { item, slice, sliceIndex } = routed;
+    const reservationId = this.ids.next(buyer.userId);
+    return slice
+      .submit({ kind: 'reserve', userId: buyer.userId, quantity: request.quantity, reservationId, nowMs: this.clock.now() })
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'reserved') return rejectionOf(outcome);
+        const token = this.tokens.sign({
+          itemId: item.definition.id,
+          sliceIndex,
+          reservationId,
+          userId: buyer.userId,
+          expiresAt: event.expiresAt,
+        });
+        return { ok: true, token, expiresAt: event.expiresAt, itemId: item.definition.id, quantity: event.quantity };
+      });
+  }
+
+  confirm(buyer: Buyer, token: string): Promise<Order | Rejection> {
+    const target = this.tokenTarget(buyer, token);
+    if (!target.ok) return Promise.resolve(target);
+    const { slice, itemId, reservationId } = target;
+    const orderId = this.ids.next(buyer.userId);
+    return slice
+      .submit({ kind: 'confirm', userId: buyer.userId, reservationId, orderId, nowMs: this.clock.now() })
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'confirmed') return rejectionOf(outcome);
+        return { ok: true, orderId, itemId, quantity: event.quantity };
+      });
+  }
+
+  cancel(buyer: Buyer, token: string): Promise<Release | Rejection> {
+    const target = this.tokenTarget(buyer, token);
+    if (!target.ok) return Promise.resolve(target);
+    const { slice, itemId, reservationId } = target;
+    return slice
+      .submit({ kind: 'cancel', userId: buyer.userId, reservationId, nowMs: this.clock.now() })
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'cancelled') return rejectionOf(outcome);
+        return { ok: true, itemId, quantity: event.quantity };
+      });
+  }
+
+  /** A reserve and a confirm in one step: one journaled `purchased` event. */
+  buy(buyer: Buyer, request: PurchaseRequest): Promise<Order | Rejection> {
+    const routed = this.route(buyer, request);
+    if (!routed.ok) return Promise.resolve(routed);
+    const orderId = this.ids.next(buyer.userId);
+    return routed.slice
+      .submit({ kind: 'buy', userId: buyer.userId, quantity: request.quantity, orderId, nowMs: this.clock.now() })
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'purchased') return rejectionOf(outcome);
+        return { ok: true, orderId, itemId: request.itemId, quantity: event.quantity };
+      });
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /** The item view, from memory: the figures of the last committed change of each slice. */
+  item(itemId: string): ItemView | undefined {
+    return this.itemView(itemId);
+  }
+
+  definition(itemId: string): ItemDefinition | undefined {
+    return this.items.get(itemId)?.definition;
+  }
+
+  itemIds(): string[] {
+    return [...this.items.keys()];
+  }
+
+  /** Calls `listener` with an item's view whenever its committed figures change, at most once per event-loop turn. */
+  onStock(listener: (view: ItemView) => void): () => void {
+    this.stockListeners.add(listener);
+    return () => this.stockListeners.delete(listener);
+  }
+
+  /** The user's orders, newest first. */
+  async orders(userId: string): Promise<OrderView[]> {
+    this.assertOpen();
+    return this.queryOrders('user_id', userId);
+  }
+
+  /** The seller's orders, newest first. */
+  async sellerOrders(sellerId: string): Promise<OrderView[]> {
+    this.assertOpen();
+    return this.queryOrders('seller_id', sellerId);
+  }
+
+  /** Whether storage answers now. */
+  async storageReachable(): Promise<boolean> {
+    try {
+      await this.pool.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Commits and answers everything in flight, then stops the actors and the database connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.host.drain();
+    this.host.stop();
+    await this.pool.end();
+    await this.embedded?.stop();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** Called by `createEngine` for each stored item, and by `createItem`. */
+  async startItem(definition: ItemDefinition, sliceIds: string[]): Promise<void> {
+    const slices = sliceIds.map((sliceId) => {
+      this.sliceItems.set(sliceId, definition.id);
+      return this.host.spawn(sliceId);
+    });
+    this.items.set(definition.id, { definition, slices });
+    await Promise.all(slices.map((slice) => slice.ready));
+  }
+
+  loadBlocklist(userIds: Iterable<string>): void {
+    for (const userId of userIds) this.blocked.add(userId);
+  }
+
+  sliceChanged(sliceId: string, _figures: SliceFigures): void {
+    const itemId = this.sliceItems.get(sliceId);
+    if (itemId === undefined || this.stockListeners.size === 0) return;
+    this.changedItems.add(itemId);
+    if (this.notifyScheduled) return;
+    this.notifyScheduled = true;
+    setImmediate(() => {
+      this.notifyScheduled = false;
+      const itemIds = [...this.changedItems];
+      this.changedItems.clear();
+      for (const changed of itemIds) {
+        const view = this.itemView(changed);
+        if (view === undefined) continue;
+        for (const listener of this.stockListeners) listener(view);
+      }
+    });
+  }
+
+  private itemView(itemId: string): ItemView | undefined {
+    const item = this.items.get(itemId);
+    if (item === undefined) return undefined;
+    let stock = 0;
+    let available = 0;
+    let reserved = 0;
+    let sold = 0;
+    for (const slice of item.slices) {
+      const figures = slice.figures;
+      stock += figures.stock;
+      available += figures.available;
+      reserved += figures.reserved;
+      sold += figures.sold;
+    }
+    const { definition } = item;
+    return {
+      id: definition.id,
+      name: definition.name,
+      sellerId: definition.sellerId,
+      stock,
+      available,
+      reserved,
+      sold,
+      perUserLimit: definition.perUserLimit,
+      startsAt: definition.startsAt,
+      endsAt: definition.endsAt,
+      status: itemStatus(definition, available, this.clock.now()),
+    };
+  }
+
+  /**
+   * Everything that can be answered before a hop to a slice: the item exists, the user
+   * qualifies, the sale is open, and there is stock at all. A sold-out item is answered here,
+   * from memory, for as long as nothing is available.
+   */
+  private route(
+    buyer: Buyer,
+    request: PurchaseRequest,
+  ): { ok: true; item: ItemRuntime; slice: Slice; sliceIndex: number } | Rejection {
+    this.assertOpen();
+    if (!Number.isSafeInteger(request.quantity) || request.quantity < 1) {
+      return reject('invalid', 'qty must be a positive integer');
+    }
+    const item = this.items.get(request.itemId);
+    if (item === undefined) return reject('unknown_item');
+    const refusal = qualify(buyer, item.definition, this.blocked.has(buyer.userId));
+    if (refusal !== null) return reject(refusal);
+    const nowMs = this.clock.now();
+    const { startsAt, endsAt } = item.definition;
+    if (nowMs < startsAt) return reject('not_started');
+    if (endsAt !== null && nowMs >= endsAt) return reject('ended');
+    const sliceIndex = sliceIndexFor(buyer.userId, item.slices.length);
+    const slice = item.slices[sliceIndex]!;
+    if (slice.figures.available === 0) return reject('sold_out');
+    return { ok: true, item, slice, sliceIndex };
+  }
+
+  private tokenTarget(
+    buyer: Buyer,
+    token: string,
+  ): { ok: true; slice: Slice; itemId: string; reservationId: string } | Rejection {
+    this.assertOpen();
+    const claims = typeof token === 'string' ? this.tokens.verify(token) : null;
+    if (claims === null || claims.userId !== buyer.userId) return reject('token_invalid');
+    const slice = this.items.get(claims.itemId)?.slices[claims.sliceIndex];
+    if (slice === undefined) return reject('token_invalid');
+    return { ok: true, slice, itemId: claims.itemId, reservationId: claims.reservationId };
+  }
+
+  private async queryOrders(column: 'user_id' | 'seller_id', id: string): Promise<OrderView[]> {
+    const result = await this.pool.query<{
+      order_id: string;
+      item_id: string;
+      user_id: string;
+      seller_id: string;
+      buy_quantity: string;
+      status: number;
+      create_time: string;
+    }>(
+      `SELECT order_id, item_id, user_id, seller_id, buy_quantity, status, create_time
+         FROM order_order WHERE ${column} = $1 ORDER BY create_time DESC, order_id DESC LIMIT ${ordersListMax}`,
+      [id],
+    );
+    return result.rows.map((row) => ({
+      orderId: row.order_id,
+      itemId: row.item_id,
+      userId: row.user_id,
+      sellerId: row.seller_id,
+      qty: Number(row.buy_quantity),
+      status: row.status === 2 ? 'cancelled' : 'confirmed',
+      createdAt: Number(row.create_time),
+    }));
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new EngineClosedError();
+  }
+
+  /** Item and seller of a slice, for the journal's order rows. */
+  ownerOf(sliceId: string): { itemId: string; sellerId: string } {
+    const itemId = this.sliceItems.get(sliceId);
+    const definition = itemId === undefined ? undefined : this.items.get(itemId)?.definition;
+    if (definition === undefined) throw new Error(`slice ${sliceId} belongs to no item`);
+    return { itemId: definition.id, sellerId: definition.sellerId };
+  }
+}
+
+function rejectionOf(outcome: SliceOutcome): Rejection {
+  return reject(outcome.rejection ?? 'unavailable');
+}
+
+/**
+ * Writes a new item in one transaction: its definition, its header and slice rows in
+ * `item_inventory`, and each slice's first journal event, so an item exists whole or not at
+ * all. Returns the slice ids, in slice order.
+ */
+async function insertItem(client: pg.PoolClient, definition: ItemDefinition, nowMs: number): Promise<string[]> {
+  await client.query(
+    `INSERT INTO sale_item (id, name, seller_id, stock, per_user_limit, starts_at, ends_at, reserve_ttl_ms, slices,
+                            challenge, eligibility, create_time)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    [
+      definition.id, definition.name, definition.sellerId, definition.stock, definition.perUserLimit,
+      definition.startsAt, definition.endsAt, definition.reserveTtlMs, definition.slices, definition.challenge,
+      definition.eligibility === null ? null : JSON.stringify(definition.eligibility), nowMs,
+    ],
+  );
+  const header = await client.query<{ id: string }>(
+    `INSERT INTO item_inventory (item_id, create_time, modify_time, parent_id, root_id)
+     VALUES ($1, $2, $2, NULL, NULL) RETURNING id`,
+    [definition.id, nowMs],
+  );
+  const headerId = header.rows[0]!.id;
+  await client.query('UPDATE item_inventory SET root_id = id WHERE id = $1', [headerId]);
+  const slices = await client.query<{ id: string }>(
+    `INSERT INTO item_inventory (item_id, create_time, modify_time, parent_id, root_id, slice_index)
+     SELECT $1, $2, $2, $3, $3, index FROM generate_series(0, $4 - 1) AS index ORDER BY index
+     RETURNING id`,
+    [definition.id, nowMs, headerId, definition.slices],
+  );
+  const sliceIds = slices.rows.map((row) => row.id);
+  const shares = splitEvenly(definition.stock, definition.slices);
+  const events = sliceIds.map((sliceId, sliceIndex) => {
+    const decision = decide(
+      {
+        kind: 'define',
+        nowMs,
+        itemId: definition.id,
+        sliceIndex,
+        stock: shares[sliceIndex]!,
+        perUserLimit: definition.perUserLimit,
+        startsAt: definition.startsAt,
+        endsAt: definition.endsAt,
+        reserveTtlMs: definition.reserveTtlMs,
+      },
+      initialState(),
+    );
+    if (decision.rejection !== null || decision.events[0] === undefined) {
+      throw new Error(`slice definition refused: ${decision.rejection}`);
+    }
+    return { sliceId, sequence: 1, event: decision.events[0] };
+  });
+  await writeBatch(
+    client,
+    buildFlushParameters(events, [], () => ({ itemId: definition.id, sellerId: definition.sellerId })),
+    nowMs,
+  );
+  return sliceIds;
+}
+
+async function loadTokenSecret(pool: pg.Pool): Promise<Buffer> {
+  await pool.query(
+    `INSERT INTO engine_secret (name, value) VALUES ('reservation_token', $1) ON CONFLICT (name) DO NOTHING`,
+    [randomBytes(32)],
+  );
+  const result = await pool.query<{ value: Buffer }>(`SELECT value FROM engine_secret WHERE name = 'reservation_token'`);
+  return result.rows[0]!.value;
+}
+
+/** Makes sure the database named in an embedded server's URL exists, and returns its URL. */
+async function ensureDatabase(serverUrl: string, database: string): Promise<string> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? (() => undefined);
+  let embedded: EmbeddedPostgresHandle | undefined;
+  let databaseUrl = options.databaseUrl;
+  if (databaseUrl === undefined) {
+    embedded = await startEmbeddedPostgres({
+      dataDirectory: path.resolve(options.dataDirectory ?? '.seckill'),
+      log: (line) => log('info', line),
+    });
+    databaseUrl = await ensureDatabase(embedded.connectionString, 'seckill');
+  }
+  const pool = createPool({ connectionString: databaseUrl, connectionsMax: 8 });
+  try {
+    await migrate(pool);
+    const items = await pool.query<{
+      id: string;
+      name: string;
+      seller_id: string;
+      stock: string;
+      per_user_limit: number;
+      starts_at: string;
+      ends_at: string | null;
+      reserve_ttl_ms: number;
+      slices: number;
+      challenge: 'none' | 'arithmetic';
+      eligibility: ItemDefinition['eligibility'];
+      slice_ids: string[];
+    }>(
+      `SELECT item.*, array_agg(slice.id ORDER BY slice.slice_index) AS slice_ids
+         FROM sale_item AS item JOIN item_inventory AS slice ON slice.item_id = item.id AND slice.parent_id IS NOT NULL
+        GROUP BY item.id`,
+    );
+    let engine: Engine | undefined;
+    const journal = new BatchingJournal(pool, {
+      clock,
+      flushEventsMax: options.flushEventsMax,
+      ownerOf: (sliceId) => engine!.ownerOf(sliceId),
+      onFlush: (report) => {
+        if (!report.committed) log('error', `journal flush of ${report.events} events failed`, report.error);
+        options.onFlush?.(report);
+      },
+    });
+    const host = new SliceHost({
+      journal,
+      clock,
+      snapshotEvery: options.snapshotEvery,
+      mailboxDepthMax: options.mailboxDepthMax,
+      onFigures: (sliceId, figures) => engine?.sliceChanged(sliceId, figures),
+      onError: (error, context) => log('error', context, error),
+    });
+    engine = new Engine(pool, host, new TokenSigner(await loadTokenSecret(pool)), clock, embedded, options.nodeId ?? 0, log);
+    const blocked = await pool.query<{ user_id: string }>('SELECT user_id FROM blocklist');
+    engine.loadBlocklist(blocked.rows.map((row) => row.user_id));
+    await Promise.all(
+      items.rows.map((row) =>
+        engine!.startItem(
+          {
+            id: row.id,
+            name: row.name,
+            sellerId: row.seller_id,
+            stock: Number(row.stock),
+            perUserLimit: row.per_user_limit,
+            startsAt: Number(row.starts_at),
+            endsAt: row.ends_at === null ? null : Number(row.ends_at),
+            reserveTtlMs: row.reserve_ttl_ms,
+            slices: row.slices,
+            challenge: row.challenge,
+            eligibility: row.eligibility,
+          },
+          row.slice_ids,
+        ),
+      ),
+    );
+    return engine;
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    await embedded?.stop();
+    throw error;
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Every error class the engine throws. Business outcomes are never errors (they are
+ * `Rejection` values, see src/domain/reasons.ts); these are for broken infrastructure, bad
+ * configuration and bugs.
+ */
+
+/** Storage could not take a write: the flush holding it failed, or its slice is recovering. Nothing changed. */
+export class StorageUnavailableError extends Error {
+  override readonly name = 'StorageUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A configuration value is missing or malformed; the message names the variable. */
+export class ConfigurationError extends Error {
+  override readonly name = 'ConfigurationError';
+}
+
+/** The engine was used after `close()`. */
+export class EngineClosedError extends Error {
+  override readonly name = 'EngineClosedError';
+  constructor() {
+    super('the engine is closed');
+  }
+}

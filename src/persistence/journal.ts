@@ -1,0 +1,300 @@
+/**
+ * The batching journal: group commit of slice events to PostgreSQL.
+ *
+ * What it promises:
+ * - `persist` resolves only after the transaction holding the event has committed. Until then
+ *   the event may be lost; after it, the event survives any crash of this process or of the
+ *   database server (fsync and synchronous_commit stay on).
+ * - Events of one slice commit in the order they were persisted, and a slice's snapshot commits
+ *   in the same transaction as, or after, every event it covers.
+ * - When a flush fails, every entry in it is rejected with `StorageUnavailableError`, and so is
+ *   every entry of the same slices still waiting behind it, and every later entry of those
+ *   slices until the slice calls `reopen`. A slice therefore never has an event committed on
+ *   top of one that failed; it reloads what is committed and starts again from there.
+ *
+ * There is no flush timer. A flush starts as soon as there is work and the previous flush has
+ * ended, so at low load a batch holds one event and costs one commit, and at high load the
+ * batch grows to `flushEventsMax` and the commit cost is shared by all of it.
+ */
+import type pg from 'pg';
+import type { Clock } from '../clock.js';
+import { StorageUnavailableError } from '../errors.js';
+import { evolve, fromSnapshot, initialState, type SliceEvent, type SliceSnapshot, type SliceState } from '../domain/slice.js';
+import {
+  buildFlushParameters,
+  eventFromRow,
+  type JournalEvent,
+  type JournalRow,
+  type JournalSnapshot,
+  type FlushParameters,
+  type SliceOwner,
+} from './journalRows.js';
+
+export interface JournalOptions {
+  readonly clock: Clock;
+  /** Events (and snapshots) written by one transaction at most. */
+  readonly flushEventsMax?: number;
+  /** Entries waiting for a flush at most; past this, `persist` refuses at once. */
+  readonly bufferedEventsMax?: number;
+  /** Item and seller of a slice, for the order rows. */
+  readonly ownerOf: (sliceId: string) => SliceOwner;
+  /** Told about every flush, committed or failed, for metrics and benchmarks. */
+  readonly onFlush?: (report: FlushReport) => void;
+}
+
+export interface FlushReport {
+  readonly events: number;
+  readonly durationMs: number;
+  readonly committed: boolean;
+  readonly error?: unknown;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+type Entry =
+  | ({ readonly kind: 'event' } & JournalEvent & Waiter)
+  | ({ readonly kind: 'snapshot' } & JournalSnapshot & Waiter);
+
+export const flushEventsMaxDefault = 4_000;
+export const bufferedEventsMaxDefault = 200_000;
+
+const flushStatement = `
+WITH journal_rows AS (
+  INSERT INTO journal (slice_id, sequence, kind, user_id, quantity, reservation_id, order_id, expires_at, at_ms, detail)
+  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+                       $7::bigint[], $8::bigint[], $9::bigint[], $10::jsonb[])
+  RETURNING 1
+), inventory AS (
+  UPDATE item_inventory AS slice
+     SET stock = slice.stock + delta.stock,
+         quantity = slice.quantity + delta.available,
+         reserved = slice.reserved + delta.reserved,
+         sold = slice.sold + delta.sold,
+         modify_time = $16
+    FROM unnest($11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])
+         AS delta(slice_id, stock, available, reserved, sold)
+   WHERE slice.id = delta.slice_id AND slice.parent_id IS NOT NULL
+  RETURNING 1
+), orders AS (
+  INSERT INTO order_order (id, user_id, order_id, create_time, item_id, status, modify_time, buy_quantity, seller_id, slice_id)
+  SELECT o.order_id, o.user_id, o.order_id, o.created_at, o.item_id, 1, o.created_at, o.quantity, o.seller_id, o.slice_id
+    FROM unnest($17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[])
+         AS o(order_id, user_id, item_id, seller_id, slice_id, quantity, created_at)
+  RETURNING 1
+), snapshots AS (
+  INSERT INTO journal_snapshot (slice_id, sequence, data, created_at)
+  SELECT * FROM unnest($24::bigint[], $25::bigint[], $26::jsonb[], $27::bigint[])
+  ON CONFLICT (slice_id) DO UPDATE
+     SET sequence = excluded.sequence, data = excluded.data, created_at = excluded.created_at
+   WHERE journal_snapshot.sequence < excluded.sequence
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM journal_rows)::int AS events, (SELECT count(*) FROM inventory)::int AS slices`;
+
+export class BatchingJournal {
+  private readonly pool: pg.Pool;
+  private readonly options: JournalOptions;
+  private readonly flushEventsMax: number;
+  private readonly bufferedEventsMax: number;
+  private buffer: Entry[] = [];
+  private flushing = false;
+  private readonly failedSlices = new Set<string>();
+  private idleWaiters: (() => void)[] = [];
+  private currentFlush: Promise<void> = Promise.resolve();
+
+  constructor(pool: pg.Pool, options: JournalOptions) {
+    this.pool = pool;
+    this.options = options;
+    this.flushEventsMax = options.flushEventsMax ?? flushEventsMaxDefault;
+    this.bufferedEventsMax = options.bufferedEventsMax ?? bufferedEventsMaxDefault;
+  }
+
+  /** Resolves once the event has committed; rejects with `StorageUnavailableError` when it will not. */
+  persist(event: JournalEvent): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'event', ...event, resolve, reject }));
+  }
+
+  takeSnapshot(snapshot: JournalSnapshot): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'snapshot', ...snapshot, resolve, reject }));
+  }
+
+  /**
+   * Stops a slice from writing, as a failed flush does: its buffered entries are rejected, and
+   * new ones too until `reopen`. Resolves once no flush holding its events is running, so a
+   * reload that starts afterwards sees everything of the slice that will ever commit.
+   */
+  async failSlice(sliceId: string, cause: unknown): Promise<void> {
+    this.failedSlices.add(sliceId);
+    this.rejectBufferedOf(new StorageUnavailableError(`slice ${sliceId} was stopped`, { cause }));
+    await this.currentFlush;
+  }
+
+  /** Lets a slice write again after a failure, once it has reloaded what is committed. */
+  reopen(sliceId: string): void {
+    this.failedSlices.delete(sliceId);
+  }
+
+  /** Resolves when nothing is buffered and no flush is running. */
+  whenIdle(): Promise<void> {
+    if (!this.flushing && this.buffer.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  get bufferedEvents(): number {
+    return this.buffer.length;
+  }
+
+  async readSnapshot(sliceId: string): Promise<{ sequence: number; snapshot: SliceSnapshot } | undefined> {
+    const result = await this.pool.query<{ sequence: string; data: SliceSnapshot }>(
+      'SELECT sequence, data FROM journal_snapshot WHERE slice_id = $1',
+      [sliceId],
+    );
+    const row = result.rows[0];
+    return row === undefined ? undefined : { sequence: Number(row.sequence), snapshot: row.data };
+  }
+
+  async readEvents(sliceId: string, afterSequence: number): Promise<{ sequence: number; event: SliceEvent }[]> {
+    const result = await this.pool.query<JournalRow>(
+      `SELECT sequence, kind, user_id, quantity, reservation_id, order_id, expires_at, at_ms, detail
+         FROM journal WHERE slice_id = $1 AND sequence > $2 ORDER BY sequence`,
+      [sliceId, afterSequence],
+    );
+    return result.rows.map((row) => ({ sequence: Number(row.sequence), event: eventFromRow(row) }));
+  }
+
+  /** The slice's committed state: its latest snapshot with the journal after it folded in. */
+  async loadSlice(sliceId: string): Promise<{ state: SliceState; sequence: number }> {
+    const snapshot = await this.readSnapshot(sliceId);
+    let state = snapshot === undefined ? initialState() : fromSnapshot(snapshot.snapshot);
+    let sequence = snapshot?.sequence ?? 0;
+    for (const row of await this.readEvents(sliceId, sequence)) {
+      state = evolve(state, row.event);
+      sequence = row.sequence;
+    }
+    return { state, sequence };
+  }
+
+  private enqueue(entry: Entry): void {
+    if (this.failedSlices.has(entry.sliceId)) {
+      entry.reject(new StorageUnavailableError(`slice ${entry.sliceId} is recovering from a failed flush`));
+      return;
+    }
+    if (this.buffer.length >= this.bufferedEventsMax) {
+      entry.reject(new StorageUnavailableError(`the journal holds ${this.buffer.length} unflushed events`));
+      return;
+    }
+    this.buffer.push(entry);
+    if (!this.flushing) {
+      this.flushing = true;
+      // Everything persisted in the current synchronous run (one actor turn, typically) joins
+      // the first batch.
+      queueMicrotask(() => void this.flushUntilEmpty());
+    }
+  }
+
+  private async flushUntilEmpty(): Promise<void> {
+    while (this.buffer.length > 0) {
+      const batch =
+        this.buffer.length <= this.flushEventsMax ? this.buffer : this.buffer.slice(0, this.flushEventsMax);
+      this.buffer = batch === this.buffer ? [] : this.buffer.slice(this.flushEventsMax);
+      this.currentFlush = this.flush(batch);
+      await this.currentFlush;
+    }
+    this.flushing = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private async flush(batch: Entry[]): Promise<void> {
+    const started = this.options.clock.now();
+    const events: Entry[] = [];
+    const snapshots: Entry[] = [];
+    for (const entry of batch) (entry.kind === 'event' ? events : snapshots).push(entry);
+    try {
+      const parameters = buildFlushParameters(
+        events as unknown as JournalEvent[],
+        snapshots as unknown as JournalSnapshot[],
+        this.options.ownerOf,
+      );
+      await this.write(parameters, started);
+    } catch (error) {
+      this.fail(batch, error);
+      this.options.onFlush?.({
+        events: events.length,
+        durationMs: this.options.clock.now() - started,
+        committed: false,
+        error,
+      });
+      return;
+    }
+    for (const entry of batch) entry.resolve();
+    this.options.onFlush?.({ events: events.length, durationMs: this.options.clock.now() - started, committed: true });
+  }
+
+  private async write(parameters: FlushParameters, nowMs: number): Promise<void> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      await writeBatch(client, parameters, nowMs);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private fail(batch: Entry[], cause: unknown): void {
+    const error = new StorageUnavailableError('the journal flush failed', { cause });
+    for (const entry of batch) this.failedSlices.add(entry.sliceId);
+    for (const entry of batch) entry.reject(error);
+    this.rejectBufferedOf(error);
+  }
+
+  /**
+   * Entries of failed slices that wait behind a failed batch were decided on top of what just
+   * failed; none of them may commit.
+   */
+  private rejectBufferedOf(error: StorageUnavailableError): void {
+    const kept: Entry[] = [];
+    for (const entry of this.buffer) {
+      if (this.failedSlices.has(entry.sliceId)) entry.reject(error);
+      else kept.push(entry);
+    }
+    this.buffer = kept;
+  }
+}
+
+/**
+ * Writes one batch with one statement, inside the caller's transaction: the journal rows, the
+ * slices' figures, the order rows and the snapshots. The caller commits.
+ */
+export async function writeBatch(client: pg.ClientBase, parameters: FlushParameters, nowMs: number): Promise<void> {
+  const { journal, inventory, orders, snapshots } = parameters;
+  const result = await client.query<{ events: number; slices: number }>({
+    name: 'journal-flush',
+    text: flushStatement,
+    values: [
+      journal.sliceIds, journal.sequences, journal.kinds, journal.userIds, journal.quantities,
+      journal.reservationIds, journal.orderIds, journal.expiresAts, journal.atMs, journal.details,
+      inventory.sliceIds, inventory.stock, inventory.available, inventory.reserved, inventory.sold, nowMs,
+      orders.orderIds, orders.userIds, orders.itemIds, orders.sellerIds, orders.sliceIds, orders.quantities,
+      orders.createdAt,
+      snapshots.sliceIds, snapshots.sequences, snapshots.data, snapshots.createdAt,
+    ],
+  });
+  const counts = result.rows[0];
+  // Every slice in the batch must have its inventory row; a missing one is a bug, and
+  // committing the journal without the figures would let the two disagree.
+  if (counts === undefined || counts.slices !== inventory.sliceIds.length) {
+    throw new Error(`flush updated ${counts?.slices} inventory rows, expected ${inventory.sliceIds.length}`);
+  }
+}

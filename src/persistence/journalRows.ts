@@ -1,0 +1,304 @@
+/**
+ * Turns a batch of journal entries into the parameters of the single flush statement. Pure:
+ * no I/O, no clock, so it is unit-tested without a database.
+ *
+ * Every table column travels as one parallel array, which the statement spreads back into rows
+ * with `unnest`: a batch of any size is one statement with a fixed number of parameters.
+ */
+import { assertNever } from '../domain/reasons.js';
+import type { SliceEvent, SliceSnapshot } from '../domain/slice.js';
+
+/** One event of one slice, numbered in that slice's sequence. */
+export interface JournalEvent {
+  readonly sliceId: string;
+  readonly sequence: number;
+  readonly event: SliceEvent;
+}
+
+export interface JournalSnapshot {
+  readonly sliceId: string;
+  readonly sequence: number;
+  readonly snapshot: SliceSnapshot;
+  readonly createdAt: number;
+}
+
+/** What the flush needs to know of a slice beyond its events: the order rows carry these. */
+export interface SliceOwner {
+  readonly itemId: string;
+  readonly sellerId: string;
+}
+
+export interface FlushParameters {
+  readonly journal: {
+    sliceIds: string[];
+    sequences: number[];
+    kinds: string[];
+    userIds: (string | null)[];
+    quantities: (number | null)[];
+    reservationIds: (string | null)[];
+    orderIds: (string | null)[];
+    expiresAts: (number | null)[];
+    atMs: number[];
+    details: (string | null)[];
+  };
+  /** Net change of each touched slice's figures over the batch, one entry per slice. */
+  readonly inventory: {
+    sliceIds: string[];
+    stock: number[];
+    available: number[];
+    reserved: number[];
+    sold: number[];
+  };
+  readonly orders: {
+    orderIds: string[];
+    userIds: string[];
+    itemIds: string[];
+    sellerIds: string[];
+    sliceIds: string[];
+    quantities: number[];
+    createdAt: number[];
+  };
+  readonly snapshots: {
+    sliceIds: string[];
+    sequences: number[];
+    data: string[];
+    createdAt: number[];
+  };
+}
+
+export interface FigureDelta {
+  stock: number;
+  available: number;
+  reserved: number;
+  sold: number;
+}
+
+/** How one event moves its slice's figures; the SQL side applies these as guarded increments. */
+export function figureDelta(event: SliceEvent): FigureDelta {
+  switch (event.kind) {
+    case 'defined':
+      return { stock: event.stock, available: event.stock, reserved: 0, sold: 0 };
+    case 'restocked':
+      return { stock: event.quantity, available: event.quantity, reserved: 0, sold: 0 };
+    case 'reserved':
+      return { stock: 0, available: -event.quantity, reserved: event.quantity, sold: 0 };
+    case 'confirmed':
+      return { stock: 0, available: 0, reserved: -event.quantity, sold: event.quantity };
+    case 'cancelled':
+    case 'expired':
+      return { stock: 0, available: event.quantity, reserved: -event.quantity, sold: 0 };
+    case 'purchased':
+      return { stock: 0, available: -event.quantity, reserved: 0, sold: event.quantity };
+    default:
+      return assertNever(event);
+  }
+}
+
+export function buildFlushParameters(
+  events: readonly JournalEvent[],
+  snapshots: readonly JournalSnapshot[],
+  ownerOf: (sliceId: string) => SliceOwner,
+): FlushParameters {
+  const journal: FlushParameters['journal'] = {
+    sliceIds: [],
+    sequences: [],
+    kinds: [],
+    userIds: [],
+    quantities: [],
+    reservationIds: [],
+    orderIds: [],
+    expiresAts: [],
+    atMs: [],
+    details: [],
+  };
+  const orders: FlushParameters['orders'] = {
+    orderIds: [],
+    userIds: [],
+    itemIds: [],
+    sellerIds: [],
+    sliceIds: [],
+    quantities: [],
+    createdAt: [],
+  };
+  const deltas = new Map<string, FigureDelta>();
+
+  for (const { sliceId, sequence, event } of events) {
+    journal.sliceIds.push(sliceId);
+    journal.sequences.push(sequence);
+    journal.kinds.push(event.kind);
+    journal.atMs.push(event.atMs);
+    const row = eventColumns(event);
+    journal.userIds.push(row.userId);
+    journal.quantities.push(row.quantity);
+    journal.reservationIds.push(row.reservationId);
+    journal.orderIds.push(row.orderId);
+    journal.expiresAts.push(row.expiresAt);
+    journal.details.push(row.detail);
+
+    const change = figureDelta(event);
+    const total = deltas.get(sliceId);
+    if (total === undefined) {
+      deltas.set(sliceId, { ...change });
+    } else {
+      total.stock += change.stock;
+      total.available += change.available;
+      total.reserved += change.reserved;
+      total.sold += change.sold;
+    }
+
+    if (event.kind === 'confirmed' || event.kind === 'purchased') {
+      const owner = ownerOf(sliceId);
+      orders.orderIds.push(event.orderId);
+      orders.userIds.push(event.userId);
+      orders.itemIds.push(owner.itemId);
+      orders.sellerIds.push(owner.sellerId);
+      orders.sliceIds.push(sliceId);
+      orders.quantities.push(event.quantity);
+      orders.createdAt.push(event.atMs);
+    }
+  }
+
+  const inventory: FlushParameters['inventory'] = { sliceIds: [], stock: [], available: [], reserved: [], sold: [] };
+  for (const [sliceId, delta] of deltas) {
+    inventory.sliceIds.push(sliceId);
+    inventory.stock.push(delta.stock);
+    inventory.available.push(delta.available);
+    inventory.reserved.push(delta.reserved);
+    inventory.sold.push(delta.sold);
+  }
+
+  // Only the newest snapshot of a slice in the batch is worth writing.
+  const newest = new Map<string, JournalSnapshot>();
+  for (const snapshot of snapshots) {
+    const previous = newest.get(snapshot.sliceId);
+    if (previous === undefined || previous.sequence < snapshot.sequence) newest.set(snapshot.sliceId, snapshot);
+  }
+  const snapshotColumns: FlushParameters['snapshots'] = { sliceIds: [], sequences: [], data: [], createdAt: [] };
+  for (const snapshot of newest.values()) {
+    snapshotColumns.sliceIds.push(snapshot.sliceId);
+    snapshotColumns.sequences.push(snapshot.sequence);
+    snapshotColumns.data.push(JSON.stringify(snapshot.snapshot));
+    snapshotColumns.createdAt.push(snapshot.createdAt);
+  }
+
+  return { journal, inventory, orders, snapshots: snapshotColumns };
+}
+
+interface EventColumns {
+  userId: string | null;
+  quantity: number | null;
+  reservationId: string | null;
+  orderId: string | null;
+  expiresAt: number | null;
+  detail: string | null;
+}
+
+function eventColumns(event: SliceEvent): EventColumns {
+  const none: EventColumns = {
+    userId: null,
+    quantity: null,
+    reservationId: null,
+    orderId: null,
+    expiresAt: null,
+    detail: null,
+  };
+  switch (event.kind) {
+    case 'defined': {
+      const { kind: _kind, atMs: _atMs, ...terms } = event;
+      return { ...none, quantity: event.stock, detail: JSON.stringify(terms) };
+    }
+    case 'restocked':
+      return { ...none, quantity: event.quantity };
+    case 'reserved':
+      return {
+        ...none,
+        userId: event.userId,
+        quantity: event.quantity,
+        reservationId: event.reservationId,
+        expiresAt: event.expiresAt,
+      };
+    case 'confirmed':
+      return {
+        ...none,
+        userId: event.userId,
+        quantity: event.quantity,
+        reservationId: event.reservationId,
+        orderId: event.orderId,
+      };
+    case 'cancelled':
+    case 'expired':
+      return { ...none, userId: event.userId, quantity: event.quantity, reservationId: event.reservationId };
+    case 'purchased':
+      return { ...none, userId: event.userId, quantity: event.quantity, orderId: event.orderId };
+    default:
+      return assertNever(event);
+  }
+}
+
+/** A journal row as PostgreSQL returns it (bigints as strings). */
+export interface JournalRow {
+  sequence: string;
+  kind: string;
+  user_id: string | null;
+  quantity: string | null;
+  reservation_id: string | null;
+  order_id: string | null;
+  expires_at: string | null;
+  at_ms: string;
+  detail: Record<string, unknown> | null;
+}
+
+function required<T>(value: T | null, column: string, row: JournalRow): T {
+  if (value === null) throw new Error(`journal row ${row.sequence} (${row.kind}) has no ${column}`);
+  return value;
+}
+
+/** The inverse of `eventColumns`: reads an event back from its journal row, for recovery and replay. */
+export function eventFromRow(row: JournalRow): SliceEvent {
+  const atMs = Number(row.at_ms);
+  const userId = (): string => required(row.user_id, 'user_id', row);
+  const quantity = (): number => Number(required(row.quantity, 'quantity', row));
+  const reservationId = (): string => required(row.reservation_id, 'reservation_id', row);
+  const orderId = (): string => required(row.order_id, 'order_id', row);
+  switch (row.kind) {
+    case 'defined': {
+      const detail = required(row.detail, 'detail', row) as {
+        itemId: string;
+        sliceIndex: number;
+        stock: number;
+        perUserLimit: number;
+        startsAt: number;
+        endsAt: number | null;
+        reserveTtlMs: number;
+      };
+      return { kind: 'defined', atMs, ...detail };
+    }
+    case 'restocked':
+      return { kind: 'restocked', quantity: quantity(), atMs };
+    case 'reserved':
+      return {
+        kind: 'reserved',
+        reservationId: reservationId(),
+        userId: userId(),
+        quantity: quantity(),
+        expiresAt: Number(required(row.expires_at, 'expires_at', row)),
+        atMs,
+      };
+    case 'confirmed':
+      return {
+        kind: 'confirmed',
+        reservationId: reservationId(),
+        orderId: orderId(),
+        userId: userId(),
+        quantity: quantity(),
+        atMs,
+      };
+    case 'cancelled':
+    case 'expired':
+      return { kind: row.kind, reservationId: reservationId(), userId: userId(), quantity: quantity(), atMs };
+    case 'purchased':
+      return { kind: 'purchased', orderId: orderId(), userId: userId(), quantity: quantity(), atMs };
+    default:
+      throw new Error(`journal row ${row.sequence} has an unknown kind ${row.kind}`);
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Applies the numbered migrations in `sql/` in order, each once, each in its own transaction.
+ * An advisory lock makes concurrent starts against one database take turns instead of racing.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import type pg from 'pg';
+import { inTransaction, schemaName } from './pools.js';
+
+const migrationsDirectory = fileURLToPath(new URL('../../sql/', import.meta.url));
+const migrationLockKey = 7_431_902_118;
+
+export async function migrate(pool: pg.Pool, directory = migrationsDirectory): Promise<string[]> {
+  const files = (await readdir(directory)).filter((name) => /^\d+_.+\.sql$/.test(name)).sort();
+  const applied: string[] = [];
+  await inTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [migrationLockKey]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schemaName}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${schemaName}.schema_migration (name text PRIMARY KEY, applied_at bigint NOT NULL)`,
+    );
+    const done = new Set(
+      (await client.query<{ name: string }>(`SELECT name FROM ${schemaName}.schema_migration`)).rows.map((row) => row.name),
+    );
+    for (const file of files) {
+      if (done.has(file)) continue;
+      await client.query(await readFile(path.join(directory, file), 'utf8'));
+      await client.query(`INSERT INTO ${schemaName}.schema_migration (name, applied_at) VALUES ($1, $2)`, [file, Date.now()]);
+      applied.push(file);
+    }
+  });
+  return applied;
+}
