@@ -312,6 +312,11 @@ export class Engine {
     }
   }
 
+  /** Events decided and waiting for a journal flush: how far durability lags behind decisions. */
+  get journalBacklog(): number {
+    return this.host.journal.bufferedEvents;
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }

@@ -16,7 +16,8 @@
  *   its `stop()` waits forever when the server has already exited. We wrap both.
  * - Importing the package installs `async-exit-hook`, whose `beforeExit`
  *   handler calls `process.exit(0)` and so replaces any exit code the program
- *   had set. We remove that one handler again (see `loadLibrary`).
+ *   had set, and whose `exit` handler throws. We remove those handlers again
+ *   and stop running servers with our own `exit` listener (see `loadLibrary`).
  */
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
