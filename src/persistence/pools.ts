@@ -25,6 +25,9 @@ export function createPool(options: PoolOptions): pg.Pool {
   // An idle client whose server went away emits 'error' on the pool; without a listener that
   // would crash the process. The next query on the pool reports the failure where it matters.
   pool.on('error', () => undefined);
+  // The same holds for a client that is checked out but between queries when its connection
+  // drops; its current or next query fails, and that failure is handled by whoever runs it.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -1,0 +1,25 @@
+/** Reads what is committed, straight from the tables, to check the engine against. */
+import type pg from 'pg';
+
+export interface StoredFigures {
+  stock: number;
+  available: number;
+  reserved: number;
+  sold: number;
+}
+
+/** The item's figures summed over its slice rows in `item_inventory`. */
+export async function storedFigures(pool: pg.Pool, itemId: string): Promise<StoredFigures> {
+  const result = await pool.query<{ stock: string; available: string; reserved: string; sold: string }>(
+    `SELECT sum(stock) AS stock, sum(quantity) AS available, sum(reserved) AS reserved, sum(sold) AS sold
+       FROM seckill.item_inventory WHERE item_id = $1 AND parent_id IS NOT NULL`,
+    [itemId],
+  );
+  const row = result.rows[0]!;
+  return { stock: Number(row.stock), available: Number(row.available), reserved: Number(row.reserved), sold: Number(row.sold) };
+}
+
+export async function storedOrderIds(pool: pg.Pool, itemId: string): Promise<string[]> {
+  const result = await pool.query<{ order_id: string }>('SELECT order_id FROM seckill.order_order WHERE item_id = $1', [itemId]);
+  return result.rows.map((row) => row.order_id);
+}
