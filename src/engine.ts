@@ -327,6 +327,7 @@ export class Engine {
     this.closed = true;
     await this.host.drain();
     this.host.stop();
+    await this.host.journal.release();
     await this.pool.end();
     await this.embedded?.stop();
   }

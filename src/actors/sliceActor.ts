@@ -57,7 +57,7 @@ export interface SliceHostOptions {
   readonly onError?: (error: unknown, context: string) => void;
 }
 
-export const snapshotEveryDefault = 10_000;
+export const snapshotEveryDefault = 100_000;
 export const mailboxDepthMaxDefault = 50_000;
 const reloadBackoffMinMs = 50;
 const reloadBackoffMaxMs = 2_000;

@@ -23,6 +23,8 @@ import { evolve, fromSnapshot, initialState, type SliceEvent, type SliceSnapshot
 import {
   buildFlushParameters,
   eventFromRow,
+  integerArrayLiteral,
+  textArrayLiteral,
   type JournalEvent,
   type JournalRow,
   type JournalSnapshot,
@@ -61,38 +63,51 @@ type Entry =
 export const flushEventsMaxDefault = 4_000;
 export const bufferedEventsMaxDefault = 200_000;
 
+/**
+ * One statement writes a whole batch: the journal rows; the slices' figures as guarded
+ * increments (the CHECK constraints refuse any that would go negative or unbalance a slice);
+ * the order rows, projected in SQL from the journal rows just inserted; and the snapshots.
+ * A single statement is a transaction of its own, all or nothing, and costs one round trip;
+ * its last line checks its own effects and raises, rolling everything back, when they are off.
+ */
 const flushStatement = `
 WITH journal_rows AS (
   INSERT INTO journal (slice_id, sequence, kind, user_id, quantity, reservation_id, order_id, expires_at, at_ms, detail)
   SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
                        $7::bigint[], $8::bigint[], $9::bigint[], $10::jsonb[])
-  RETURNING 1
+  RETURNING slice_id, kind, user_id, quantity, order_id, at_ms
+), slices AS (
+  SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],
+                       $17::bigint[])
+         AS delta(slice_id, item_id, seller_id, stock, available, reserved, sold)
 ), inventory AS (
   UPDATE item_inventory AS slice
      SET stock = slice.stock + delta.stock,
          quantity = slice.quantity + delta.available,
          reserved = slice.reserved + delta.reserved,
          sold = slice.sold + delta.sold,
-         modify_time = $16
-    FROM unnest($11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])
-         AS delta(slice_id, stock, available, reserved, sold)
+         modify_time = $18
+    FROM slices AS delta
    WHERE slice.id = delta.slice_id AND slice.parent_id IS NOT NULL
   RETURNING 1
 ), orders AS (
   INSERT INTO order_order (id, user_id, order_id, create_time, item_id, status, modify_time, buy_quantity, seller_id, slice_id)
-  SELECT o.order_id, o.user_id, o.order_id, o.created_at, o.item_id, 1, o.created_at, o.quantity, o.seller_id, o.slice_id
-    FROM unnest($17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[])
-         AS o(order_id, user_id, item_id, seller_id, slice_id, quantity, created_at)
+  SELECT event.order_id, event.user_id, event.order_id, event.at_ms, owner.item_id, 1, event.at_ms, event.quantity,
+         owner.seller_id, event.slice_id
+    FROM journal_rows AS event JOIN slices AS owner ON owner.slice_id = event.slice_id
+   WHERE event.kind IN ('confirmed', 'purchased')
   RETURNING 1
 ), snapshots AS (
   INSERT INTO journal_snapshot (slice_id, sequence, data, created_at)
-  SELECT * FROM unnest($24::bigint[], $25::bigint[], $26::jsonb[], $27::bigint[])
+  SELECT * FROM unnest($19::bigint[], $20::bigint[], $21::jsonb[], $22::bigint[])
   ON CONFLICT (slice_id) DO UPDATE
      SET sequence = excluded.sequence, data = excluded.data, created_at = excluded.created_at
    WHERE journal_snapshot.sequence < excluded.sequence
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM journal_rows)::int AS events, (SELECT count(*) FROM inventory)::int AS slices`;
+SELECT assert_true((SELECT count(*) FROM inventory) = cardinality($11::bigint[]),
+                   'a slice of the batch has no inventory row')
+   AND assert_true((SELECT count(*) FROM orders) = $23, 'the batch did not project every order') AS written`;
 
 export class BatchingJournal {
   private readonly pool: pg.Pool;
@@ -104,6 +119,8 @@ export class BatchingJournal {
   private readonly failedSlices = new Set<string>();
   private idleWaiters: (() => void)[] = [];
   private currentFlush: Promise<void> = Promise.resolve();
+  /** One connection for every flush, so a batch is sent the moment it is taken. */
+  private flushClient: pg.PoolClient | null = null;
 
   constructor(pool: pg.Pool, options: JournalOptions) {
     this.pool = pool;
@@ -195,21 +212,36 @@ export class BatchingJournal {
     }
   }
 
+  /**
+   * Flushes batch after batch until the buffer is empty. The waiters of a committed batch are
+   * told only after the next batch has been sent: their replies (and the commands those
+   * replies set off) then run on this thread while PostgreSQL writes the next batch, instead of
+   * PostgreSQL idling while they run.
+   */
   private async flushUntilEmpty(): Promise<void> {
+    let committedUntold: Entry[] | null = null;
     while (this.buffer.length > 0) {
       const batch =
         this.buffer.length <= this.flushEventsMax ? this.buffer : this.buffer.slice(0, this.flushEventsMax);
       this.buffer = batch === this.buffer ? [] : this.buffer.slice(this.flushEventsMax);
-      this.currentFlush = this.flush(batch);
-      await this.currentFlush;
+      const flushing = this.flush(batch);
+      this.currentFlush = flushing.then(() => undefined);
+      if (committedUntold !== null) this.tell(committedUntold);
+      committedUntold = (await flushing) ? batch : null;
     }
+    if (committedUntold !== null) this.tell(committedUntold);
     this.flushing = false;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const wake of waiters) wake();
   }
 
-  private async flush(batch: Entry[]): Promise<void> {
+  private tell(batch: Entry[]): void {
+    for (const entry of batch) entry.resolve();
+  }
+
+  /** Writes one batch; true when it committed. A failed batch is rejected here. */
+  private async flush(batch: Entry[]): Promise<boolean> {
     const started = this.options.clock.now();
     const events: Entry[] = [];
     const snapshots: Entry[] = [];
@@ -220,36 +252,29 @@ export class BatchingJournal {
         snapshots as unknown as JournalSnapshot[],
         this.options.ownerOf,
       );
-      await this.write(parameters, started);
+      const client = this.flushClient ?? (this.flushClient = await this.pool.connect());
+      try {
+        await client.query(flushQuery(parameters, started));
+      } catch (error) {
+        // After a failure the connection's state is unknown; it is not reused.
+        this.flushClient = null;
+        client.release(true);
+        throw error;
+      }
     } catch (error) {
       this.fail(batch, error);
-      this.options.onFlush?.({
-        events: events.length,
-        durationMs: this.options.clock.now() - started,
-        committed: false,
-        error,
-      });
-      return;
+      this.options.onFlush?.({ events: events.length, durationMs: this.options.clock.now() - started, committed: false, error });
+      return false;
     }
-    for (const entry of batch) entry.resolve();
     this.options.onFlush?.({ events: events.length, durationMs: this.options.clock.now() - started, committed: true });
+    return true;
   }
 
-  private async write(parameters: FlushParameters, nowMs: number): Promise<void> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      await writeBatch(client, parameters, nowMs);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+  /** Gives the flush connection back to the pool, once nothing is being flushed. */
+  async release(): Promise<void> {
+    await this.whenIdle();
+    this.flushClient?.release();
+    this.flushClient = null;
   }
 
   private fail(batch: Entry[], cause: unknown): void {
@@ -278,23 +303,23 @@ export class BatchingJournal {
  * slices' figures, the order rows and the snapshots. The caller commits.
  */
 export async function writeBatch(client: pg.ClientBase, parameters: FlushParameters, nowMs: number): Promise<void> {
-  const { journal, inventory, orders, snapshots } = parameters;
-  const result = await client.query<{ events: number; slices: number }>({
+  await client.query(flushQuery(parameters, nowMs));
+}
+
+function flushQuery(parameters: FlushParameters, nowMs: number): pg.QueryConfig {
+  const { journal, inventory, snapshots, orderCount } = parameters;
+  const integers = integerArrayLiteral;
+  return {
     name: 'journal-flush',
     text: flushStatement,
     values: [
-      journal.sliceIds, journal.sequences, journal.kinds, journal.userIds, journal.quantities,
-      journal.reservationIds, journal.orderIds, journal.expiresAts, journal.atMs, journal.details,
-      inventory.sliceIds, inventory.stock, inventory.available, inventory.reserved, inventory.sold, nowMs,
-      orders.orderIds, orders.userIds, orders.itemIds, orders.sellerIds, orders.sliceIds, orders.quantities,
-      orders.createdAt,
-      snapshots.sliceIds, snapshots.sequences, snapshots.data, snapshots.createdAt,
+      integers(journal.sliceIds), integers(journal.sequences), textArrayLiteral(journal.kinds),
+      integers(journal.userIds), integers(journal.quantities), integers(journal.reservationIds),
+      integers(journal.orderIds), integers(journal.expiresAts), integers(journal.atMs), textArrayLiteral(journal.details),
+      integers(inventory.sliceIds), integers(inventory.itemIds), integers(inventory.sellerIds), integers(inventory.stock),
+      integers(inventory.available), integers(inventory.reserved), integers(inventory.sold), nowMs,
+      integers(snapshots.sliceIds), integers(snapshots.sequences), textArrayLiteral(snapshots.data),
+      integers(snapshots.createdAt), orderCount,
     ],
-  });
-  const counts = result.rows[0];
-  // Every slice in the batch must have its inventory row; a missing one is a bug, and
-  // committing the journal without the figures would let the two disagree.
-  if (counts === undefined || counts.slices !== inventory.sliceIds.length) {
-    throw new Error(`flush updated ${counts?.slices} inventory rows, expected ${inventory.sliceIds.length}`);
-  }
+  };
 }

@@ -41,23 +41,22 @@ export interface FlushParameters {
     atMs: number[];
     details: (string | null)[];
   };
-  /** Net change of each touched slice's figures over the batch, one entry per slice. */
+  /**
+   * Net change of each touched slice's figures over the batch, one entry per slice, with the
+   * slice's item and seller: the order rows are projected from the journal rows in SQL and take
+   * those two from here.
+   */
   readonly inventory: {
     sliceIds: string[];
+    itemIds: string[];
+    sellerIds: string[];
     stock: number[];
     available: number[];
     reserved: number[];
     sold: number[];
   };
-  readonly orders: {
-    orderIds: string[];
-    userIds: string[];
-    itemIds: string[];
-    sellerIds: string[];
-    sliceIds: string[];
-    quantities: number[];
-    createdAt: number[];
-  };
+  /** Confirmed and purchased events in the batch: the order rows the flush must project. */
+  readonly orderCount: number;
   readonly snapshots: {
     sliceIds: string[];
     sequences: number[];
@@ -111,16 +110,8 @@ export function buildFlushParameters(
     atMs: [],
     details: [],
   };
-  const orders: FlushParameters['orders'] = {
-    orderIds: [],
-    userIds: [],
-    itemIds: [],
-    sellerIds: [],
-    sliceIds: [],
-    quantities: [],
-    createdAt: [],
-  };
   const deltas = new Map<string, FigureDelta>();
+  let orderCount = 0;
 
   for (const { sliceId, sequence, event } of events) {
     journal.sliceIds.push(sliceId);
@@ -135,6 +126,7 @@ export function buildFlushParameters(
     journal.expiresAts.push(row.expiresAt);
     journal.details.push(row.detail);
 
+    if (event.kind === 'confirmed' || event.kind === 'purchased') orderCount++;
     const change = figureDelta(event);
     const total = deltas.get(sliceId);
     if (total === undefined) {
@@ -145,22 +137,22 @@ export function buildFlushParameters(
       total.reserved += change.reserved;
       total.sold += change.sold;
     }
-
-    if (event.kind === 'confirmed' || event.kind === 'purchased') {
-      const owner = ownerOf(sliceId);
-      orders.orderIds.push(event.orderId);
-      orders.userIds.push(event.userId);
-      orders.itemIds.push(owner.itemId);
-      orders.sellerIds.push(owner.sellerId);
-      orders.sliceIds.push(sliceId);
-      orders.quantities.push(event.quantity);
-      orders.createdAt.push(event.atMs);
-    }
   }
 
-  const inventory: FlushParameters['inventory'] = { sliceIds: [], stock: [], available: [], reserved: [], sold: [] };
+  const inventory: FlushParameters['inventory'] = {
+    sliceIds: [],
+    itemIds: [],
+    sellerIds: [],
+    stock: [],
+    available: [],
+    reserved: [],
+    sold: [],
+  };
   for (const [sliceId, delta] of deltas) {
+    const owner = ownerOf(sliceId);
     inventory.sliceIds.push(sliceId);
+    inventory.itemIds.push(owner.itemId);
+    inventory.sellerIds.push(owner.sellerId);
     inventory.stock.push(delta.stock);
     inventory.available.push(delta.available);
     inventory.reserved.push(delta.reserved);
@@ -181,7 +173,39 @@ export function buildFlushParameters(
     snapshotColumns.createdAt.push(snapshot.createdAt);
   }
 
-  return { journal, inventory, orders, snapshots: snapshotColumns };
+  return { journal, inventory, orderCount, snapshots: snapshotColumns };
+}
+
+/**
+ * A PostgreSQL array literal (`{1,2,NULL}`) for a column of numbers or decimal-string ids.
+ * pg's generic array encoder quotes and escapes every element, which costs several
+ * milliseconds per large batch on the event loop; these elements never need it, and any that
+ * would (a non-integer, a string that is not digits) is a bug caught here.
+ */
+export function integerArrayLiteral(values: readonly (number | string | null)[]): string {
+  const parts = new Array<string>(values.length);
+  for (let index = 0; index < values.length; index++) {
+    const value = values[index];
+    if (value === null || value === undefined) {
+      parts[index] = 'NULL';
+    } else if (typeof value === 'number' ? Number.isSafeInteger(value) : /^-?[0-9]{1,19}$/.test(value)) {
+      parts[index] = String(value);
+    } else {
+      throw new TypeError(`not an integer for an integer array: ${String(value)}`);
+    }
+  }
+  return `{${parts.join(',')}}`;
+}
+
+/** A PostgreSQL array literal of text (or JSON text) elements, each quoted and escaped. */
+export function textArrayLiteral(values: readonly (string | null)[]): string {
+  const parts = new Array<string>(values.length);
+  for (let index = 0; index < values.length; index++) {
+    const value = values[index];
+    parts[index] =
+      value === null || value === undefined ? 'NULL' : `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  }
+  return `{${parts.join(',')}}`;
 }
 
 interface EventColumns {

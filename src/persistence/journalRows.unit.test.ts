@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { SliceEvent } from '../domain/slice.js';
-import { buildFlushParameters, eventFromRow, figureDelta, type JournalRow } from './journalRows.js';
+import {
+  buildFlushParameters,
+  eventFromRow,
+  figureDelta,
+  integerArrayLiteral,
+  textArrayLiteral,
+  type JournalRow,
+} from './journalRows.js';
 
 const owner = () => ({ itemId: '42', sellerId: '7' });
 const definedEvent: SliceEvent = {
@@ -67,16 +74,10 @@ describe('buildFlushParameters', () => {
     }
   });
 
-  it('writes one order row per confirmed or purchased event, with its seller', () => {
-    expect(parameters.orders).toEqual({
-      orderIds: ['21', '22'],
-      userIds: ['100', '103'],
-      itemIds: ['42', '42'],
-      sellerIds: ['7', '7'],
-      sliceIds: ['1', '2'],
-      quantities: [1, 2],
-      createdAt: [8, 12],
-    });
+  it('gives each touched slice its item and seller, for the order rows projected in SQL', () => {
+    expect(parameters.inventory.itemIds).toEqual(['42', '42']);
+    expect(parameters.inventory.sellerIds).toEqual(['7', '7']);
+    expect(parameters.orderCount).toBe(2);
   });
 
   it('keeps only the newest snapshot of a slice', () => {
@@ -105,5 +106,23 @@ describe('buildFlushParameters', () => {
       detail: journal.details[index] === null ? null : JSON.parse(journal.details[index]!),
     }));
     expect(rows.map(eventFromRow)).toEqual(allKinds);
+  });
+});
+
+describe('array literals', () => {
+  it.each([
+    [[], '{}'],
+    [[1, 2, 3], '{1,2,3}'],
+    [['9223372036854775807', null, -4], '{9223372036854775807,NULL,-4}'],
+  ])('integers %j', (values, literal) => {
+    expect(integerArrayLiteral(values)).toBe(literal);
+  });
+
+  it.each([[1.5], ['12a'], ['1,2'], [Number.NaN]])('refuses %j as an integer', (value) => {
+    expect(() => integerArrayLiteral([value])).toThrow(TypeError);
+  });
+
+  it('quotes and escapes text, including JSON', () => {
+    expect(textArrayLiteral(['purchased', null, '{"a":"b\\c"}'])).toBe('{"purchased",NULL,"{\\"a\\":\\"b\\\\c\\"}"}');
   });
 });

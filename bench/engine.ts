@@ -1,0 +1,208 @@
+/**
+ * Durable orders per second on ONE hot item through the in-process engine, beside the naive
+ * baseline, in the same run, against the same PostgreSQL server.
+ *
+ *   npm run bench:engine                     # embedded PostgreSQL in a temporary directory
+ *   DATABASE_URL=postgres://… npm run bench:engine
+ *   BENCH_SECONDS=10 BENCH_IN_FLIGHT=20000 BENCH_BASELINE_CLIENTS=16,64 npm run bench:engine
+ *
+ * The baseline is what a shop writes first: one transaction per order, a guarded UPDATE of the
+ * item row and an INSERT of the order, from many concurrent clients. The engine is measured as
+ * a buyer sees it: an order counts when `buy` resolved, which is after its batch committed.
+ * Both sides keep fsync and synchronous_commit on. The last line is one JSON object for machines.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createEngine } from '../src/engine.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../src/persistence/embeddedPostgres.js';
+import { percentile, readPositiveIntegerList, readPositiveInteger, serverSettings } from './support/measure.js';
+
+const seconds = readPositiveInteger('BENCH_SECONDS', 8);
+const warmupSeconds = 1;
+const inFlight = readPositiveInteger('BENCH_IN_FLIGHT', 20_000);
+const baselineClients = readPositiveIntegerList('BENCH_BASELINE_CLIENTS', [16, 64]);
+
+async function withDatabase(serverUrl: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
+  await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
+  await client.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** One transaction per order: the row lock and the commit flush serialise every buyer. */
+async function runBaseline(databaseUrl: string, clients: number): Promise<number> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: clients });
+  await pool.query(`
+    DROP TABLE IF EXISTS baseline_item, baseline_order;
+    CREATE TABLE baseline_item (id bigint PRIMARY KEY, quantity bigint NOT NULL CHECK (quantity >= 0));
+    CREATE TABLE baseline_order (id bigserial PRIMARY KEY, item_id bigint NOT NULL, user_id bigint NOT NULL,
+                                 quantity bigint NOT NULL, create_time bigint NOT NULL);
+    INSERT INTO baseline_item VALUES (1, 1000000000);`);
+  let orders = 0;
+  let counting = false;
+  let running = true;
+  let nextUser = 1;
+  const worker = async (): Promise<void> => {
+    while (running) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const updated = await client.query('UPDATE baseline_item SET quantity = quantity - 1 WHERE id = 1 AND quantity >= 1');
+        if (updated.rowCount === 1) {
+          await client.query('INSERT INTO baseline_order (item_id, user_id, quantity, create_time) VALUES (1, $1, 1, $2)', [
+            nextUser++,
+            Date.now(),
+          ]);
+        }
+        await client.query('COMMIT');
+        if (counting && updated.rowCount === 1) orders++;
+      } finally {
+        client.release();
+      }
+    }
+  };
+  const workers = Array.from({ length: clients }, worker);
+  await new Promise((resolve) => setTimeout(resolve, warmupSeconds * 1000));
+  counting = true;
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  counting = false;
+  const elapsed = (performance.now() - started) / 1000;
+  running = false;
+  await Promise.all(workers);
+  await pool.end();
+  return orders / elapsed;
+}
+
+interface EngineResult {
+  ordersPerSecond: number;
+  latenciesMs: number[];
+  batchSizes: number[];
+  flushMs: number[];
+}
+
+/** A closed loop of `inFlight` buyers, each buying again as soon as its order is acknowledged. */
+async function runEngine(databaseUrl: string): Promise<EngineResult> {
+  const batchSizes: number[] = [];
+  const flushMs: number[] = [];
+  let recordFlushes = false;
+  const engine = await createEngine({
+    databaseUrl,
+    onFlush: (report) => {
+      if (recordFlushes && report.committed) {
+        batchSizes.push(report.events);
+        flushMs.push(report.durationMs);
+      }
+    },
+  });
+  const itemId = '1';
+  const created = await engine.createItem({ id: itemId, name: 'Hot item', sellerId: '1', stock: 1_000_000_000 });
+  if (!created.ok) throw new Error(`creating the item failed: ${created.message}`);
+
+  let orders = 0;
+  let refused = 0;
+  let counting = false;
+  let running = true;
+  let nextUser = 1;
+  const latenciesMs: number[] = [];
+  const buyer = async (): Promise<void> => {
+    while (running) {
+      const sent = performance.now();
+      const result = await engine.buy({ userId: String(nextUser++) }, { itemId, quantity: 1 });
+      if (!counting) continue;
+      if (result.ok) {
+        orders++;
+        latenciesMs.push(performance.now() - sent);
+      } else {
+        refused++;
+      }
+    }
+  };
+  const buyers = Array.from({ length: inFlight }, buyer);
+  await new Promise((resolve) => setTimeout(resolve, warmupSeconds * 1000));
+  counting = true;
+  recordFlushes = true;
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  counting = false;
+  recordFlushes = false;
+  const elapsed = (performance.now() - started) / 1000;
+  running = false;
+  await Promise.all(buyers);
+  const view = engine.item(itemId)!;
+  await engine.close();
+  if (refused > 0) throw new Error(`${refused} buys were refused; the measurement is not of orders`);
+  if (view.available + view.reserved + view.sold !== view.stock) throw new Error('the item does not balance');
+  return { ordersPerSecond: orders / elapsed, latenciesMs, batchSizes, flushMs };
+}
+
+async function main(): Promise<void> {
+  let embedded: EmbeddedPostgresHandle | undefined;
+  let dataDirectory: string | undefined;
+  let serverUrl = process.env.DATABASE_URL;
+  if (serverUrl === undefined) {
+    dataDirectory = await mkdtemp(path.join(os.tmpdir(), 'seckill-bench-'));
+    embedded = await startEmbeddedPostgres({ dataDirectory: path.join(dataDirectory, 'data') });
+    serverUrl = embedded.connectionString;
+  }
+  try {
+    const settings = await serverSettings(serverUrl);
+    console.log('bench:engine — durable orders per second on one hot item');
+    console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown cpu'} × ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+    console.log(`postgres: ${settings.version} (${embedded ? 'embedded' : 'DATABASE_URL'}), fsync=${settings.fsync}, synchronous_commit=${settings.synchronousCommit}`);
+    console.log(`window: ${warmupSeconds} s warm-up, then ${seconds} s measured, per run`);
+
+    const baselineDatabase = await withDatabase(serverUrl, 'bench_baseline');
+    const baselineRuns: { clients: number; ordersPerSecond: number }[] = [];
+    for (const clients of baselineClients) {
+      const ordersPerSecond = await runBaseline(baselineDatabase, clients);
+      baselineRuns.push({ clients, ordersPerSecond });
+      console.log(`baseline (one transaction per order, ${clients} clients): ${ordersPerSecond.toFixed(0)} orders/s`);
+    }
+    // The baseline's best run is the one the engine is compared to.
+    const baseline = baselineRuns.reduce((best, run) => (run.ordersPerSecond > best.ordersPerSecond ? run : best));
+
+    const engineDatabase = await withDatabase(serverUrl, 'bench_engine');
+    const result = await runEngine(engineDatabase);
+    const sortedLatencies = [...result.latenciesMs].sort((left, right) => left - right);
+    const sortedBatches = [...result.batchSizes].sort((left, right) => left - right);
+    const meanBatch = result.batchSizes.reduce((sum, size) => sum + size, 0) / Math.max(1, result.batchSizes.length);
+    const p50Ms = percentile(sortedLatencies, 0.5);
+    const p99Ms = percentile(sortedLatencies, 0.99);
+    const ratio = result.ordersPerSecond / baseline.ordersPerSecond;
+    console.log(`engine (${inFlight} buyers in flight, one slice): ${result.ordersPerSecond.toFixed(0)} orders/s`);
+    console.log(
+      `  batches: ${result.batchSizes.length} flushes, events per flush mean ${meanBatch.toFixed(0)}, ` +
+        `p50 ${percentile(sortedBatches, 0.5)}, max ${sortedBatches.at(-1) ?? 0}; ` +
+        `flush p50 ${percentile([...result.flushMs].sort((a, b) => a - b), 0.5).toFixed(1)} ms`,
+    );
+    console.log(`  ack latency (buy call to committed reply): p50 ${p50Ms.toFixed(1)} ms, p99 ${p99Ms.toFixed(1)} ms`);
+    console.log(`ratio engine / best baseline (${baseline.clients} clients): ${ratio.toFixed(1)}x`);
+    console.log(
+      JSON.stringify({
+        ordersPerSecond: Math.round(result.ordersPerSecond),
+        baselineOrdersPerSecond: Math.round(baseline.ordersPerSecond),
+        ratio: Number(ratio.toFixed(2)),
+        baselineRuns: baselineRuns.map((run) => ({ clients: run.clients, ordersPerSecond: Math.round(run.ordersPerSecond) })),
+        buyersInFlight: inFlight,
+        flushes: result.batchSizes.length,
+        meanEventsPerFlush: Math.round(meanBatch),
+        p50Ms: Number(p50Ms.toFixed(2)),
+        p99Ms: Number(p99Ms.toFixed(2)),
+        seconds,
+        cores: os.cpus().length,
+      }),
+    );
+  } finally {
+    await embedded?.stop();
+    if (dataDirectory !== undefined) await rm(dataDirectory, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,204 @@
+/**
+ * The server's configuration, read from the environment once at start. This module is the
+ * only reader of `process.env`. Every variable is validated before anything starts, and a bad
+ * value stops the start with a message that names the variable, so a deployer never finds out
+ * about a typo in the middle of a sale.
+ *
+ * The variables of the wire contract (shared/PROTOCOL.md) keep their names and defaults:
+ * PORT, HOST, DATABASE_URL, SECKILL_DATA_DIR, SECKILL_JWT_SECRET and SECKILL_ADMIN_TOKEN. The
+ * others are the server's limits, each named with its unit last. An empty variable counts as
+ * unset, as most deployment tools write "unset" that way.
+ */
+import { randomBytes } from 'node:crypto';
+import { ConfigurationError } from './errors.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** The edge's limits: rates, sizes and counts the server enforces. */
+export interface EdgeLimits {
+  /** Largest WebSocket frame a client may send; a larger one closes the connection (1009). */
+  readonly wsPayloadBytesMax: number;
+  /** Bytes waiting to be sent to one connection; past it the connection is closed (4408). */
+  readonly wsBufferedBytesMax: number;
+  /** Bytes waiting to be sent past which a connection gets no stock pushes until it catches up. */
+  readonly stockPushBufferedBytesMax: number;
+  /** Seconds without traffic after which a connection is closed; uWebSockets.js pings before. */
+  readonly wsIdleTimeoutSeconds: number;
+  /** Open WebSocket connections at most; further upgrades get 503. */
+  readonly connectionsMax: number;
+  /** Items one connection may be subscribed to at most. */
+  readonly subscriptionsPerConnectionMax: number;
+  readonly userRequestsPerSecond: number;
+  readonly userBurstRequests: number;
+  readonly connectionRequestsPerSecond: number;
+  readonly connectionBurstRequests: number;
+  /** Users whose request rate is tracked at once; the idle ones are forgotten first. */
+  readonly rateLimitedUsersMax: number;
+  /** How long an arithmetic challenge may be answered. */
+  readonly challengeTtlMs: number;
+  /** Challenges waiting for an answer at most; the oldest is dropped past it. */
+  readonly challengesMax: number;
+  /** Largest HTTP request body (the admin routes' JSON). */
+  readonly httpBodyBytesMax: number;
+}
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Unset: the engine starts an embedded PostgreSQL in `dataDirectory`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDirectory: string;
+  /** The HS256 secret of user tokens, as the UTF-8 bytes of SECKILL_JWT_SECRET. */
+  readonly jwtSecret: string;
+  /** True when SECKILL_JWT_SECRET was unset and `jwtSecret` was generated for this run. */
+  readonly jwtSecretGenerated: boolean;
+  readonly adminToken: string;
+  readonly adminTokenGenerated: boolean;
+  readonly logLevel: LogLevel;
+  /** How long a graceful shutdown waits for in-flight requests to commit and be answered. */
+  readonly shutdownGraceMs: number;
+  /** Events written by one journal transaction at most; unset: the engine's default. */
+  readonly flushEventsMax: number | undefined;
+  /** The engine's process number, kept in order ids (0..99). */
+  readonly nodeId: number;
+  readonly limits: EdgeLimits;
+}
+
+export const defaultLimits: EdgeLimits = {
+  wsPayloadBytesMax: 16 * 1024,
+  wsBufferedBytesMax: 1024 * 1024,
+  stockPushBufferedBytesMax: 64 * 1024,
+  wsIdleTimeoutSeconds: 120,
+  connectionsMax: 100_000,
+  subscriptionsPerConnectionMax: 64,
+  userRequestsPerSecond: 20,
+  userBurstRequests: 40,
+  connectionRequestsPerSecond: 20,
+  connectionBurstRequests: 40,
+  rateLimitedUsersMax: 200_000,
+  challengeTtlMs: 30_000,
+  challengesMax: 100_000,
+  httpBodyBytesMax: 64 * 1024,
+};
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+const logLevels: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Reads a configuration from `environment`; throws `ConfigurationError` naming every bad variable. */
+export function parseConfig(
+  environment: Environment,
+  generateSecret: () => string = () => randomBytes(32).toString('base64url'),
+): Config {
+  const problems: string[] = [];
+  const read = (name: string): string | undefined => {
+    const value = environment[name];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const integer = (name: string, fallback: number, minimum: number, maximum: number): number => {
+    const text = read(name);
+    if (text === undefined) return fallback;
+    const value = /^[0-9]+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < minimum || value > maximum) {
+      problems.push(`${name} must be an integer from ${minimum} to ${maximum}, got ${JSON.stringify(text)}`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const port = integer('PORT', 8080, 0, 65_535);
+  const host = read('HOST') ?? '127.0.0.1';
+
+  const databaseUrl = read('DATABASE_URL');
+  if (databaseUrl !== undefined) {
+    let protocol = '';
+    try {
+      protocol = new URL(databaseUrl).protocol;
+    } catch {
+      protocol = '';
+    }
+    if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+      problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
+    }
+  }
+
+  const jwtSecretText = read('SECKILL_JWT_SECRET');
+  const adminTokenText = read('SECKILL_ADMIN_TOKEN');
+  if (adminTokenText !== undefined && /\s/.test(adminTokenText)) {
+    problems.push('SECKILL_ADMIN_TOKEN must not contain white space, as it travels in an Authorization header');
+  }
+
+  const logLevelText = read('SECKILL_LOG_LEVEL') ?? 'info';
+  if (!(logLevels as readonly string[]).includes(logLevelText)) {
+    problems.push(`SECKILL_LOG_LEVEL must be one of ${logLevels.join(', ')}, got ${JSON.stringify(logLevelText)}`);
+  }
+
+  const limits: EdgeLimits = {
+    wsPayloadBytesMax: integer('SECKILL_WS_PAYLOAD_BYTES_MAX', defaultLimits.wsPayloadBytesMax, 512, 16 * 1024 * 1024),
+    wsBufferedBytesMax: integer('SECKILL_WS_BUFFERED_BYTES_MAX', defaultLimits.wsBufferedBytesMax, 4096, 1024 ** 3),
+    stockPushBufferedBytesMax: integer(
+      'SECKILL_STOCK_PUSH_BUFFERED_BYTES_MAX',
+      defaultLimits.stockPushBufferedBytesMax,
+      1024,
+      1024 ** 3,
+    ),
+    wsIdleTimeoutSeconds: integer('SECKILL_WS_IDLE_TIMEOUT_SECONDS', defaultLimits.wsIdleTimeoutSeconds, 8, 3_600),
+    connectionsMax: integer('SECKILL_CONNECTIONS_MAX', defaultLimits.connectionsMax, 1, 10_000_000),
+    subscriptionsPerConnectionMax: integer(
+      'SECKILL_SUBSCRIPTIONS_PER_CONNECTION_MAX',
+      defaultLimits.subscriptionsPerConnectionMax,
+      1,
+      10_000,
+    ),
+    userRequestsPerSecond: integer('SECKILL_USER_REQUESTS_PER_SECOND', defaultLimits.userRequestsPerSecond, 1, 1_000_000),
+    userBurstRequests: integer('SECKILL_USER_BURST_REQUESTS', defaultLimits.userBurstRequests, 1, 1_000_000),
+    connectionRequestsPerSecond: integer(
+      'SECKILL_CONNECTION_REQUESTS_PER_SECOND',
+      defaultLimits.connectionRequestsPerSecond,
+      1,
+      1_000_000,
+    ),
+    connectionBurstRequests: integer(
+      'SECKILL_CONNECTION_BURST_REQUESTS',
+      defaultLimits.connectionBurstRequests,
+      1,
+      1_000_000,
+    ),
+    rateLimitedUsersMax: integer('SECKILL_RATE_LIMITED_USERS_MAX', defaultLimits.rateLimitedUsersMax, 1, 100_000_000),
+    challengeTtlMs: integer('SECKILL_CHALLENGE_TTL_MS', defaultLimits.challengeTtlMs, 1_000, 3_600_000),
+    challengesMax: integer('SECKILL_CHALLENGES_MAX', defaultLimits.challengesMax, 1, 100_000_000),
+    httpBodyBytesMax: integer('SECKILL_HTTP_BODY_BYTES_MAX', defaultLimits.httpBodyBytesMax, 1024, 64 * 1024 * 1024),
+  };
+  if (limits.stockPushBufferedBytesMax > limits.wsBufferedBytesMax) {
+    problems.push('SECKILL_STOCK_PUSH_BUFFERED_BYTES_MAX must not be above SECKILL_WS_BUFFERED_BYTES_MAX');
+  }
+
+  const shutdownGraceMs = integer('SECKILL_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000);
+  const flushEventsText = read('SECKILL_FLUSH_EVENTS_MAX');
+  const flushEventsMax = flushEventsText === undefined ? undefined : integer('SECKILL_FLUSH_EVENTS_MAX', 0, 1, 100_000);
+  const nodeId = integer('SECKILL_NODE_ID', 0, 0, 99);
+
+  if (problems.length > 0) {
+    throw new ConfigurationError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return {
+    port,
+    host,
+    databaseUrl,
+    dataDirectory: read('SECKILL_DATA_DIR') ?? './.seckill',
+    jwtSecret: jwtSecretText ?? generateSecret(),
+    jwtSecretGenerated: jwtSecretText === undefined,
+    adminToken: adminTokenText ?? generateSecret(),
+    adminTokenGenerated: adminTokenText === undefined,
+    logLevel: logLevelText as LogLevel,
+    shutdownGraceMs,
+    flushEventsMax,
+    nodeId,
+    limits,
+  };
+}
+
+/** The configuration of this process, from `process.env`. */
+export function loadConfig(): Config {
+  return parseConfig(process.env);
+}

@@ -1,0 +1,191 @@
+/**
+ * The WebSocket messages of shared/PROTOCOL.md: the requests a client may send (zod schemas),
+ * the replies and pushes the server sends, and the close codes the server uses. Pure
+ * functions, no I/O.
+ *
+ * A frame becomes a request in two steps: `JSON.parse`, then `parseRequest`. Anything that
+ * fails either step is answered `rejected` with reason `invalid`, echoing the frame's `id` when
+ * it is usable (a string of at most 64 characters) and `null` otherwise.
+ */
+import { z } from 'zod';
+import type { OrderView } from '../engine.js';
+import type { RejectionReason } from '../domain/reasons.js';
+import { decimalId, type ItemView } from '../items.js';
+
+export const clientIdLengthMax = 64;
+/** The largest `qty` one request may ask for; item limits are checked by the engine. */
+export const quantityMax = 1_000_000;
+const tokenLengthMax = 1_024;
+const challengeIdLengthMax = 64;
+const answerLengthMax = 32;
+
+/** Close codes the server uses, besides the protocol's own (1009 for an oversized frame). */
+export const closeCodes = {
+  /** The server is shutting down; reconnect elsewhere or later. */
+  goingAway: 1001,
+  /** uWebSockets.js closes a connection whose frame is over `wsPayloadBytesMax` with 1009. */
+  messageTooBig: 1009,
+  /** The user's JWT passed its `exp` while the connection was open; reconnect with a fresh token. */
+  tokenExpired: 4401,
+  /** The client reads too slowly: more than `wsBufferedBytesMax` bytes waited for it. */
+  tooSlow: 4408,
+} as const;
+
+export const requestTypes = [
+  'subscribe',
+  'unsubscribe',
+  'challenge',
+  'reserve',
+  'confirm',
+  'cancel',
+  'buy',
+  'orders',
+] as const;
+
+export type RequestType = (typeof requestTypes)[number];
+
+const clientId = z.string().max(clientIdLengthMax);
+const quantity = z.number().int().min(1).max(quantityMax);
+const answer = z.union([z.number().int().min(-1e12).max(1e12), z.string().max(answerLengthMax)]);
+const token = z.string().max(tokenLengthMax);
+
+function itemList(itemsMax: number) {
+  return z.array(decimalId).min(1).max(itemsMax);
+}
+
+function requestSchema(itemsMax: number) {
+  return z.discriminatedUnion('type', [
+    z.object({ type: z.literal('subscribe'), id: clientId, items: itemList(itemsMax) }),
+    z.object({ type: z.literal('unsubscribe'), id: clientId, items: itemList(itemsMax) }),
+    z.object({ type: z.literal('challenge'), id: clientId, item: decimalId }),
+    z.object({
+      type: z.literal('reserve'),
+      id: clientId,
+      item: decimalId,
+      qty: quantity,
+      challengeId: z.string().max(challengeIdLengthMax).optional(),
+      answer: answer.optional(),
+    }),
+    z.object({ type: z.literal('confirm'), id: clientId, token }),
+    z.object({ type: z.literal('cancel'), id: clientId, token }),
+    z.object({
+      type: z.literal('buy'),
+      id: clientId,
+      item: decimalId,
+      qty: quantity,
+      challengeId: z.string().max(challengeIdLengthMax).optional(),
+      answer: answer.optional(),
+    }),
+    z.object({ type: z.literal('orders'), id: clientId }),
+  ]);
+}
+
+export type Request = z.infer<ReturnType<typeof requestSchema>>;
+
+export type ParsedRequest = { ok: true; request: Request } | { ok: false; message: string };
+
+/** Parses JSON-decoded frames into requests; built once per server for its subscription bound. */
+export class RequestParser {
+  private readonly schema: ReturnType<typeof requestSchema>;
+
+  constructor(subscriptionsPerConnectionMax: number) {
+    this.schema = requestSchema(subscriptionsPerConnectionMax);
+  }
+
+  parse(frame: unknown): ParsedRequest {
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+      return { ok: false, message: 'a frame must be a JSON object' };
+    }
+    const type = (frame as { type?: unknown }).type;
+    if (typeof type !== 'string' || !(requestTypes as readonly string[]).includes(type)) {
+      return { ok: false, message: `unknown type ${JSON.stringify(type ?? null)}` };
+    }
+    const parsed = this.schema.safeParse(frame);
+    if (parsed.success) return { ok: true, request: parsed.data };
+    const issue = parsed.error.issues[0];
+    const where = issue === undefined || issue.path.length === 0 ? 'frame' : issue.path.join('.');
+    return { ok: false, message: `${where}: ${issue?.message ?? 'invalid'}` };
+  }
+}
+
+/** The frame's `id` when it is one a reply can echo, else `null`. */
+export function usableId(frame: unknown): string | null {
+  if (typeof frame !== 'object' || frame === null) return null;
+  const id = (frame as { id?: unknown }).id;
+  return typeof id === 'string' && id.length <= clientIdLengthMax ? id : null;
+}
+
+/** A request's type for metrics: the known type, or `malformed`. */
+export function requestTypeOf(frame: unknown): RequestType | 'malformed' {
+  if (typeof frame !== 'object' || frame === null) return 'malformed';
+  const type = (frame as { type?: unknown }).type;
+  return typeof type === 'string' && (requestTypes as readonly string[]).includes(type) ? (type as RequestType) : 'malformed';
+}
+
+// ------------------------------------------------------------------ replies and pushes
+
+export function rejectedMessage(id: string | null, reason: RejectionReason, message?: string): string {
+  return JSON.stringify(message === undefined ? { type: 'rejected', id, reason } : { type: 'rejected', id, reason, message });
+}
+
+export function subscribedMessage(id: string, items: readonly string[]): string {
+  return JSON.stringify({ type: 'subscribed', id, items });
+}
+
+export function unsubscribedMessage(id: string, items: readonly string[]): string {
+  return JSON.stringify({ type: 'unsubscribed', id, items });
+}
+
+export function challengeMessage(
+  id: string,
+  item: string,
+  challenge: { challengeId: string; prompt: string; expiresAt: number },
+): string {
+  return JSON.stringify({
+    type: 'challenge',
+    id,
+    item,
+    challengeId: challenge.challengeId,
+    prompt: challenge.prompt,
+    expiresAt: challenge.expiresAt,
+  });
+}
+
+export function reservedMessage(
+  id: string,
+  reservation: { token: string; expiresAt: number; itemId: string; quantity: number },
+): string {
+  return JSON.stringify({
+    type: 'reserved',
+    id,
+    token: reservation.token,
+    expiresAt: reservation.expiresAt,
+    item: reservation.itemId,
+    qty: reservation.quantity,
+  });
+}
+
+export function orderMessage(id: string, order: { orderId: string; itemId: string; quantity: number }): string {
+  return JSON.stringify({ type: 'order', id, orderId: order.orderId, item: order.itemId, qty: order.quantity });
+}
+
+export function releasedMessage(id: string, release: { itemId: string; quantity: number }): string {
+  return JSON.stringify({ type: 'released', id, item: release.itemId, qty: release.quantity });
+}
+
+export function ordersMessage(id: string, orders: readonly OrderView[]): string {
+  return JSON.stringify({ type: 'orders', id, orders });
+}
+
+/** The `stock` push; `stock` (the item's total) is an addition to the contract's fields. */
+export function stockMessage(view: ItemView): string {
+  return JSON.stringify({
+    type: 'stock',
+    item: view.id,
+    available: view.available,
+    reserved: view.reserved,
+    sold: view.sold,
+    status: view.status,
+    stock: view.stock,
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * The server's Prometheus metrics, served at GET /metrics. Each server process owns one
+ * registry (not prom-client's global one), so several servers in one test process never share
+ * counters.
+ *
+ * - seckill_requests_total{type,outcome}: WebSocket requests by type and by outcome (`ok` or
+ *   the rejection reason).
+ * - seckill_flush_batch_events / seckill_flush_duration_seconds: the journal's group commits,
+ *   fed by the engine's `onFlush`; seckill_flush_failures_total counts the failed ones.
+ * - seckill_open_connections, seckill_journal_backlog_events (decided but not yet committed).
+ * - seckill_stock_pushes_total{kind}, seckill_connections_closed_total{reason}.
+ * - The process's default metrics (memory, event-loop lag, ...).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FlushReport } from './persistence/journal.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'type' | 'outcome'>;
+  private readonly requestChildren = new Map<string, { inc(): void }>();
+  private readonly flushBatch: Histogram;
+  private readonly flushDuration: Histogram;
+  private readonly flushFailures: Counter;
+  private readonly openConnections: Gauge;
+  private readonly stockPushes: Counter<'kind'>;
+  private readonly closedConnections: Counter<'reason'>;
+  private journalBacklogSource: () => number = () => 0;
+
+  constructor() {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'seckill_requests_total',
+      help: 'WebSocket requests by type and outcome (ok or the rejection reason).',
+      labelNames: ['type', 'outcome'],
+      registers,
+    });
+    this.flushBatch = new Histogram({
+      name: 'seckill_flush_batch_events',
+      help: 'Events written by one journal flush (group commit).',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_000, 4_000, 8_000],
+      registers,
+    });
+    this.flushDuration = new Histogram({
+      name: 'seckill_flush_duration_seconds',
+      help: 'Duration of one journal flush, from start to commit.',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.flushFailures = new Counter({
+      name: 'seckill_flush_failures_total',
+      help: 'Journal flushes that did not commit.',
+      registers,
+    });
+    this.openConnections = new Gauge({
+      name: 'seckill_open_connections',
+      help: 'Open WebSocket connections.',
+      registers,
+    });
+    const backlog = (): number => this.journalBacklogSource();
+    new Gauge({
+      name: 'seckill_journal_backlog_events',
+      help: 'Events decided but not yet committed: how far durability lags behind decisions.',
+      registers,
+      collect() {
+        this.set(backlog());
+      },
+    });
+    this.stockPushes = new Counter({
+      name: 'seckill_stock_pushes_total',
+      help: 'Stock pushes: published to an item topic, or sent to one connection.',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.closedConnections = new Counter({
+      name: 'seckill_connections_closed_total',
+      help: 'WebSocket connections closed by the server, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  request(type: string, outcome: string): void {
+    const key = `${type}\u0000${outcome}`;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      child = this.requests.labels(type, outcome);
+      this.requestChildren.set(key, child);
+    }
+    child.inc();
+  }
+
+  /** Pass as the engine's `onFlush`. */
+  readonly flush = (report: FlushReport): void => {
+    if (!report.committed) {
+      this.flushFailures.inc();
+      return;
+    }
+    this.flushBatch.observe(report.events);
+    this.flushDuration.observe(report.durationMs / 1_000);
+  };
+
+  connectionOpened(): void {
+    this.openConnections.inc();
+  }
+
+  connectionClosed(): void {
+    this.openConnections.dec();
+  }
+
+  connectionClosedBy(reason: 'too_slow' | 'token_expired' | 'shutdown'): void {
+    this.closedConnections.labels(reason).inc();
+  }
+
+  stockPush(kind: 'published' | 'sent'): void {
+    this.stockPushes.labels(kind).inc();
+  }
+
+  /** Where the journal backlog gauge reads from (the engine's `journalBacklog`). */
+  watchJournalBacklog(source: () => number): void {
+    this.journalBacklogSource = source;
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
