@@ -60,7 +60,7 @@ type Entry =
   | ({ readonly kind: 'event' } & JournalEvent & Waiter)
   | ({ readonly kind: 'snapshot' } & JournalSnapshot & Waiter);
 
-export const flushEventsMaxDefault = 4_000;
+export const flushEventsMaxDefault = 10_000;
 export const bufferedEventsMaxDefault = 200_000;
 
 /**

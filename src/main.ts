@@ -1,0 +1,134 @@
+/**
+ * The entry point of `npm start`: reads the configuration, starts the engine (on an embedded
+ * PostgreSQL in SECKILL_DATA_DIR when DATABASE_URL is unset), starts the server, and logs with
+ * pino, one JSON object per line on stdout.
+ *
+ * Shutdown on SIGTERM or SIGINT is graceful: the listening socket closes at once, requests
+ * already handed to the engine commit and are answered (new ones get `unavailable`), the
+ * engine drains its journal and closes the database (and stops the embedded PostgreSQL), and
+ * the connections are closed with 1001. A second signal exits at once. Every reply that was
+ * sent promised a committed change, so an exit at any point loses nothing that was promised.
+ */
+import { pino } from 'pino';
+import { loadConfig, type Config } from './config.js';
+import { createEngine, type Engine } from './engine.js';
+import { ConfigurationError } from './errors.js';
+import { Metrics } from './metrics.js';
+import { startServer, type SeckillServer } from './server.js';
+import { uwsImplementation } from './edge/uws.js';
+
+/** Exit codes: 0 after a clean shutdown, 1 when the start failed, 2 for a bad configuration. */
+const exitCodes = { clean: 0, startFailed: 1, badConfiguration: 2 } as const;
+const signalNumbers: Record<'SIGTERM' | 'SIGINT', number> = { SIGTERM: 15, SIGINT: 2 };
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigurationError) {
+      process.stderr.write(`seckill: ${error.message}\n`);
+      process.exit(exitCodes.badConfiguration);
+    }
+    throw error;
+  }
+  const logger = pino({ level: config.logLevel, base: { pid: process.pid }, name: 'seckill' });
+
+  // Generated secrets are printed once, here, so a developer can mint tokens for this run.
+  if (config.jwtSecretGenerated) {
+    logger.warn({ jwtSecret: config.jwtSecret }, `SECKILL_JWT_SECRET is not set; this run signs user tokens with the generated secret ${config.jwtSecret}`);
+  }
+  if (config.adminTokenGenerated) {
+    logger.warn({ adminToken: config.adminToken }, `SECKILL_ADMIN_TOKEN is not set; this run's admin token is ${config.adminToken}`);
+  }
+
+  const implementation = uwsImplementation();
+  logger.info({ implementation }, `uWebSockets.js implementation: ${implementation}`);
+  if (implementation !== 'native') {
+    logger.warn('the native uWebSockets.js binary did not load; the slow ws fallback serves this run');
+  }
+
+  const metrics = new Metrics();
+  let engine: Engine | undefined;
+  let server: SeckillServer | undefined;
+  let stopping = false;
+
+  const shutdown = async (signal: 'SIGTERM' | 'SIGINT'): Promise<void> => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting at once');
+      logger.flush();
+      process.exit(128 + signalNumbers[signal]);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down: no new connections; in-flight requests commit and are answered');
+    try {
+      server?.stopAccepting();
+      if (server !== undefined) {
+        const drained = await server.drain(config.shutdownGraceMs);
+        if (!drained) logger.warn({ inFlight: server.inFlight }, 'requests still in flight after the grace period');
+      }
+      await engine?.close();
+      server?.closeConnections();
+      logger.info('stopped cleanly');
+      logger.flush();
+      process.exit(exitCodes.clean);
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed');
+      logger.flush();
+      process.exit(exitCodes.startFailed);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  try {
+    logger.info(
+      config.databaseUrl === undefined
+        ? { dataDirectory: config.dataDirectory }
+        : { database: redactPassword(config.databaseUrl) },
+      config.databaseUrl === undefined ? 'starting the engine on an embedded PostgreSQL' : 'starting the engine',
+    );
+    engine = await createEngine({
+      databaseUrl: config.databaseUrl,
+      dataDirectory: config.dataDirectory,
+      flushEventsMax: config.flushEventsMax,
+      nodeId: config.nodeId,
+      onFlush: metrics.flush,
+      log: (level, message, detail) => {
+        if (detail === undefined) logger[level](message);
+        else logger[level]({ detail: detail instanceof Error ? { message: detail.message, stack: detail.stack } : detail }, message);
+      },
+    });
+    if (stopping) {
+      await engine.close();
+      process.exit(exitCodes.clean);
+    }
+    server = await startServer({
+      engine,
+      jwtSecret: config.jwtSecret,
+      adminToken: config.adminToken,
+      host: config.host,
+      port: config.port,
+      limits: config.limits,
+      logger,
+      metrics,
+    });
+    logger.info(
+      { host: server.host, port: server.port, items: engine.itemIds().length, implementation },
+      `listening on ${server.httpUrl} (WebSocket ${server.wsUrl})`,
+    );
+  } catch (error) {
+    logger.fatal({ err: error }, 'the server could not start');
+    await engine?.close().catch(() => undefined);
+    logger.flush();
+    process.exit(exitCodes.startFailed);
+  }
+}
+
+function redactPassword(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password !== '') parsed.password = '***';
+  return parsed.toString();
+}
+
+await main();
