@@ -48,7 +48,8 @@ CREATE TABLE seckill.journal (
   slice_id       bigint  NOT NULL,
   sequence       bigint  NOT NULL CHECK (sequence > 0),
   kind           text    NOT NULL
-                 CHECK (kind IN ('defined', 'restocked', 'reserved', 'confirmed', 'cancelled', 'expired', 'purchased')),
+                 CHECK (kind IN ('defined', 'restocked', 'reserved', 'confirmed', 'cancelled', 'expired', 'purchased',
+                                 'transferred_out', 'transferred_in', 'transfer_settled')),
   user_id        bigint,
   quantity       bigint,
   reservation_id bigint,

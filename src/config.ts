@@ -16,8 +16,13 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 /** The edge's limits: rates, sizes and counts the server enforces. */
 export interface EdgeLimits {
-  /** Largest WebSocket frame a client may send; a larger one closes the connection (1009). */
+  /** Largest request frame that is read; a larger one is answered `invalid` and not parsed. */
   readonly wsPayloadBytesMax: number;
+  /**
+   * Largest frame uWebSockets.js accepts at all; a larger one closes the connection at once,
+   * without a close frame (the client sees 1006), so no frame is ever buffered without bound.
+   */
+  readonly wsFrameBytesMax: number;
   /** Bytes waiting to be sent to one connection; past it the connection is closed (4408). */
   readonly wsBufferedBytesMax: number;
   /** Bytes waiting to be sent past which a connection gets no stock pushes until it catches up. */
@@ -65,7 +70,8 @@ export interface Config {
 }
 
 export const defaultLimits: EdgeLimits = {
-  wsPayloadBytesMax: 16 * 1024,
+  wsPayloadBytesMax: 8 * 1024,
+  wsFrameBytesMax: 32 * 1024,
   wsBufferedBytesMax: 1024 * 1024,
   stockPushBufferedBytesMax: 64 * 1024,
   wsIdleTimeoutSeconds: 120,
@@ -135,6 +141,7 @@ export function parseConfig(
 
   const limits: EdgeLimits = {
     wsPayloadBytesMax: integer('SECKILL_WS_PAYLOAD_BYTES_MAX', defaultLimits.wsPayloadBytesMax, 512, 16 * 1024 * 1024),
+    wsFrameBytesMax: integer('SECKILL_WS_FRAME_BYTES_MAX', defaultLimits.wsFrameBytesMax, 512, 64 * 1024 * 1024),
     wsBufferedBytesMax: integer('SECKILL_WS_BUFFERED_BYTES_MAX', defaultLimits.wsBufferedBytesMax, 4096, 1024 ** 3),
     stockPushBufferedBytesMax: integer(
       'SECKILL_STOCK_PUSH_BUFFERED_BYTES_MAX',
@@ -169,6 +176,9 @@ export function parseConfig(
     challengesMax: integer('SECKILL_CHALLENGES_MAX', defaultLimits.challengesMax, 1, 100_000_000),
     httpBodyBytesMax: integer('SECKILL_HTTP_BODY_BYTES_MAX', defaultLimits.httpBodyBytesMax, 1024, 64 * 1024 * 1024),
   };
+  if (limits.wsPayloadBytesMax > limits.wsFrameBytesMax) {
+    problems.push('SECKILL_WS_PAYLOAD_BYTES_MAX must not be above SECKILL_WS_FRAME_BYTES_MAX');
+  }
   if (limits.stockPushBufferedBytesMax > limits.wsBufferedBytesMax) {
     problems.push('SECKILL_STOCK_PUSH_BUFFERED_BYTES_MAX must not be above SECKILL_WS_BUFFERED_BYTES_MAX');
   }

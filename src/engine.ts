@@ -18,7 +18,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { Slice, SliceHost, type SliceFigures, type SliceOutcome } from './actors/sliceActor.js';
 import { systemClock, type Clock } from './clock.js';
-import { decide, initialState } from './domain/slice.js';
+import { decide, initialState, type SliceCommand, type SliceEvent } from './domain/slice.js';
 import { reject, type Rejection } from './domain/reasons.js';
 import { EngineClosedError } from './errors.js';
 import { IdGenerator } from './ids.js';
@@ -52,6 +52,8 @@ export interface EngineOptions {
   readonly flushEventsMax?: number;
   readonly snapshotEvery?: number;
   readonly mailboxDepthMax?: number;
+  /** Slices of an item created without `slices`: the engine's choice. */
+  readonly defaultSlices?: number;
   /** Engine process number (0..99), kept in the order ids so several processes never collide. */
   readonly nodeId?: number;
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
@@ -104,18 +106,18 @@ export interface PurchaseRequest {
   readonly quantity: number;
 }
 
-/**
- * Slices per item the engine runs today. Splitting an item over several slices needs the
- * journaled stock transfers between them, which are not built yet; until they are, every item
- * is one slice, so "sold out" always means the whole item is sold out.
- */
-export const slicesSupportedMax = 1;
-
 const ordersListMax = 1_000;
+/** Times a purchase is retried on its slice after stock was moved there from a sibling. */
+const rebalanceAttemptsMax = 8;
+const transferRetryDelayMs = 200;
 
 interface ItemRuntime {
   readonly definition: ItemDefinition;
   readonly slices: Slice[];
+  /** Units given out by one slice and not yet received by another, by transfer id. */
+  readonly inTransfer: Map<string, number>;
+  /** A running rebalance per receiving slice index, which concurrent buyers share. */
+  readonly rebalancing: Map<number, Promise<boolean>>;
 }
 
 export class Engine {
@@ -137,6 +139,7 @@ export class Engine {
     private readonly embedded: EmbeddedPostgresHandle | undefined,
     nodeId: number,
     private readonly log: NonNullable<EngineOptions['log']>,
+    private readonly defaultSlices: number,
   ) {
     this.ids = new IdGenerator(clock, nodeId);
   }
@@ -146,9 +149,9 @@ export class Engine {
   async createItem(body: unknown): Promise<AdminResult<ItemView>> {
     this.assertOpen();
     const nowMs = this.clock.now();
-    const parsed = parseItemDefinition(body, nowMs, 1);
+    const parsed = parseItemDefinition(body, nowMs, this.defaultSlices);
     if (!parsed.ok) return { ok: false, error: 'invalid', message: parsed.message };
-    const definition = { ...parsed.definition, slices: Math.min(parsed.definition.slices, slicesSupportedMax) };
+    const { definition } = parsed;
     if (this.items.has(definition.id)) return { ok: false, error: 'conflict', message: `item ${definition.id} exists` };
 
     let sliceIds: string[];
@@ -210,11 +213,15 @@ export class Engine {
   reserve(buyer: Buyer, request: PurchaseRequest): Promise<Reservation | Rejection> {
     const routed = this.route(buyer, request);
     if (!routed.ok) return Promise.resolve(routed);
-    const { item, slice, sliceIndex } = routed;
+    const { item, sliceIndex } = routed;
     const reservationId = this.ids.next(buyer.userId);
-    return slice
-      .submit({ kind: 'reserve', userId: buyer.userId, quantity: request.quantity, reservationId, nowMs: this.clock.now() })
-      .then((outcome) => {
+    return this.submitWithRebalance(item, sliceIndex, request.quantity, () => ({
+      kind: 'reserve',
+      userId: buyer.userId,
+      quantity: request.quantity,
+      reservationId,
+      nowMs: this.clock.now(),
+    })).then((outcome) => {
         const event = outcome.events[0];
         if (outcome.rejection !== null || event?.kind !== 'reserved') return rejectionOf(outcome);
         const token = this.tokens.sign({
@@ -260,9 +267,13 @@ export class Engine {
     const routed = this.route(buyer, request);
     if (!routed.ok) return Promise.resolve(routed);
     const orderId = this.ids.next(buyer.userId);
-    return routed.slice
-      .submit({ kind: 'buy', userId: buyer.userId, quantity: request.quantity, orderId, nowMs: this.clock.now() })
-      .then((outcome) => {
+    return this.submitWithRebalance(routed.item, routed.sliceIndex, request.quantity, () => ({
+      kind: 'buy',
+      userId: buyer.userId,
+      quantity: request.quantity,
+      orderId,
+      nowMs: this.clock.now(),
+    })).then((outcome) => {
         const event = outcome.events[0];
         if (outcome.rejection !== null || event?.kind !== 'purchased') return rejectionOf(outcome);
         return { ok: true, orderId, itemId: request.itemId, quantity: event.quantity };
@@ -340,17 +351,129 @@ export class Engine {
       this.sliceItems.set(sliceId, definition.id);
       return this.host.spawn(sliceId);
     });
-    this.items.set(definition.id, { definition, slices });
+    const item: ItemRuntime = { definition, slices, inTransfer: new Map(), rebalancing: new Map() };
+    this.items.set(definition.id, item);
     await Promise.all(slices.map((slice) => slice.ready));
+    await this.settleTransfers(item);
+  }
+
+  /**
+   * Delivers every transfer a slice of the item gave away and did not settle: after a crash
+   * between the giver's commit and the receiver's, the units are still in transfer. Delivery
+   * is idempotent at the receiver, so a transfer that did arrive is only settled.
+   */
+  private async settleTransfers(item: ItemRuntime): Promise<void> {
+    for (const [giverIndex, giver] of item.slices.entries()) {
+      for (const transfer of giver.figures.outgoing) {
+        await this.deliverTransfer(item, giverIndex, transfer.toSliceIndex, transfer.transferId, transfer.quantity);
+      }
+    }
+  }
+
+  /**
+   * Submits a purchase to its slice. When the slice has too little stock while its siblings
+   * still have some, stock is moved to it through a journaled transfer and the purchase is
+   * tried again, so the item answers `sold_out` only when no slice has the stock.
+   */
+  private async submitWithRebalance(
+    item: ItemRuntime,
+    sliceIndex: number,
+    quantity: number,
+    command: () => SliceCommand,
+  ): Promise<SliceOutcome> {
+    const slice = item.slices[sliceIndex]!;
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await slice.submit(command());
+      if (outcome.rejection !== 'sold_out' || attempt >= rebalanceAttemptsMax || item.slices.length === 1) return outcome;
+      if (!(await this.rebalance(item, sliceIndex, quantity))) return outcome;
+    }
+  }
+
+  /** Moves stock to `receiverIndex` from its richest sibling; false when no sibling has any. */
+  private rebalance(item: ItemRuntime, receiverIndex: number, quantity: number): Promise<boolean> {
+    const running = item.rebalancing.get(receiverIndex);
+    if (running !== undefined) return running;
+    const rebalancing = this.takeFromSiblings(item, receiverIndex, quantity).finally(() =>
+      item.rebalancing.delete(receiverIndex),
+    );
+    item.rebalancing.set(receiverIndex, rebalancing);
+    return rebalancing;
+  }
+
+  private async takeFromSiblings(item: ItemRuntime, receiverIndex: number, quantity: number): Promise<boolean> {
+    const givers = item.slices
+      .map((slice, index) => ({ index, available: slice.figures.available }))
+      .filter((giver) => giver.index !== receiverIndex && giver.available > 0)
+      .sort((left, right) => right.available - left.available);
+    for (const giver of givers) {
+      // Half of the giver's stock, so that a slice every buyer hashes to does not come back
+      // for every unit, and the giver keeps enough for its own buyers.
+      const wanted = Math.max(quantity, Math.ceil(giver.available / 2));
+      const transferId = this.ids.next(String(receiverIndex));
+      const given = await item.slices[giver.index]!.submit({
+        kind: 'transfer_out',
+        transferId,
+        toSliceIndex: receiverIndex,
+        quantity: wanted,
+        nowMs: this.clock.now(),
+      });
+      const event = given.events[0];
+      if (given.rejection !== null || event?.kind !== 'transferred_out') continue;
+      return this.deliverTransfer(item, giver.index, receiverIndex, transferId, event.quantity);
+    }
+    return false;
+  }
+
+  /**
+   * Takes a transfer in at the receiver, then settles it at the giver. While the receiver
+   * cannot take it (storage down), it is retried in the background: the units stay counted as
+   * in transfer and nothing is lost. True once the receiver holds the units.
+   */
+  private async deliverTransfer(
+    item: ItemRuntime,
+    giverIndex: number,
+    receiverIndex: number,
+    transferId: string,
+    quantity: number,
+  ): Promise<boolean> {
+    const receiver = item.slices[receiverIndex];
+    const giver = item.slices[giverIndex]!;
+    if (receiver === undefined) throw new Error(`transfer ${transferId} names slice ${receiverIndex}, which does not exist`);
+    for (;;) {
+      const taken = await receiver.submit({
+        kind: 'transfer_in',
+        transferId,
+        fromSliceIndex: giverIndex,
+        quantity,
+        nowMs: this.clock.now(),
+      });
+      if (taken.rejection === null) break;
+      if (taken.rejection !== 'unavailable') {
+        throw new Error(`slice ${receiverIndex} refused transfer ${transferId}: ${taken.rejection}`);
+      }
+      if (this.closed) return false;
+      await new Promise((resolve) => setTimeout(resolve, transferRetryDelayMs));
+    }
+    // Settling only tidies the giver's list; a failure here is redone at the next start.
+    await giver.submit({ kind: 'settle_transfer', transferId, nowMs: this.clock.now() });
+    return true;
   }
 
   loadBlocklist(userIds: Iterable<string>): void {
     for (const userId of userIds) this.blocked.add(userId);
   }
 
-  sliceChanged(sliceId: string, _figures: SliceFigures): void {
+  sliceChanged(sliceId: string, _figures: SliceFigures, events: readonly SliceEvent[]): void {
     const itemId = this.sliceItems.get(sliceId);
-    if (itemId === undefined || this.stockListeners.size === 0) return;
+    if (itemId === undefined) return;
+    for (const event of events) {
+      // Counted from the commits themselves, in the same turn as the figures change, so the
+      // item view balances at every moment. A transfer given before a restart is not counted
+      // here; the start delivers it before the engine serves.
+      if (event.kind === 'transferred_out') this.items.get(itemId)?.inTransfer.set(event.transferId, event.quantity);
+      else if (event.kind === 'transferred_in') this.items.get(itemId)?.inTransfer.delete(event.transferId);
+    }
+    if (this.stockListeners.size === 0) return;
     this.changedItems.add(itemId);
     if (this.notifyScheduled) return;
     this.notifyScheduled = true;
@@ -379,6 +502,11 @@ export class Engine {
       available += figures.available;
       reserved += figures.reserved;
       sold += figures.sold;
+    }
+    // Units on their way between two slices belong to neither, yet are on sale.
+    for (const quantity of item.inTransfer.values()) {
+      stock += quantity;
+      available += quantity;
     }
     const { definition } = item;
     return {
@@ -417,10 +545,9 @@ export class Engine {
     const { startsAt, endsAt } = item.definition;
     if (nowMs < startsAt) return reject('not_started');
     if (endsAt !== null && nowMs >= endsAt) return reject('ended');
+    if (availableOf(item) === 0) return reject('sold_out');
     const sliceIndex = sliceIndexFor(buyer.userId, item.slices.length);
-    const slice = item.slices[sliceIndex]!;
-    if (slice.figures.available === 0) return reject('sold_out');
-    return { ok: true, item, slice, sliceIndex };
+    return { ok: true, item, slice: item.slices[sliceIndex]!, sliceIndex };
   }
 
   private tokenTarget(
@@ -471,6 +598,14 @@ export class Engine {
     if (definition === undefined) throw new Error(`slice ${sliceId} belongs to no item`);
     return { itemId: definition.id, sellerId: definition.sellerId };
   }
+}
+
+/** Units on sale across the item's slices, counting those on their way between two slices. */
+function availableOf(item: ItemRuntime): number {
+  let available = 0;
+  for (const slice of item.slices) available += slice.figures.available;
+  for (const quantity of item.inTransfer.values()) available += quantity;
+  return available;
 }
 
 function rejectionOf(outcome: SliceOutcome): Rejection {
@@ -608,10 +743,19 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       clock,
       snapshotEvery: options.snapshotEvery,
       mailboxDepthMax: options.mailboxDepthMax,
-      onFigures: (sliceId, figures) => engine?.sliceChanged(sliceId, figures),
+      onFigures: (sliceId, figures, events) => engine?.sliceChanged(sliceId, figures, events),
       onError: (error, context) => log('error', context, error),
     });
-    engine = new Engine(pool, host, new TokenSigner(await loadTokenSecret(pool)), clock, embedded, options.nodeId ?? 0, log);
+    engine = new Engine(
+      pool,
+      host,
+      new TokenSigner(await loadTokenSecret(pool)),
+      clock,
+      embedded,
+      options.nodeId ?? 0,
+      log,
+      options.defaultSlices ?? 1,
+    );
     const blocked = await pool.query<{ user_id: string }>('SELECT user_id FROM blocklist');
     engine.loadBlocklist(blocked.rows.map((row) => row.user_id));
     await Promise.all(

@@ -276,7 +276,7 @@ class Server implements SeckillServer {
     const app = this.app;
     app.ws<Connection>('/ws', {
       compression: uws.DISABLED,
-      maxPayloadLength: this.limits.wsPayloadBytesMax,
+      maxPayloadLength: this.limits.wsFrameBytesMax,
       // uWebSockets.js drops a send when more than this is buffered; `send` below closes the
       // connection before that can happen to a reply.
       maxBackpressure: this.limits.wsBufferedBytesMax,
@@ -363,29 +363,39 @@ class Server implements SeckillServer {
     });
   }
 
+  /**
+   * One frame, in this order: decode, the user token's expiry, the rate limits (which count
+   * malformed frames too), validation, then the request itself.
+   */
   private onFrame(connection: Connection, data: ArrayBuffer, isBinary: boolean): void {
-    if (connection.socket === null) return;
-    if (isBinary) {
-      this.refuse(connection, 'malformed', null, reject('invalid', 'frames must be JSON text, not binary'));
-      return;
-    }
+    const socket = connection.socket;
+    if (socket === null) return;
     let frame: unknown;
-    try {
-      frame = JSON.parse(Buffer.from(data).toString('utf8'));
-    } catch {
-      this.refuse(connection, 'malformed', null, reject('invalid', 'the frame is not JSON'));
-      return;
+    let problem: string | null = null;
+    if (isBinary) problem = 'frames must be JSON text, not binary';
+    else if (data.byteLength > this.limits.wsPayloadBytesMax) {
+      problem = `the frame is larger than ${this.limits.wsPayloadBytesMax} bytes`;
+    } else {
+      try {
+        frame = JSON.parse(Buffer.from(data).toString('utf8'));
+      } catch {
+        problem = 'the frame is not JSON';
+      }
     }
-    const id = usableId(frame);
-    const type = requestTypeOf(frame);
+    const id = problem === null ? usableId(frame) : null;
+    const type = problem === null ? requestTypeOf(frame) : 'malformed';
     const nowMs = this.clock.now();
     if (connection.expiresAtMs !== null && nowMs >= connection.expiresAtMs) {
       this.metrics.connectionClosedBy('token_expired');
-      connection.socket.end(closeCodes.tokenExpired, 'token expired');
+      socket.end(closeCodes.tokenExpired, 'token expired');
       return;
     }
     if (!connection.bucket.take(nowMs) || !this.userLimiter.take(connection.buyer.userId, nowMs)) {
       this.refuse(connection, type, id, reject('rate_limited'));
+      return;
+    }
+    if (problem !== null) {
+      this.refuse(connection, type, null, reject('invalid', problem));
       return;
     }
     const parsed = this.parser.parse(frame);

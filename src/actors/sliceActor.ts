@@ -23,6 +23,7 @@ import {
   initialState,
   toSnapshot,
   type SliceCommand,
+  type OutgoingTransfer,
   type SliceEvent,
   type SliceSnapshot,
   type SliceState,
@@ -43,6 +44,8 @@ export interface SliceFigures {
   readonly available: number;
   readonly reserved: number;
   readonly sold: number;
+  /** Transfers this slice gave away and has not yet settled: what recovery must redeliver. */
+  readonly outgoing: readonly (OutgoingTransfer & { readonly transferId: string })[];
 }
 
 export interface SliceHostOptions {
@@ -52,8 +55,8 @@ export interface SliceHostOptions {
   readonly snapshotEvery?: number;
   /** Commands waiting in one slice's inbox at most; past it, `unavailable`. */
   readonly mailboxDepthMax?: number;
-  /** Called when a slice's committed figures change. */
-  readonly onFigures: (sliceId: string, figures: SliceFigures) => void;
+  /** Called when a slice's committed figures change, with the events that changed them. */
+  readonly onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) => void;
   readonly onError?: (error: unknown, context: string) => void;
 }
 
@@ -83,8 +86,19 @@ interface Pending {
 
 type Status = 'starting' | 'ready' | 'reloading' | 'stopped';
 
+const noTransfers: SliceFigures['outgoing'] = [];
+
 function figuresOf(state: SliceState): SliceFigures {
-  return { stock: state.stock, available: state.available, reserved: state.reserved, sold: state.sold };
+  return {
+    stock: state.stock,
+    available: state.available,
+    reserved: state.reserved,
+    sold: state.sold,
+    outgoing:
+      state.outgoing.size === 0
+        ? noTransfers
+        : [...state.outgoing].map(([transferId, transfer]) => ({ transferId, ...transfer })),
+  };
 }
 
 function ignore(): void {}
@@ -97,7 +111,7 @@ export class Slice {
   private dispatched = false;
   private failureSignalled = false;
   private expiryTimer: { at: number; handle: TimerHandle } | null = null;
-  private committed: SliceFigures = { stock: 0, available: 0, reserved: 0, sold: 0 };
+  private committed: SliceFigures = { stock: 0, available: 0, reserved: 0, sold: 0, outgoing: noTransfers };
   private readonly reference: nact.Ref<SliceMessage>;
   readonly ready: Promise<void>;
 
@@ -185,7 +199,7 @@ export class Slice {
       case 'start':
         if (this.status === 'stopped') return state;
         this.status = 'ready';
-        this.publish(figuresOf(state));
+        this.publish(figuresOf(state), []);
         started();
         // Reservations whose TTL ran out while the engine was down expire now.
         void this.submit({ kind: 'expire', nowMs: this.host.clock.now() });
@@ -203,7 +217,7 @@ export class Slice {
         this.host.journal.reopen(this.sliceId);
         this.status = 'ready';
         this.failureSignalled = false;
-        this.publish(figuresOf(message.state));
+        this.publish(figuresOf(message.state), []);
         this.scheduleExpiry(message.state);
         return message.state;
     }
@@ -220,11 +234,9 @@ export class Slice {
         continue;
       }
       let decision;
-      let figures;
       try {
         decision = decide(pending.command, state);
         for (const event of decision.events) evolve(state, event);
-        figures = figuresOf(state);
       } catch (error) {
         // A bug in decide or evolve: the state may be half-updated, so reload what is committed.
         pending.reply(unavailable);
@@ -238,6 +250,8 @@ export class Slice {
         pending.reply({ events, rejection });
         continue;
       }
+      // The figures as they will be once these events commit, shown only then.
+      const figures = figuresOf(state);
       let committed: Promise<void> | undefined;
       for (const event of events) {
         committed?.catch(ignore);
@@ -245,7 +259,7 @@ export class Slice {
       }
       committed!.then(
         () => {
-          this.publish(figures);
+          this.publish(figures, events);
           pending.reply({ events, rejection });
         },
         (error: unknown) => {
@@ -282,9 +296,9 @@ export class Slice {
     }
   }
 
-  private publish(figures: SliceFigures): void {
+  private publish(figures: SliceFigures, events: readonly SliceEvent[]): void {
     this.committed = figures;
-    this.host.onFigures(this.sliceId, figures);
+    this.host.onFigures(this.sliceId, figures, events);
   }
 
   /**
@@ -333,8 +347,8 @@ export class SliceHost {
     return slice;
   }
 
-  onFigures(sliceId: string, figures: SliceFigures): void {
-    this.options.onFigures(sliceId, figures);
+  onFigures(sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]): void {
+    this.options.onFigures(sliceId, figures, events);
   }
 
   onError(error: unknown, context: string): void {

@@ -15,6 +15,15 @@ import { assertNever, type RejectionReason } from './reasons.js';
 /** How many closed reservations a slice remembers, to answer `token_used` rather than `token_invalid`. */
 export const closedReservationsMax = 100_000;
 
+/** How many received transfer ids a slice remembers, to make a redelivered transfer a no-op. */
+export const receivedTransfersMax = 100_000;
+
+/** Stock this slice gave to a sibling, not yet known to have arrived there. */
+export interface OutgoingTransfer {
+  readonly toSliceIndex: number;
+  readonly quantity: number;
+}
+
 export interface OpenReservation {
   readonly userId: string;
   readonly quantity: number;
@@ -43,6 +52,10 @@ export interface SliceState {
   open: Map<string, OpenReservation>;
   /** Recently closed reservations, oldest first, bounded by `closedReservationsMax`. */
   closed: Map<string, ReservationOutcome>;
+  /** Transfers given away and not yet settled, by transfer id. */
+  outgoing: Map<string, OutgoingTransfer>;
+  /** Transfers received, oldest first, bounded by `receivedTransfersMax`. */
+  received: Set<string>;
 }
 
 export interface SliceTerms {
@@ -80,7 +93,25 @@ export type SliceCommand =
       readonly quantity: number;
       readonly orderId: string;
       readonly nowMs: number;
-    };
+    }
+  /** Give up to `quantity` available units to a sibling slice; gives what it has, if less. */
+  | {
+      readonly kind: 'transfer_out';
+      readonly transferId: string;
+      readonly toSliceIndex: number;
+      readonly quantity: number;
+      readonly nowMs: number;
+    }
+  /** Take units a sibling gave; a transfer already received is a no-op, so redelivery is safe. */
+  | {
+      readonly kind: 'transfer_in';
+      readonly transferId: string;
+      readonly fromSliceIndex: number;
+      readonly quantity: number;
+      readonly nowMs: number;
+    }
+  /** The giver learns that the transfer arrived. */
+  | { readonly kind: 'settle_transfer'; readonly transferId: string; readonly nowMs: number };
 
 export type SliceEvent =
   | ({ readonly kind: 'defined'; readonly atMs: number } & SliceTerms)
@@ -121,7 +152,22 @@ export type SliceEvent =
       readonly userId: string;
       readonly quantity: number;
       readonly atMs: number;
-    };
+    }
+  | {
+      readonly kind: 'transferred_out';
+      readonly transferId: string;
+      readonly toSliceIndex: number;
+      readonly quantity: number;
+      readonly atMs: number;
+    }
+  | {
+      readonly kind: 'transferred_in';
+      readonly transferId: string;
+      readonly fromSliceIndex: number;
+      readonly quantity: number;
+      readonly atMs: number;
+    }
+  | { readonly kind: 'transfer_settled'; readonly transferId: string; readonly atMs: number };
 
 export type SliceEventKind = SliceEvent['kind'];
 
@@ -162,6 +208,8 @@ export function initialState(): SliceState {
     holdings: new Map(),
     open: new Map(),
     closed: new Map(),
+    outgoing: new Map(),
+    received: new Set(),
   };
 }
 
@@ -171,6 +219,8 @@ export function cloneState(state: SliceState): SliceState {
     holdings: new Map(state.holdings),
     open: new Map(state.open),
     closed: new Map(state.closed),
+    outgoing: new Map(state.outgoing),
+    received: new Set(state.received),
   };
 }
 
@@ -288,6 +338,40 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
       }
       return accepted(events);
     }
+    case 'transfer_out': {
+      if (!state.defined) return rejected('unknown_item');
+      if (!isPositiveInteger(command.quantity) || command.toSliceIndex === state.sliceIndex) return rejected('invalid');
+      if (state.outgoing.has(command.transferId)) return rejected('invalid');
+      const quantity = Math.min(command.quantity, state.available);
+      if (quantity === 0) return rejected('sold_out');
+      return accepted([
+        {
+          kind: 'transferred_out',
+          transferId: command.transferId,
+          toSliceIndex: command.toSliceIndex,
+          quantity,
+          atMs: command.nowMs,
+        },
+      ]);
+    }
+    case 'transfer_in': {
+      if (!state.defined) return rejected('unknown_item');
+      if (!isPositiveInteger(command.quantity)) return rejected('invalid');
+      if (state.received.has(command.transferId)) return accepted(noEvents);
+      return accepted([
+        {
+          kind: 'transferred_in',
+          transferId: command.transferId,
+          fromSliceIndex: command.fromSliceIndex,
+          quantity: command.quantity,
+          atMs: command.nowMs,
+        },
+      ]);
+    }
+    case 'settle_transfer': {
+      if (!state.outgoing.has(command.transferId)) return accepted(noEvents);
+      return accepted([{ kind: 'transfer_settled', transferId: command.transferId, atMs: command.nowMs }]);
+    }
     default:
       return assertNever(command);
   }
@@ -355,6 +439,23 @@ export function evolve(state: SliceState, event: SliceEvent): SliceState {
       state.sold += event.quantity;
       addHolding(state, event.userId, event.quantity);
       break;
+    case 'transferred_out':
+      state.stock -= event.quantity;
+      state.available -= event.quantity;
+      state.outgoing.set(event.transferId, { toSliceIndex: event.toSliceIndex, quantity: event.quantity });
+      break;
+    case 'transferred_in':
+      state.stock += event.quantity;
+      state.available += event.quantity;
+      state.received.add(event.transferId);
+      if (state.received.size > receivedTransfersMax) {
+        const oldest = state.received.values().next().value;
+        if (oldest !== undefined) state.received.delete(oldest);
+      }
+      break;
+    case 'transfer_settled':
+      state.outgoing.delete(event.transferId);
+      break;
     default:
       return assertNever(event);
   }
@@ -407,6 +508,8 @@ export interface SliceSnapshot {
   readonly holdings: ReadonlyArray<readonly [string, number]>;
   readonly open: ReadonlyArray<readonly [string, OpenReservation]>;
   readonly closed: ReadonlyArray<readonly [string, ReservationOutcome]>;
+  readonly outgoing: ReadonlyArray<readonly [string, OutgoingTransfer]>;
+  readonly received: readonly string[];
 }
 
 /** A JSON-safe copy of the state that shares nothing with it. */
@@ -416,6 +519,8 @@ export function toSnapshot(state: SliceState): SliceSnapshot {
     holdings: [...state.holdings],
     open: [...state.open],
     closed: [...state.closed],
+    outgoing: [...state.outgoing],
+    received: [...state.received],
   };
 }
 
@@ -425,6 +530,8 @@ export function fromSnapshot(snapshot: SliceSnapshot): SliceState {
     holdings: new Map(snapshot.holdings),
     open: new Map(snapshot.open),
     closed: new Map(snapshot.closed),
+    outgoing: new Map(snapshot.outgoing),
+    received: new Set(snapshot.received),
   };
   assertBalanced(state);
   return state;

@@ -267,6 +267,59 @@ const cases: Case[] = [
     when: { kind: 'expire', nowMs: open + 1 },
     then: { events: [], rejection: null },
   },
+  // transfers between slices
+  {
+    name: 'give stock to a sibling',
+    given: [defined(10)],
+    when: { kind: 'transfer_out', transferId: '1', toSliceIndex: 1, quantity: 4, nowMs: open },
+    then: { events: [{ kind: 'transferred_out', transferId: '1', toSliceIndex: 1, quantity: 4, atMs: open }], rejection: null },
+  },
+  {
+    name: 'give no more than is available',
+    given: [defined(3), reserved('1', '7', 1)],
+    when: { kind: 'transfer_out', transferId: '1', toSliceIndex: 1, quantity: 5, nowMs: open },
+    then: { events: [{ kind: 'transferred_out', transferId: '1', toSliceIndex: 1, quantity: 2, atMs: open }], rejection: null },
+  },
+  {
+    name: 'give when nothing is available',
+    given: [defined(1), purchased('5', '7', 1)],
+    when: { kind: 'transfer_out', transferId: '1', toSliceIndex: 1, quantity: 1, nowMs: open },
+    then: { events: [], rejection: 'sold_out' },
+  },
+  {
+    name: 'give to itself',
+    given: [defined(10)],
+    when: { kind: 'transfer_out', transferId: '1', toSliceIndex: 0, quantity: 1, nowMs: open },
+    then: { events: [], rejection: 'invalid' },
+  },
+  {
+    name: 'take a transfer',
+    given: [defined(0)],
+    when: { kind: 'transfer_in', transferId: '1', fromSliceIndex: 1, quantity: 4, nowMs: open },
+    then: { events: [{ kind: 'transferred_in', transferId: '1', fromSliceIndex: 1, quantity: 4, atMs: open }], rejection: null },
+  },
+  {
+    name: 'take the same transfer twice',
+    given: [defined(0), { kind: 'transferred_in', transferId: '1', fromSliceIndex: 1, quantity: 4, atMs: open }],
+    when: { kind: 'transfer_in', transferId: '1', fromSliceIndex: 1, quantity: 4, nowMs: open },
+    then: { events: [], rejection: null },
+  },
+  {
+    name: 'settle a transfer',
+    given: [defined(5), { kind: 'transferred_out', transferId: '1', toSliceIndex: 1, quantity: 2, atMs: open }],
+    when: { kind: 'settle_transfer', transferId: '1', nowMs: open },
+    then: { events: [{ kind: 'transfer_settled', transferId: '1', atMs: open }], rejection: null },
+  },
+  {
+    name: 'settle a transfer twice',
+    given: [
+      defined(5),
+      { kind: 'transferred_out', transferId: '1', toSliceIndex: 1, quantity: 2, atMs: open },
+      { kind: 'transfer_settled', transferId: '1', atMs: open },
+    ],
+    when: { kind: 'settle_transfer', transferId: '1', nowMs: open },
+    then: { events: [], rejection: null },
+  },
 ];
 
 describe('slice decider', () => {

@@ -19,12 +19,14 @@ const tokenLengthMax = 1_024;
 const challengeIdLengthMax = 64;
 const answerLengthMax = 32;
 
-/** Close codes the server uses, besides the protocol's own (1009 for an oversized frame). */
+/**
+ * Close codes the server sends. Besides these, a frame over `wsFrameBytesMax` makes
+ * uWebSockets.js drop the connection at once without a close frame, which clients report as
+ * 1006; frames up to that size but over `wsPayloadBytesMax` are answered `invalid` instead.
+ */
 export const closeCodes = {
   /** The server is shutting down; reconnect elsewhere or later. */
   goingAway: 1001,
-  /** uWebSockets.js closes a connection whose frame is over `wsPayloadBytesMax` with 1009. */
-  messageTooBig: 1009,
   /** The user's JWT passed its `exp` while the connection was open; reconnect with a fresh token. */
   tokenExpired: 4401,
   /** The client reads too slowly: more than `wsBufferedBytesMax` bytes waited for it. */

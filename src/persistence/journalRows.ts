@@ -88,6 +88,12 @@ export function figureDelta(event: SliceEvent): FigureDelta {
       return { stock: 0, available: event.quantity, reserved: -event.quantity, sold: 0 };
     case 'purchased':
       return { stock: 0, available: -event.quantity, reserved: 0, sold: event.quantity };
+    case 'transferred_out':
+      return { stock: -event.quantity, available: -event.quantity, reserved: 0, sold: 0 };
+    case 'transferred_in':
+      return { stock: event.quantity, available: event.quantity, reserved: 0, sold: 0 };
+    case 'transfer_settled':
+      return { stock: 0, available: 0, reserved: 0, sold: 0 };
     default:
       return assertNever(event);
   }
@@ -254,6 +260,21 @@ function eventColumns(event: SliceEvent): EventColumns {
       return { ...none, userId: event.userId, quantity: event.quantity, reservationId: event.reservationId };
     case 'purchased':
       return { ...none, userId: event.userId, quantity: event.quantity, orderId: event.orderId };
+    // Transfers are rare next to orders, so their few fields ride in `detail`.
+    case 'transferred_out':
+      return {
+        ...none,
+        quantity: event.quantity,
+        detail: JSON.stringify({ transferId: event.transferId, toSliceIndex: event.toSliceIndex }),
+      };
+    case 'transferred_in':
+      return {
+        ...none,
+        quantity: event.quantity,
+        detail: JSON.stringify({ transferId: event.transferId, fromSliceIndex: event.fromSliceIndex }),
+      };
+    case 'transfer_settled':
+      return { ...none, detail: JSON.stringify({ transferId: event.transferId }) };
     default:
       return assertNever(event);
   }
@@ -322,6 +343,18 @@ export function eventFromRow(row: JournalRow): SliceEvent {
       return { kind: row.kind, reservationId: reservationId(), userId: userId(), quantity: quantity(), atMs };
     case 'purchased':
       return { kind: 'purchased', orderId: orderId(), userId: userId(), quantity: quantity(), atMs };
+    case 'transferred_out': {
+      const detail = required(row.detail, 'detail', row) as { transferId: string; toSliceIndex: number };
+      return { kind: 'transferred_out', transferId: detail.transferId, toSliceIndex: detail.toSliceIndex, quantity: quantity(), atMs };
+    }
+    case 'transferred_in': {
+      const detail = required(row.detail, 'detail', row) as { transferId: string; fromSliceIndex: number };
+      return { kind: 'transferred_in', transferId: detail.transferId, fromSliceIndex: detail.fromSliceIndex, quantity: quantity(), atMs };
+    }
+    case 'transfer_settled': {
+      const detail = required(row.detail, 'detail', row) as { transferId: string };
+      return { kind: 'transfer_settled', transferId: detail.transferId, atMs };
+    }
     default:
       throw new Error(`journal row ${row.sequence} has an unknown kind ${row.kind}`);
   }

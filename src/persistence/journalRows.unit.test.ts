@@ -32,6 +32,9 @@ const allKinds: SliceEvent[] = [
   { kind: 'reserved', reservationId: '13', userId: '102', quantity: 1, expiresAt: 60_011, atMs: 11 },
   { kind: 'expired', reservationId: '13', userId: '102', quantity: 1, atMs: 60_011 },
   { kind: 'purchased', orderId: '22', userId: '103', quantity: 2, atMs: 12 },
+  { kind: 'transferred_out', transferId: '31', toSliceIndex: 1, quantity: 2, atMs: 13 },
+  { kind: 'transferred_in', transferId: '32', fromSliceIndex: 1, quantity: 1, atMs: 14 },
+  { kind: 'transfer_settled', transferId: '31', atMs: 15 },
 ];
 
 describe('figureDelta', () => {
@@ -43,6 +46,9 @@ describe('figureDelta', () => {
     ['cancelled', allKinds[5]!, { stock: 0, available: 1, reserved: -1, sold: 0 }],
     ['expired', allKinds[7]!, { stock: 0, available: 1, reserved: -1, sold: 0 }],
     ['purchased', allKinds[8]!, { stock: 0, available: -2, reserved: 0, sold: 2 }],
+    ['transferred_out', allKinds[9]!, { stock: -2, available: -2, reserved: 0, sold: 0 }],
+    ['transferred_in', allKinds[10]!, { stock: 1, available: 1, reserved: 0, sold: 0 }],
+    ['transfer_settled', allKinds[11]!, { stock: 0, available: 0, reserved: 0, sold: 0 }],
   ])('%s', (_kind, event, delta) => {
     expect(figureDelta(event)).toEqual(delta);
   });
@@ -56,17 +62,19 @@ describe('buildFlushParameters', () => {
     const { journal } = parameters;
     for (const column of Object.values(journal)) expect(column).toHaveLength(allKinds.length);
     expect(journal.kinds).toEqual(allKinds.map((event) => event.kind));
-    expect(journal.sequences).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(journal.orderIds).toEqual([null, null, null, '21', null, null, null, null, '22']);
-    expect(journal.details[0]).not.toBeNull();
-    expect(journal.details.slice(1).every((detail) => detail === null)).toBe(true);
+    expect(journal.sequences).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(journal.orderIds).toEqual([null, null, null, '21', null, null, null, null, '22', null, null, null]);
+    // Definitions and transfers keep their extra fields in `detail`; orders never need it.
+    expect(journal.details.map((detail) => detail !== null)).toEqual([
+      true, false, false, false, false, false, false, false, false, true, true, true,
+    ]);
   });
 
   it('sums the figure changes per slice, and they balance', () => {
     const { inventory } = parameters;
     expect(inventory.sliceIds).toEqual(['1', '2']);
-    expect(inventory.stock).toEqual([13, 0]);
-    expect(inventory.available).toEqual([11, -1]);
+    expect(inventory.stock).toEqual([13, -1]);
+    expect(inventory.available).toEqual([11, -2]);
     expect(inventory.reserved).toEqual([1, -1]);
     expect(inventory.sold).toEqual([1, 2]);
     for (let index = 0; index < 2; index++) {
@@ -85,7 +93,7 @@ describe('buildFlushParameters', () => {
       sliceId: '1',
       sequence,
       createdAt: sequence,
-      snapshot: { ...definedEvent, defined: true, available: 10, reserved: 0, sold: 0, holdings: [], open: [], closed: [] },
+      snapshot: { ...definedEvent, defined: true, available: 10, reserved: 0, sold: 0, holdings: [], open: [], closed: [], outgoing: [], received: [] },
     });
     const { snapshots } = buildFlushParameters([], [snapshot(3), snapshot(9), snapshot(5)], owner);
     expect(snapshots.sequences).toEqual([9]);
