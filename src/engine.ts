@@ -107,8 +107,12 @@ export interface PurchaseRequest {
 }
 
 const ordersListMax = 1_000;
-/** Times a purchase is retried on its slice after stock was moved there from a sibling. */
-const rebalanceAttemptsMax = 8;
+/**
+ * Times a purchase is retried on its slice after stock was moved there from a sibling. A
+ * purchase gives up early only when no sibling has stock left; this bound only guards against
+ * a bug that would keep moving stock around forever.
+ */
+const rebalanceAttemptsMax = 10_000;
 const transferRetryDelayMs = 200;
 
 interface ItemRuntime {
@@ -118,6 +122,8 @@ interface ItemRuntime {
   readonly inTransfer: Map<string, number>;
   /** A running rebalance per receiving slice index, which concurrent buyers share. */
   readonly rebalancing: Map<number, Promise<boolean>>;
+  /** Units wanted by the buyers waiting on the next rebalance of each receiving slice. */
+  readonly demand: Map<number, number>;
 }
 
 export class Engine {
@@ -351,7 +357,7 @@ export class Engine {
       this.sliceItems.set(sliceId, definition.id);
       return this.host.spawn(sliceId);
     });
-    const item: ItemRuntime = { definition, slices, inTransfer: new Map(), rebalancing: new Map() };
+    const item: ItemRuntime = { definition, slices, inTransfer: new Map(), rebalancing: new Map(), demand: new Map() };
     this.items.set(definition.id, item);
     await Promise.all(slices.map((slice) => slice.ready));
     await this.settleTransfers(item);
@@ -389,11 +395,22 @@ export class Engine {
     }
   }
 
-  /** Moves stock to `receiverIndex` from its richest sibling; false when no sibling has any. */
-  private rebalance(item: ItemRuntime, receiverIndex: number, quantity: number): Promise<boolean> {
-    const running = item.rebalancing.get(receiverIndex);
-    if (running !== undefined) return running;
-    const rebalancing = this.takeFromSiblings(item, receiverIndex, quantity).finally(() =>
+  /**
+   * Moves stock to `receiverIndex` from its richest sibling; false when no sibling has any.
+   * Buyers who arrive while a rebalance runs wait for the next one, which takes what all of
+   * them asked for at once.
+   */
+  private async rebalance(item: ItemRuntime, receiverIndex: number, quantity: number): Promise<boolean> {
+    item.demand.set(receiverIndex, (item.demand.get(receiverIndex) ?? 0) + quantity);
+    for (;;) {
+      const running = item.rebalancing.get(receiverIndex);
+      if (running === undefined) break;
+      await running;
+      if (!item.demand.has(receiverIndex)) return true;
+    }
+    const demand = item.demand.get(receiverIndex) ?? quantity;
+    item.demand.delete(receiverIndex);
+    const rebalancing = this.takeFromSiblings(item, receiverIndex, demand).finally(() =>
       item.rebalancing.delete(receiverIndex),
     );
     item.rebalancing.set(receiverIndex, rebalancing);

@@ -1,0 +1,111 @@
+/**
+ * Split inventory against a real PostgreSQL: an item over several slices sells exactly its
+ * stock even when most buyers hash to one slice, and a transfer cut in half by a failure is
+ * completed at the next start.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createEngine } from '../src/engine.js';
+import { sliceIndexFor } from '../src/items.js';
+import { storedFigures, storedOrderIds } from './support/storage.js';
+import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
+
+let database: TestDatabase;
+let admin: pg.Pool;
+
+beforeAll(async () => {
+  database = await createTestDatabase('slices');
+  admin = new pg.Pool({ connectionString: database.url, options: '-c search_path=seckill', max: 2 });
+});
+
+afterAll(async () => {
+  await admin?.end();
+  await database?.drop();
+});
+
+/** `count` user ids that all hash to `sliceIndex` of `slices`. */
+function usersOfSlice(sliceIndex: number, slices: number, count: number, start: number): string[] {
+  const users: string[] = [];
+  for (let candidate = start; users.length < count; candidate++) {
+    if (sliceIndexFor(String(candidate), slices) === sliceIndex) users.push(String(candidate));
+  }
+  return users;
+}
+
+describe('an item over 8 slices', () => {
+  it('sells exactly its stock to a crowd that mostly hashes to one slice, rebalancing as it goes', async () => {
+    const engine = await createEngine({ databaseUrl: database.url });
+    const itemId = '500';
+    const created = await engine.createItem({ id: itemId, name: 'Sneaker', sellerId: '2', stock: 1_000, slices: 8 });
+    expect(created.ok).toBe(true);
+    const sliceRows = await admin.query('SELECT stock FROM item_inventory WHERE item_id = $1 AND parent_id IS NOT NULL', [itemId]);
+    expect(sliceRows.rows.map((row) => Number(row.stock))).toEqual(Array(8).fill(125));
+
+    // 2,700 buyers on slice 3 (which holds 125 units) and 300 spread over the others.
+    const crowd = [
+      ...usersOfSlice(3, 8, 2_700, 1),
+      ...[0, 1, 2, 4, 5, 6, 7].flatMap((slice) => usersOfSlice(slice, 8, 43, 1_000_000)),
+    ];
+    const results = await Promise.all(crowd.map((userId) => engine.buy({ userId }, { itemId, quantity: 1 })));
+    const orders = results.filter((result) => result.ok).length;
+    const soldOut = results.filter((result) => !result.ok && result.reason === 'sold_out').length;
+    // Without transfers slice 3 could sell 125 units and the others at most their 301 buyers.
+    expect(orders).toBe(1_000);
+    expect(soldOut).toBe(crowd.length - 1_000);
+    expect(engine.item(itemId)).toMatchObject({ stock: 1_000, available: 0, reserved: 0, sold: 1_000, status: 'sold_out' });
+    expect(await storedFigures(admin, itemId)).toEqual({ stock: 1_000, available: 0, reserved: 0, sold: 1_000 });
+    expect((await storedOrderIds(admin, itemId)).length).toBe(1_000);
+
+    const transfers = await admin.query(
+      `SELECT kind, count(*)::int AS count FROM journal
+        WHERE slice_id IN (SELECT id FROM item_inventory WHERE item_id = $1) AND kind LIKE 'transfer%' GROUP BY kind`,
+      [itemId],
+    );
+    const byKind = Object.fromEntries(transfers.rows.map((row) => [row.kind, row.count]));
+    expect(byKind.transferred_out).toBeGreaterThan(0);
+    // Every transfer arrived and was settled: nothing is left in transfer.
+    expect(byKind.transferred_in).toBe(byKind.transferred_out);
+    expect(byKind.transfer_settled).toBe(byKind.transferred_out);
+
+    // Restock spreads over the slices and the item is on sale again.
+    expect(await engine.restock(itemId, 16)).toMatchObject({ ok: true, value: { stock: 1_016, available: 16 } });
+    await engine.close();
+  });
+});
+
+describe('a transfer cut in half', () => {
+  it('is completed at the next start, and the item balances', async () => {
+    let engine = await createEngine({ databaseUrl: database.url });
+    const itemId = '600';
+    await engine.createItem({ id: itemId, name: 'Scarf', sellerId: '2', stock: 2, slices: 2 });
+    const [first, second] = usersOfSlice(0, 2, 2, 1) as [string, string];
+    expect(await engine.buy({ userId: first }, { itemId, quantity: 1 })).toMatchObject({ ok: true });
+
+    // The receiving side cannot journal: the giver's half commits, the receiver's does not.
+    await admin.query(`
+      CREATE FUNCTION refuse_transfer_in() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'transfer refused on purpose'; END $$;
+      CREATE TRIGGER refuse_transfer_in BEFORE INSERT ON journal
+        FOR EACH ROW WHEN (NEW.kind = 'transferred_in') EXECUTE FUNCTION refuse_transfer_in();`);
+    const pendingBuy = engine.buy({ userId: second }, { itemId, quantity: 1 });
+    await vi.waitFor(async () => {
+      const given = await admin.query(`SELECT count(*)::int AS count FROM journal WHERE kind = 'transferred_out'
+                                         AND slice_id IN (SELECT id FROM item_inventory WHERE item_id = $1)`, [itemId]);
+      expect(given.rows[0].count).toBe(1);
+    });
+    // The unit is on its way: the item still balances and still counts it as on sale.
+    expect(engine.item(itemId)).toMatchObject({ stock: 2, available: 1, sold: 1 });
+    await engine.close();
+    expect(await pendingBuy).toMatchObject({ ok: false });
+    await admin.query('DROP TRIGGER refuse_transfer_in ON journal; DROP FUNCTION refuse_transfer_in();');
+    // Stored: slice 1 gave its unit away, slice 0 never got it.
+    expect(await storedFigures(admin, itemId)).toEqual({ stock: 1, available: 0, reserved: 0, sold: 1 });
+
+    engine = await createEngine({ databaseUrl: database.url });
+    expect(engine.item(itemId)).toMatchObject({ stock: 2, available: 1, reserved: 0, sold: 1 });
+    expect(await storedFigures(admin, itemId)).toEqual({ stock: 2, available: 1, reserved: 0, sold: 1 });
+    expect(await engine.buy({ userId: second }, { itemId, quantity: 1 })).toMatchObject({ ok: true });
+    expect(engine.item(itemId)).toMatchObject({ stock: 2, available: 0, sold: 2, status: 'sold_out' });
+    await engine.close();
+  });
+});
