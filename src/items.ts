@@ -11,8 +11,9 @@ const int64Max = 9_223_372_036_854_775_807n;
 /** A positive 64-bit integer written as a decimal string, as every id is on the wire. */
 export const decimalId = z
   .string()
-  .regex(/^[1-9][0-9]{0,18}$/, 'must be a positive integer written as a decimal string')
-  .refine((value) => BigInt(value) <= int64Max, 'must fit in 64 bits');
+  // zod runs later checks even after one failed, so the range check guards itself.
+  .refine((value) => /^[1-9][0-9]{0,18}$/.test(value), 'must be a positive integer written as a decimal string')
+  .refine((value) => !/^[1-9][0-9]{0,18}$/.test(value) || BigInt(value) <= int64Max, 'must fit in 64 bits');
 
 const timestampMs = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
