@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import { Slice, SliceHost, type SliceFigures, type SliceOutcome } from './actors/sliceActor.js';
+import { SliceHost, type SliceFigures, type SliceHandle, type SliceOutcome } from './actors/sliceActor.js';
 import { systemClock, type Clock } from './clock.js';
 import { decide, initialState, type SliceCommand, type SliceEvent } from './domain/slice.js';
 import { reject, type Rejection } from './domain/reasons.js';
@@ -34,7 +34,8 @@ import {
 } from './items.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './persistence/embeddedPostgres.js';
 import { BatchingJournal, writeBatch, type FlushReport } from './persistence/journal.js';
-import { buildFlushParameters } from './persistence/journalRows.js';
+import { buildFlushParameters, type SliceOwner } from './persistence/journalRows.js';
+import { ShardPool } from './shards/shardPool.js';
 import { migrate } from './persistence/migrations.js';
 import { createPool, inTransaction } from './persistence/pools.js';
 import { TokenSigner } from './tokens.js';
@@ -52,6 +53,11 @@ export interface EngineOptions {
   readonly flushEventsMax?: number;
   readonly snapshotEvery?: number;
   readonly mailboxDepthMax?: number;
+  /**
+   * Worker threads hosting the slices (piscina). 0 runs every slice in this thread, which on a
+   * 2-core machine is the fastest for one hot item (see bench/shards.ts).
+   */
+  readonly shards?: number;
   /** Slices of an item created without `slices`: the engine's choice. */
   readonly defaultSlices?: number;
   /** Engine process number (0..99), kept in the order ids so several processes never collide. */
@@ -115,9 +121,55 @@ const ordersListMax = 1_000;
 const rebalanceAttemptsMax = 10_000;
 const transferRetryDelayMs = 200;
 
+/** Where the slices run: in this thread, or on shard workers. The engine does not care which. */
+interface SliceRuntime {
+  spawn(sliceId: string, owner: SliceOwner, placement: number): SliceHandle;
+  /** Commits and answers everything in flight, then stops the slices. */
+  close(): Promise<void>;
+  /** Decided work not yet committed and answered. */
+  readonly backlog: number;
+}
+
+class InProcessSlices implements SliceRuntime {
+  constructor(
+    private readonly host: SliceHost,
+    private readonly journal: BatchingJournal,
+  ) {}
+
+  spawn(sliceId: string): SliceHandle {
+    return this.host.spawn(sliceId);
+  }
+
+  async close(): Promise<void> {
+    await this.host.drain();
+    this.host.stop();
+    await this.journal.release();
+  }
+
+  get backlog(): number {
+    return this.journal.bufferedEvents;
+  }
+}
+
+class ShardedSlices implements SliceRuntime {
+  constructor(readonly pool: ShardPool) {}
+
+  spawn(sliceId: string, owner: SliceOwner, placement: number): SliceHandle {
+    return this.pool.spawn(placement % this.pool.shardCount, sliceId, owner);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  get backlog(): number {
+    return this.pool.requestsInFlight;
+  }
+}
+
 interface ItemRuntime {
   readonly definition: ItemDefinition;
-  readonly slices: Slice[];
+  readonly slices: SliceHandle[];
   /** Units given out by one slice and not yet received by another, by transfer id. */
   readonly inTransfer: Map<string, number>;
   /** A running rebalance per receiving slice index, which concurrent buyers share. */
@@ -139,7 +191,7 @@ export class Engine {
   /** Use `createEngine`. */
   constructor(
     private readonly pool: pg.Pool,
-    private readonly host: SliceHost,
+    private readonly runtime: SliceRuntime,
     private readonly tokens: TokenSigner,
     private readonly clock: Clock,
     private readonly embedded: EmbeddedPostgresHandle | undefined,
@@ -331,7 +383,20 @@ export class Engine {
 
   /** Events decided and waiting for a journal flush: how far durability lags behind decisions. */
   get journalBacklog(): number {
-    return this.host.journal.bufferedEvents;
+    return this.runtime.backlog;
+  }
+
+  /** Kills a shard's worker thread as a crash would, for fault drills; the engine replaces it. */
+  async killShardWorker(shardIndex: number): Promise<void> {
+    if (!(this.runtime instanceof ShardedSlices)) throw new Error('this engine runs no shard workers');
+    await this.runtime.pool.terminateWorker(shardIndex);
+  }
+
+  /** After a shard worker was replaced, transfers its slices were part of may be half done. */
+  async shardRecovered(): Promise<void> {
+    for (const item of this.items.values()) {
+      if (item.slices.length > 1) await this.settleTransfers(item);
+    }
   }
 
   get isClosed(): boolean {
@@ -342,9 +407,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.host.drain();
-    this.host.stop();
-    await this.host.journal.release();
+    await this.runtime.close();
     await this.pool.end();
     await this.embedded?.stop();
   }
@@ -353,9 +416,12 @@ export class Engine {
 
   /** Called by `createEngine` for each stored item, and by `createItem`. */
   async startItem(definition: ItemDefinition, sliceIds: string[]): Promise<void> {
-    const slices = sliceIds.map((sliceId) => {
+    // Neighbouring slices of an item go to different shards, starting at a shard chosen by
+    // the item, so several hot items spread too.
+    const firstShard = sliceIndexFor(definition.id, 1_024);
+    const slices = sliceIds.map((sliceId, index) => {
       this.sliceItems.set(sliceId, definition.id);
-      return this.host.spawn(sliceId);
+      return this.runtime.spawn(sliceId, { itemId: definition.id, sellerId: definition.sellerId }, firstShard + index);
     });
     const item: ItemRuntime = { definition, slices, inTransfer: new Map(), rebalancing: new Map(), demand: new Map() };
     this.items.set(definition.id, item);
@@ -405,8 +471,9 @@ export class Engine {
     for (;;) {
       const running = item.rebalancing.get(receiverIndex);
       if (running === undefined) break;
-      await running;
-      if (!item.demand.has(receiverIndex)) return true;
+      const moved = await running;
+      // Another buyer started the rebalance that took this buyer's demand too: its result is ours.
+      if (!item.demand.has(receiverIndex)) return moved;
     }
     const demand = item.demand.get(receiverIndex) ?? quantity;
     item.demand.delete(receiverIndex);
@@ -549,7 +616,7 @@ export class Engine {
   private route(
     buyer: Buyer,
     request: PurchaseRequest,
-  ): { ok: true; item: ItemRuntime; slice: Slice; sliceIndex: number } | Rejection {
+  ): { ok: true; item: ItemRuntime; slice: SliceHandle; sliceIndex: number } | Rejection {
     this.assertOpen();
     if (!Number.isSafeInteger(request.quantity) || request.quantity < 1) {
       return reject('invalid', 'qty must be a positive integer');
@@ -570,7 +637,7 @@ export class Engine {
   private tokenTarget(
     buyer: Buyer,
     token: string,
-  ): { ok: true; slice: Slice; itemId: string; reservationId: string } | Rejection {
+  ): { ok: true; slice: SliceHandle; itemId: string; reservationId: string } | Rejection {
     this.assertOpen();
     const claims = typeof token === 'string' ? this.tokens.verify(token) : null;
     if (claims === null || claims.userId !== buyer.userId) return reject('token_invalid');
@@ -725,6 +792,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     databaseUrl = await ensureDatabase(embedded.connectionString, 'seckill');
   }
   const pool = createPool({ connectionString: databaseUrl, connectionsMax: 8 });
+  let runtime: SliceRuntime | undefined;
   try {
     await migrate(pool);
     const items = await pool.query<{
@@ -746,26 +814,44 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         GROUP BY item.id`,
     );
     let engine: Engine | undefined;
-    const journal = new BatchingJournal(pool, {
-      clock,
-      flushEventsMax: options.flushEventsMax,
-      ownerOf: (sliceId) => engine!.ownerOf(sliceId),
-      onFlush: (report) => {
-        if (!report.committed) log('error', `journal flush of ${report.events} events failed`, report.error);
-        options.onFlush?.(report);
-      },
-    });
-    const host = new SliceHost({
-      journal,
-      clock,
-      snapshotEvery: options.snapshotEvery,
-      mailboxDepthMax: options.mailboxDepthMax,
-      onFigures: (sliceId, figures, events) => engine?.sliceChanged(sliceId, figures, events),
-      onError: (error, context) => log('error', context, error),
-    });
+    const onFigures = (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]): void =>
+      engine?.sliceChanged(sliceId, figures, events);
+    if ((options.shards ?? 0) > 0) {
+      runtime = new ShardedSlices(
+        new ShardPool({
+          shards: options.shards!,
+          databaseUrls: [databaseUrl],
+          flushEventsMax: options.flushEventsMax,
+          snapshotEvery: options.snapshotEvery,
+          mailboxDepthMax: options.mailboxDepthMax,
+          onFigures,
+          onShardRecovered: () => void engine?.shardRecovered().catch((error: unknown) => log('error', 'settling transfers failed', error)),
+          log,
+        }),
+      );
+    } else {
+      const journal = new BatchingJournal(pool, {
+        clock,
+        flushEventsMax: options.flushEventsMax,
+        ownerOf: (sliceId) => engine!.ownerOf(sliceId),
+        onFlush: (report) => {
+          if (!report.committed) log('error', `journal flush of ${report.events} events failed`, report.error);
+          options.onFlush?.(report);
+        },
+      });
+      const host = new SliceHost({
+        journal,
+        clock,
+        snapshotEvery: options.snapshotEvery,
+        mailboxDepthMax: options.mailboxDepthMax,
+        onFigures,
+        onError: (error, context) => log('error', context, error),
+      });
+      runtime = new InProcessSlices(host, journal);
+    }
     engine = new Engine(
       pool,
-      host,
+      runtime,
       new TokenSigner(await loadTokenSecret(pool)),
       clock,
       embedded,
@@ -797,6 +883,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     );
     return engine;
   } catch (error) {
+    await runtime?.close().catch(() => undefined);
     await pool.end().catch(() => undefined);
     await embedded?.stop();
     throw error;

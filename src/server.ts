@@ -306,20 +306,32 @@ class Server implements SeckillServer {
         this.metrics.connectionClosed();
       },
     });
-    app.get('/healthz', (res) => this.json(res, 200, { ok: true }));
-    app.get('/readyz', (res) => this.readiness(res));
-    app.get('/metrics', (res) => this.renderMetrics(res));
-    app.get('/items/:id', (res, req) => {
-      const view = this.engine.item(req.getParameter(0));
-      if (view === undefined) this.json(res, 404, { error: 'not_found' });
-      else this.json(res, 200, view);
-    });
-    app.get('/orders', (res, req) => this.userOrders(res, req));
-    app.post('/admin/items', (res, req) => this.adminCreateItem(res, req));
-    app.post('/admin/items/:id/stock', (res, req) => this.adminRestock(res, req));
-    app.get('/admin/orders', (res, req) => this.adminSellerOrders(res, req));
-    app.put('/admin/blocklist/:userId', (res, req) => this.adminBlocklist(res, req, 'block'));
-    app.del('/admin/blocklist/:userId', (res, req) => this.adminBlocklist(res, req, 'unblock'));
+    const route = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => {
+      try {
+        handler(res, req);
+      } catch (error) {
+        // A bug, not a business outcome: answer it rather than leave the request hanging.
+        this.logger.error({ err: error, url: req.getUrl() }, 'an HTTP handler failed');
+        this.json(res, 500, { error: 'internal' });
+      }
+    };
+    app.get('/healthz', route((res) => this.json(res, 200, { ok: true })));
+    app.get('/readyz', route((res) => this.readiness(res)));
+    app.get('/metrics', route((res) => this.renderMetrics(res)));
+    app.get(
+      '/items/:id',
+      route((res, req) => {
+        const view = this.engine.item(req.getParameter(0));
+        if (view === undefined) this.json(res, 404, { error: 'not_found' });
+        else this.json(res, 200, view);
+      }),
+    );
+    app.get('/orders', route((res, req) => this.userOrders(res, req)));
+    app.post('/admin/items', route((res, req) => this.adminCreateItem(res, req)));
+    app.post('/admin/items/:id/stock', route((res, req) => this.adminRestock(res, req)));
+    app.get('/admin/orders', route((res, req) => this.adminSellerOrders(res, req)));
+    app.put('/admin/blocklist/:userId', route((res, req) => this.adminBlocklist(res, req, 'block')));
+    app.del('/admin/blocklist/:userId', route((res, req) => this.adminBlocklist(res, req, 'unblock')));
     app.any('/*', (res) => this.json(res, 404, { error: 'not_found' }));
   }
 
@@ -407,7 +419,13 @@ class Server implements SeckillServer {
       this.refuse(connection, type, id, reject('unavailable', 'the server is shutting down; nothing was changed'));
       return;
     }
-    this.dispatch(connection, parsed.request);
+    try {
+      this.dispatch(connection, parsed.request);
+    } catch (error) {
+      // A bug, not a business outcome; the request is answered and the connection stays.
+      this.logger.error({ err: error, type }, 'a request failed');
+      this.refuse(connection, type, id, reject('unavailable', 'the request failed; nothing was changed'));
+    }
   }
 
   private dispatch(connection: Connection, request: Request): void {
@@ -625,7 +643,8 @@ class Server implements SeckillServer {
   // ---------------------------------------------------------------- HTTP
 
   private json(res: HttpResponse, status: number, body: unknown): void {
-    if (isAborted(res)) return;
+    if (isAborted(res) || isAnswered(res)) return;
+    (res as { answered?: boolean }).answered = true;
     const text = JSON.stringify(body);
     res.cork(() => {
       res.writeStatus(statusLines[status] ?? `${status}`).writeHeader('content-type', 'application/json').end(text);
@@ -662,7 +681,8 @@ class Server implements SeckillServer {
     this.watchAbort(res);
     this.metrics.render().then(
       (text) => {
-        if (isAborted(res)) return;
+        if (isAborted(res) || isAnswered(res)) return;
+        (res as { answered?: boolean }).answered = true;
         res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', this.metrics.contentType).end(text));
       },
       (error: unknown) => {
@@ -811,6 +831,10 @@ class Server implements SeckillServer {
 
 function isAborted(res: HttpResponse): boolean {
   return (res as { aborted?: boolean }).aborted === true;
+}
+
+function isAnswered(res: HttpResponse): boolean {
+  return (res as { answered?: boolean }).answered === true;
 }
 
 function adminStatus(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable'): number {

@@ -318,8 +318,9 @@ describe('rate limits', () => {
       ]);
       // A second connection of the same user has a full connection bucket but shares the user's.
       const second = await tight.connect(user);
-      const more = await Promise.all(Array.from({ length: 3 }, () => second.request({ type: 'orders' })));
+      const more = await Promise.all(Array.from({ length: 4 }, () => second.request({ type: 'orders' })));
       expect(more.map((reply) => reply.type === 'rejected' ? reply.reason : reply.type)).toEqual([
+        'orders',
         'orders',
         'rate_limited',
         'rate_limited',
@@ -507,6 +508,8 @@ describe('HTTP routes', () => {
       { name: 'No id', sellerId: '9', stock: 1 },
       { id: harness.itemId(), name: 'Negative', sellerId: '9', stock: -1 },
       { id: 'abc', name: 'Bad id', sellerId: '9', stock: 1 },
+      { id: '0', name: 'Zero id', sellerId: '9', stock: 1 },
+      { id: harness.itemId(), name: 'Bad seller', sellerId: 9, stock: 1 },
       { id: harness.itemId(), name: 'Ends first', sellerId: '9', stock: 1, startsAt: 2_000, endsAt: 1_000 },
       '{"id": "1", ',
     ]) {

@@ -103,8 +103,18 @@ function figuresOf(state: SliceState): SliceFigures {
 
 function ignore(): void {}
 
-/** The handle the engine holds for one slice. */
-export class Slice {
+/** What the engine needs of a slice, wherever it runs: in this thread or on a shard worker. */
+export interface SliceHandle {
+  /** Settles once the slice has recovered from its journal. */
+  readonly ready: Promise<void>;
+  /** The figures of the last committed change. */
+  readonly figures: SliceFigures;
+  readonly inboxDepth: number;
+  submit(command: SliceCommand): Promise<SliceOutcome>;
+}
+
+/** The handle the engine holds for one slice hosted in this thread. */
+export class Slice implements SliceHandle {
   readonly sliceId: string;
   private status: Status = 'starting';
   private inbox: Pending[] = [];
