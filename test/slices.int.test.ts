@@ -32,10 +32,12 @@ function usersOfSlice(sliceIndex: number, slices: number, count: number, start: 
   return users;
 }
 
-describe('an item over 8 slices', () => {
+describe.each([
+  { shards: 0, itemId: '500' },
+  { shards: 2, itemId: '501' },
+])('an item over 8 slices on $shards shard workers (0: in this thread)', ({ shards, itemId }) => {
   it('sells exactly its stock to a crowd that mostly hashes to one slice, rebalancing as it goes', async () => {
-    const engine = await createEngine({ databaseUrl: database.url });
-    const itemId = '500';
+    const engine = await createEngine({ databaseUrl: database.url, shards });
     const created = await engine.createItem({ id: itemId, name: 'Sneaker', sellerId: '2', stock: 1_000, slices: 8 });
     expect(created.ok).toBe(true);
     const sliceRows = await admin.query('SELECT stock FROM item_inventory WHERE item_id = $1 AND parent_id IS NOT NULL', [itemId]);
@@ -106,6 +108,50 @@ describe('a transfer cut in half', () => {
     expect(await storedFigures(admin, itemId)).toEqual({ stock: 2, available: 1, reserved: 0, sold: 1 });
     expect(await engine.buy({ userId: second }, { itemId, quantity: 1 })).toMatchObject({ ok: true });
     expect(engine.item(itemId)).toMatchObject({ stock: 2, available: 0, sold: 2, status: 'sold_out' });
+    await engine.close();
+  });
+});
+
+describe('a shard worker killed mid-load', () => {
+  it('is replaced; its slices recover, every acknowledged order is kept and the item balances', async () => {
+    const engine = await createEngine({ databaseUrl: database.url, shards: 2 });
+    const itemId = '700';
+    await engine.createItem({ id: itemId, name: 'Kettle', sellerId: '2', stock: 1_000_000, slices: 4 });
+    const acknowledged: string[] = [];
+    const outcomes: Record<string, number> = {};
+    let running = true;
+    let nextUser = 1;
+    const load = (async () => {
+      while (running) {
+        const wave = await Promise.all(
+          Array.from({ length: 200 }, () => engine.buy({ userId: String(nextUser++) }, { itemId, quantity: 1 })),
+        );
+        for (const result of wave) {
+          const key = result.ok ? 'ok' : result.reason;
+          outcomes[key] = (outcomes[key] ?? 0) + 1;
+          if (result.ok) acknowledged.push(result.orderId);
+        }
+        if (wave.every((result) => !result.ok)) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+
+    await vi.waitFor(() => expect(acknowledged.length).toBeGreaterThan(3_000), { timeout: 20_000 });
+    await engine.killShardWorker(0);
+    const atKill = acknowledged.length;
+    // The other shard serves on, and the killed one comes back.
+    await vi.waitFor(() => expect(acknowledged.length).toBeGreaterThan(atKill + 5_000), { timeout: 30_000, interval: 50 });
+    running = false;
+    await load;
+    expect(outcomes.unavailable ?? 0).toBeGreaterThan(0);
+
+    const stored = new Set(await storedOrderIds(admin, itemId));
+    expect(acknowledged.filter((orderId) => !stored.has(orderId))).toEqual([]);
+    // Once the replaced shard has recovered, nothing is left in transfer: every unit is in a slice.
+    await vi.waitFor(async () => expect((await storedFigures(admin, itemId)).stock).toBe(1_000_000));
+    const figures = await storedFigures(admin, itemId);
+    expect(figures.sold).toBe(stored.size);
+    expect(figures.available + figures.reserved + figures.sold).toBe(figures.stock);
+    await vi.waitFor(() => expect(engine.item(itemId)).toMatchObject(figures));
     await engine.close();
   });
 });
