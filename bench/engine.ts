@@ -15,25 +15,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { createEngine } from '../src/engine.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../src/persistence/embeddedPostgres.js';
-import { percentile, readPositiveIntegerList, readPositiveInteger, serverSettings } from './support/measure.js';
+import { runEngineLoad } from './support/engineLoad.js';
+import { freshDatabase, percentile, readPositiveIntegerList, readPositiveInteger, serverSettings } from './support/measure.js';
 
 const seconds = readPositiveInteger('BENCH_SECONDS', 8);
 const warmupSeconds = 1;
 const inFlight = readPositiveInteger('BENCH_IN_FLIGHT', 20_000);
 const baselineClients = readPositiveIntegerList('BENCH_BASELINE_CLIENTS', [16, 64]);
-
-async function withDatabase(serverUrl: string, name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
-  await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
-  await client.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 /** One transaction per order: the row lock and the commit flush serialise every buyer. */
 async function runBaseline(databaseUrl: string, clients: number): Promise<number> {
@@ -80,68 +69,6 @@ async function runBaseline(databaseUrl: string, clients: number): Promise<number
   return orders / elapsed;
 }
 
-interface EngineResult {
-  ordersPerSecond: number;
-  latenciesMs: number[];
-  batchSizes: number[];
-  flushMs: number[];
-}
-
-/** A closed loop of `inFlight` buyers, each buying again as soon as its order is acknowledged. */
-async function runEngine(databaseUrl: string): Promise<EngineResult> {
-  const batchSizes: number[] = [];
-  const flushMs: number[] = [];
-  let recordFlushes = false;
-  const engine = await createEngine({
-    databaseUrl,
-    onFlush: (report) => {
-      if (recordFlushes && report.committed) {
-        batchSizes.push(report.events);
-        flushMs.push(report.durationMs);
-      }
-    },
-  });
-  const itemId = '1';
-  const created = await engine.createItem({ id: itemId, name: 'Hot item', sellerId: '1', stock: 1_000_000_000 });
-  if (!created.ok) throw new Error(`creating the item failed: ${created.message}`);
-
-  let orders = 0;
-  let refused = 0;
-  let counting = false;
-  let running = true;
-  let nextUser = 1;
-  const latenciesMs: number[] = [];
-  const buyer = async (): Promise<void> => {
-    while (running) {
-      const sent = performance.now();
-      const result = await engine.buy({ userId: String(nextUser++) }, { itemId, quantity: 1 });
-      if (!counting) continue;
-      if (result.ok) {
-        orders++;
-        latenciesMs.push(performance.now() - sent);
-      } else {
-        refused++;
-      }
-    }
-  };
-  const buyers = Array.from({ length: inFlight }, buyer);
-  await new Promise((resolve) => setTimeout(resolve, warmupSeconds * 1000));
-  counting = true;
-  recordFlushes = true;
-  const started = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-  counting = false;
-  recordFlushes = false;
-  const elapsed = (performance.now() - started) / 1000;
-  running = false;
-  await Promise.all(buyers);
-  const view = engine.item(itemId)!;
-  await engine.close();
-  if (refused > 0) throw new Error(`${refused} buys were refused; the measurement is not of orders`);
-  if (view.available + view.reserved + view.sold !== view.stock) throw new Error('the item does not balance');
-  return { ordersPerSecond: orders / elapsed, latenciesMs, batchSizes, flushMs };
-}
-
 async function main(): Promise<void> {
   let embedded: EmbeddedPostgresHandle | undefined;
   let dataDirectory: string | undefined;
@@ -158,7 +85,7 @@ async function main(): Promise<void> {
     console.log(`postgres: ${settings.version} (${embedded ? 'embedded' : 'DATABASE_URL'}), fsync=${settings.fsync}, synchronous_commit=${settings.synchronousCommit}`);
     console.log(`window: ${warmupSeconds} s warm-up, then ${seconds} s measured, per run`);
 
-    const baselineDatabase = await withDatabase(serverUrl, 'bench_baseline');
+    const baselineDatabase = await freshDatabase(serverUrl, 'bench_baseline');
     const baselineRuns: { clients: number; ordersPerSecond: number }[] = [];
     for (const clients of baselineClients) {
       const ordersPerSecond = await runBaseline(baselineDatabase, clients);
@@ -168,9 +95,9 @@ async function main(): Promise<void> {
     // The baseline's best run is the one the engine is compared to.
     const baseline = baselineRuns.reduce((best, run) => (run.ordersPerSecond > best.ordersPerSecond ? run : best));
 
-    const engineDatabase = await withDatabase(serverUrl, 'bench_engine');
-    const result = await runEngine(engineDatabase);
-    const sortedLatencies = [...result.latenciesMs].sort((left, right) => left - right);
+    const engineDatabase = await freshDatabase(serverUrl, 'bench_engine');
+    const result = await runEngineLoad({ databaseUrl: engineDatabase, inFlight, warmupSeconds, seconds });
+    const sortedLatencies = result.latenciesMs;
     const sortedBatches = [...result.batchSizes].sort((left, right) => left - right);
     const meanBatch = result.batchSizes.reduce((sum, size) => sum + size, 0) / Math.max(1, result.batchSizes.length);
     const p50Ms = percentile(sortedLatencies, 0.5);

@@ -1,0 +1,84 @@
+/**
+ * A closed loop of buyers against one hot item in an in-process engine: each buyer buys again
+ * as soon as its order is acknowledged (committed). Shared by the engine benchmarks.
+ */
+import { createEngine } from '../../src/engine.js';
+
+export interface EngineLoadOptions {
+  readonly databaseUrl: string;
+  readonly inFlight: number;
+  readonly warmupSeconds: number;
+  readonly seconds: number;
+  readonly shards?: number;
+  readonly slices?: number;
+}
+
+export interface EngineLoadResult {
+  readonly ordersPerSecond: number;
+  /** Send-to-acknowledgement times of the measured orders, in milliseconds, ascending. */
+  readonly latenciesMs: number[];
+  /** Events per journal flush (in-process engines only; shard workers keep theirs). */
+  readonly batchSizes: number[];
+  readonly flushMs: number[];
+}
+
+const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
+
+export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineLoadResult> {
+  const batchSizes: number[] = [];
+  const flushMs: number[] = [];
+  let measuring = false;
+  const engine = await createEngine({
+    databaseUrl: options.databaseUrl,
+    shards: options.shards ?? 0,
+    onFlush: (report) => {
+      if (measuring && report.committed) {
+        batchSizes.push(report.events);
+        flushMs.push(report.durationMs);
+      }
+    },
+  });
+  const itemId = String(Date.now());
+  const created = await engine.createItem({
+    id: itemId,
+    name: 'Hot item',
+    sellerId: '1',
+    stock: 1_000_000_000,
+    slices: options.slices ?? 1,
+  });
+  if (!created.ok) throw new Error(`creating the item failed: ${created.message}`);
+
+  let orders = 0;
+  let refused = 0;
+  let running = true;
+  // Distinct buyers, so every buy is an order and the per-user limit never bites.
+  let nextUser = Date.now() * 1_000;
+  const latenciesMs: number[] = [];
+  const buyer = async (): Promise<void> => {
+    while (running) {
+      const sent = performance.now();
+      const result = await engine.buy({ userId: String(nextUser++) }, { itemId, quantity: 1 });
+      if (!measuring) continue;
+      if (result.ok) {
+        orders++;
+        latenciesMs.push(performance.now() - sent);
+      } else {
+        refused++;
+      }
+    }
+  };
+  const buyers = Array.from({ length: options.inFlight }, buyer);
+  await sleep(options.warmupSeconds * 1000);
+  measuring = true;
+  const started = performance.now();
+  await sleep(options.seconds * 1000);
+  measuring = false;
+  const elapsed = (performance.now() - started) / 1000;
+  running = false;
+  await Promise.all(buyers);
+  const view = engine.item(itemId)!;
+  await engine.close();
+  if (refused > 0) throw new Error(`${refused} buys were refused; the measurement would not be of orders`);
+  if (view.available + view.reserved + view.sold !== view.stock) throw new Error('the item does not balance');
+  return { ordersPerSecond: orders / elapsed, latenciesMs: latenciesMs.sort((left, right) => left - right), batchSizes, flushMs };
+}
