@@ -25,7 +25,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,9 +52,74 @@ const deadlineSeconds = readPositiveInteger('BENCH_DEADLINE_SECONDS', 300);
 const descriptorHeadroom = 1_024;
 
 const projectDirectory = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Linux reports process times in clock ticks, 100 per second on every common configuration. */
+const clockTicksPerSecond = 100;
 const serverEntry = path.join(projectDirectory, 'dist', 'src', 'main.js');
-/** The same V8 flags as `npm start`, so the server is measured as it is run. */
-const serverNodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-semi-space-size=64').split(' ').filter((flag) => flag !== '');
+/** The same V8 flags as `npm start` (read from package.json), so the server is measured as it is run. */
+const serverNodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? startScriptFlags()).split(' ').filter((flag) => flag !== '');
+
+function startScriptFlags(): string {
+  const manifest = JSON.parse(readFileSync(path.join(projectDirectory, 'package.json'), 'utf8')) as {
+    scripts?: Record<string, string>;
+  };
+  const start = manifest.scripts?.start ?? '';
+  const match = /^node\s+(.*?)\s*dist\/src\/main\.js/.exec(start);
+  return match?.[1] ?? '';
+}
+
+/** CPU seconds (user + system) used so far by a process, from /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
+  } catch {
+    return 0;
+  }
+}
+
+/** The processes below `pid` (PostgreSQL's, for the server), found through /proc. */
+function descendants(pid: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.pop()!;
+    for (const [child, childParent] of parents) {
+      if (childParent === parent) {
+        found.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return found;
+}
+
+interface CpuSample {
+  readonly atMs: number;
+  readonly server: number;
+  readonly database: number;
+  readonly load: number;
+}
+
+function sampleCpu(serverPid: number): CpuSample {
+  const ownUsage = process.cpuUsage();
+  return {
+    atMs: performance.now(),
+    server: cpuSeconds(serverPid),
+    database: descendants(serverPid).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+    load: (ownUsage.user + ownUsage.system) / 1e6,
+  };
+}
 
 function openFileLimit(): { soft: number; hard: number } {
   const limits = readFileSync('/proc/self/limits', 'utf8');
@@ -252,7 +317,6 @@ async function main(): Promise<void> {
         `server RSS ${heldMemory.rssMb.toFixed(0)} MB (idle before: ${idleMemory.rssMb.toFixed(0)} MB)`,
     );
 
-    const metricsBefore = (await adminRequest(server.port, adminToken, 'GET', '/metrics')) as string;
     const nowMs = performance.timeOrigin + performance.now();
     const measureFromMs = nowMs + 500 + warmupSeconds * 1000;
     const measureUntilMs = measureFromMs + seconds * 1000;
@@ -267,6 +331,9 @@ async function main(): Promise<void> {
     }, 200);
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, measureFromMs - (performance.timeOrigin + performance.now()))));
     const metricsAtStart = (await adminRequest(server.port, adminToken, 'GET', '/metrics')) as string;
+    const cpuAtStart = sampleCpu(pid);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, measureUntilMs - (performance.timeOrigin + performance.now()))));
+    const cpuAtEnd = sampleCpu(pid);
     const results = await Promise.all(doneReports);
     clearInterval(sampler);
     const endMemory = residentMemoryMb(pid);
@@ -316,8 +383,9 @@ async function main(): Promise<void> {
     const flushedEvents = metricValue(metricsAfter, 'seckill_flush_batch_events_sum') - metricValue(metricsAtStart, 'seckill_flush_batch_events_sum');
     const flushSeconds =
       metricValue(metricsAfter, 'seckill_flush_duration_seconds_sum') - metricValue(metricsAtStart, 'seckill_flush_duration_seconds_sum');
-    const soldBefore = 0;
-    void metricsBefore;
+    const windowSeconds = (cpuAtEnd.atMs - cpuAtStart.atMs) / 1000;
+    const cpuShare = (key: 'server' | 'database' | 'load'): string =>
+      `${(((cpuAtEnd[key] - cpuAtStart[key]) / windowSeconds) * 100).toFixed(0)}%`;
 
     console.log(`orders acknowledged in the ${seconds} s window: ${ordersInWindow} → ${ordersPerSecond.toFixed(0)} durable orders/s`);
     console.log(
@@ -331,13 +399,17 @@ async function main(): Promise<void> {
       `server RSS: ${heldMemory.rssMb.toFixed(0)} MB holding the connections, ${rssMaxMb.toFixed(0)} MB at most under load ` +
         `(sampled every 200 ms), peak ${endMemory.peakMb.toFixed(0)} MB (VmHWM)`,
     );
+    console.log(
+      `CPU in the window (100% = one core): server ${cpuShare('server')}, PostgreSQL ${cpuShare('database')}, ` +
+        `load generator ${cpuShare('load')}`,
+    );
     console.log(`stock pushes received by the ${watchers} watchers: ${stockPushes}`);
     const rejectionText = Object.entries(rejections)
       .map(([reason, count]) => `${reason} ${count}`)
       .join(', ');
     console.log(`rejections: ${rejectionText === '' ? 'none' : rejectionText}; unanswered: ${unanswered}; closed early: ${closedEarly}`);
     const balanced = view.available + view.reserved + view.sold === view.stock;
-    const consistent = view.sold - soldBefore === ordersTotal;
+    const consistent = view.sold === ordersTotal;
     console.log(
       `check: the item's committed sold figure is ${view.sold}, orders acknowledged ${ordersTotal}: ` +
         `${consistent ? 'equal' : 'DIFFERENT'}; the item ${balanced ? 'balances' : 'DOES NOT BALANCE'}`,

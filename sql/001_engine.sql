@@ -16,7 +16,12 @@ CREATE TABLE seckill.sale_item (
   slices         integer NOT NULL CHECK (slices BETWEEN 1 AND 64),
   challenge      text    NOT NULL CHECK (challenge IN ('none', 'arithmetic')),
   eligibility    jsonb,
-  create_time    bigint  NOT NULL
+  create_time    bigint  NOT NULL,
+  -- Where the item's slices live, in slice order: their ids and inventory database numbers.
+  -- Set on the primary database only; the copies on other inventory databases leave it NULL.
+  slice_ids       bigint[],
+  slice_databases integer[],
+  CHECK (cardinality(slice_ids) = cardinality(slice_databases))
 );
 
 -- The seed service's stock table. The item's row (parent_id NULL, root_id = its own id) is a

@@ -13,12 +13,11 @@
  * the item's `perUserLimit`. A business "no" resolves to `{ ok: false, reason }`; the promises
  * reject only on programming errors (an engine used after `close`).
  */
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import { SliceHost, type SliceFigures, type SliceHandle, type SliceOutcome } from './actors/sliceActor.js';
+import type { SliceFigures, SliceHandle, SliceOutcome } from './actors/sliceActor.js';
 import { systemClock, type Clock } from './clock.js';
-import { decide, initialState, type SliceCommand, type SliceEvent } from './domain/slice.js';
+import type { SliceCommand, SliceEvent } from './domain/slice.js';
 import { reject, type Rejection } from './domain/reasons.js';
 import { EngineClosedError } from './errors.js';
 import { IdGenerator } from './ids.js';
@@ -33,19 +32,24 @@ import {
   type ItemView,
 } from './items.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './persistence/embeddedPostgres.js';
-import { BatchingJournal, writeBatch, type FlushReport } from './persistence/journal.js';
-import { buildFlushParameters, type SliceOwner } from './persistence/journalRows.js';
-import { ShardPool } from './shards/shardPool.js';
+import { Catalog, type SlicePlacement, type StoredOrder } from './persistence/catalog.js';
+import type { FlushReport } from './persistence/journal.js';
 import { migrate } from './persistence/migrations.js';
-import { createPool, inTransaction } from './persistence/pools.js';
+import { createPool } from './persistence/pools.js';
+import { InProcessSlices, ShardedSlices, type SliceRuntime } from './sliceRuntime.js';
 import { TokenSigner } from './tokens.js';
 
 export type { Buyer, ItemDefinition, ItemView } from './items.js';
 export type { Rejection, RejectionReason } from './domain/reasons.js';
 
 export interface EngineOptions {
-  /** A PostgreSQL database to use. Unset: an embedded PostgreSQL in `dataDirectory`. */
+  /**
+   * The primary PostgreSQL database: the catalog, the blocklist, and the first inventory
+   * database. Unset: an embedded PostgreSQL in `dataDirectory`, with two inventory databases.
+   */
   readonly databaseUrl?: string | undefined;
+  /** Further inventory databases, over which the slices of an item are spread with the primary's. */
+  readonly extraInventoryDatabaseUrls?: readonly string[] | undefined;
   /** Where the embedded PostgreSQL keeps its data; default `./.seckill`. */
   readonly dataDirectory?: string | undefined;
   readonly clock?: Clock;
@@ -88,15 +92,7 @@ export interface Release {
   readonly quantity: number;
 }
 
-export interface OrderView {
-  readonly orderId: string;
-  readonly itemId: string;
-  readonly userId: string;
-  readonly sellerId: string;
-  readonly qty: number;
-  readonly status: 'confirmed' | 'cancelled';
-  readonly createdAt: number;
-}
+export type OrderView = StoredOrder;
 
 /** An administrative request that did not go through. */
 export interface AdminFailure {
@@ -112,7 +108,6 @@ export interface PurchaseRequest {
   readonly quantity: number;
 }
 
-const ordersListMax = 1_000;
 /**
  * Times a purchase is retried on its slice after stock was moved there from a sibling. A
  * purchase gives up early only when no sibling has stock left; this bound only guards against
@@ -120,52 +115,6 @@ const ordersListMax = 1_000;
  */
 const rebalanceAttemptsMax = 10_000;
 const transferRetryDelayMs = 200;
-
-/** Where the slices run: in this thread, or on shard workers. The engine does not care which. */
-interface SliceRuntime {
-  spawn(sliceId: string, owner: SliceOwner, placement: number): SliceHandle;
-  /** Commits and answers everything in flight, then stops the slices. */
-  close(): Promise<void>;
-  /** Decided work not yet committed and answered. */
-  readonly backlog: number;
-}
-
-class InProcessSlices implements SliceRuntime {
-  constructor(
-    private readonly host: SliceHost,
-    private readonly journal: BatchingJournal,
-  ) {}
-
-  spawn(sliceId: string): SliceHandle {
-    return this.host.spawn(sliceId);
-  }
-
-  async close(): Promise<void> {
-    await this.host.drain();
-    this.host.stop();
-    await this.journal.release();
-  }
-
-  get backlog(): number {
-    return this.journal.bufferedEvents;
-  }
-}
-
-class ShardedSlices implements SliceRuntime {
-  constructor(readonly pool: ShardPool) {}
-
-  spawn(sliceId: string, owner: SliceOwner, placement: number): SliceHandle {
-    return this.pool.spawn(placement % this.pool.shardCount, sliceId, owner);
-  }
-
-  close(): Promise<void> {
-    return this.pool.close();
-  }
-
-  get backlog(): number {
-    return this.pool.requestsInFlight;
-  }
-}
 
 interface ItemRuntime {
   readonly definition: ItemDefinition;
@@ -190,7 +139,8 @@ export class Engine {
 
   /** Use `createEngine`. */
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly catalog: Catalog,
+    private readonly pools: readonly pg.Pool[],
     private readonly runtime: SliceRuntime,
     private readonly tokens: TokenSigner,
     private readonly clock: Clock,
@@ -212,9 +162,9 @@ export class Engine {
     const { definition } = parsed;
     if (this.items.has(definition.id)) return { ok: false, error: 'conflict', message: `item ${definition.id} exists` };
 
-    let sliceIds: string[];
+    let placements: SlicePlacement[];
     try {
-      sliceIds = await inTransaction(this.pool, (client) => insertItem(client, definition, nowMs));
+      placements = await this.catalog.insertItem(definition, nowMs);
     } catch (error) {
       if ((error as { code?: string }).code === '23505') {
         return { ok: false, error: 'conflict', message: `item ${definition.id} exists` };
@@ -222,7 +172,7 @@ export class Engine {
       this.log('error', `creating item ${definition.id} failed`, error);
       return { ok: false, error: 'unavailable', message: 'storage is unavailable; nothing was created' };
     }
-    await this.startItem(definition, sliceIds);
+    await this.startItem(definition, placements);
     return { ok: true, value: this.itemView(definition.id)! };
   }
 
@@ -249,16 +199,13 @@ export class Engine {
 
   async block(userId: string): Promise<void> {
     this.assertOpen();
-    await this.pool.query(
-      'INSERT INTO blocklist (user_id, created_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING',
-      [userId, this.clock.now()],
-    );
+    await this.catalog.block(userId, this.clock.now());
     this.blocked.add(userId);
   }
 
   async unblock(userId: string): Promise<void> {
     this.assertOpen();
-    await this.pool.query('DELETE FROM blocklist WHERE user_id = $1', [userId]);
+    await this.catalog.unblock(userId);
     this.blocked.delete(userId);
   }
 
@@ -362,23 +309,18 @@ export class Engine {
   /** The user's orders, newest first. */
   async orders(userId: string): Promise<OrderView[]> {
     this.assertOpen();
-    return this.queryOrders('user_id', userId);
+    return this.catalog.orders('user_id', userId);
   }
 
   /** The seller's orders, newest first. */
   async sellerOrders(sellerId: string): Promise<OrderView[]> {
     this.assertOpen();
-    return this.queryOrders('seller_id', sellerId);
+    return this.catalog.orders('seller_id', sellerId);
   }
 
   /** Whether storage answers now. */
   async storageReachable(): Promise<boolean> {
-    try {
-      await this.pool.query('SELECT 1');
-      return true;
-    } catch {
-      return false;
-    }
+    return this.catalog.reachable();
   }
 
   /** Events decided and waiting for a journal flush: how far durability lags behind decisions. */
@@ -388,8 +330,8 @@ export class Engine {
 
   /** Kills a shard's worker thread as a crash would, for fault drills; the engine replaces it. */
   async killShardWorker(shardIndex: number): Promise<void> {
-    if (!(this.runtime instanceof ShardedSlices)) throw new Error('this engine runs no shard workers');
-    await this.runtime.pool.terminateWorker(shardIndex);
+    if (this.runtime.terminateWorker === undefined) throw new Error('this engine runs no shard workers');
+    await this.runtime.terminateWorker(shardIndex);
   }
 
   /** After a shard worker was replaced, transfers its slices were part of may be half done. */
@@ -408,20 +350,20 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     await this.runtime.close();
-    await this.pool.end();
+    await Promise.all(this.pools.map((pool) => pool.end()));
     await this.embedded?.stop();
   }
 
   // ---------------------------------------------------------------- internals
 
   /** Called by `createEngine` for each stored item, and by `createItem`. */
-  async startItem(definition: ItemDefinition, sliceIds: string[]): Promise<void> {
+  async startItem(definition: ItemDefinition, placements: readonly SlicePlacement[]): Promise<void> {
     // Neighbouring slices of an item go to different shards, starting at a shard chosen by
     // the item, so several hot items spread too.
     const firstShard = sliceIndexFor(definition.id, 1_024);
-    const slices = sliceIds.map((sliceId, index) => {
+    const slices = placements.map(({ sliceId, databaseIndex }, index) => {
       this.sliceItems.set(sliceId, definition.id);
-      return this.runtime.spawn(sliceId, { itemId: definition.id, sellerId: definition.sellerId }, firstShard + index);
+      return this.runtime.spawn(sliceId, databaseIndex, { itemId: definition.id, sellerId: definition.sellerId }, firstShard + index);
     });
     const item: ItemRuntime = { definition, slices, inTransfer: new Map(), rebalancing: new Map(), demand: new Map() };
     this.items.set(definition.id, item);
@@ -646,42 +588,10 @@ export class Engine {
     return { ok: true, slice, itemId: claims.itemId, reservationId: claims.reservationId };
   }
 
-  private async queryOrders(column: 'user_id' | 'seller_id', id: string): Promise<OrderView[]> {
-    const result = await this.pool.query<{
-      order_id: string;
-      item_id: string;
-      user_id: string;
-      seller_id: string;
-      buy_quantity: string;
-      status: number;
-      create_time: string;
-    }>(
-      `SELECT order_id, item_id, user_id, seller_id, buy_quantity, status, create_time
-         FROM order_order WHERE ${column} = $1 ORDER BY create_time DESC, order_id DESC LIMIT ${ordersListMax}`,
-      [id],
-    );
-    return result.rows.map((row) => ({
-      orderId: row.order_id,
-      itemId: row.item_id,
-      userId: row.user_id,
-      sellerId: row.seller_id,
-      qty: Number(row.buy_quantity),
-      status: row.status === 2 ? 'cancelled' : 'confirmed',
-      createdAt: Number(row.create_time),
-    }));
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new EngineClosedError();
   }
 
-  /** Item and seller of a slice, for the journal's order rows. */
-  ownerOf(sliceId: string): { itemId: string; sellerId: string } {
-    const itemId = this.sliceItems.get(sliceId);
-    const definition = itemId === undefined ? undefined : this.items.get(itemId)?.definition;
-    if (definition === undefined) throw new Error(`slice ${sliceId} belongs to no item`);
-    return { itemId: definition.id, sellerId: definition.sellerId };
-  }
 }
 
 /** Units on sale across the item's slices, counting those on their way between two slices. */
@@ -694,74 +604,6 @@ function availableOf(item: ItemRuntime): number {
 
 function rejectionOf(outcome: SliceOutcome): Rejection {
   return reject(outcome.rejection ?? 'unavailable');
-}
-
-/**
- * Writes a new item in one transaction: its definition, its header and slice rows in
- * `item_inventory`, and each slice's first journal event, so an item exists whole or not at
- * all. Returns the slice ids, in slice order.
- */
-async function insertItem(client: pg.PoolClient, definition: ItemDefinition, nowMs: number): Promise<string[]> {
-  await client.query(
-    `INSERT INTO sale_item (id, name, seller_id, stock, per_user_limit, starts_at, ends_at, reserve_ttl_ms, slices,
-                            challenge, eligibility, create_time)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-    [
-      definition.id, definition.name, definition.sellerId, definition.stock, definition.perUserLimit,
-      definition.startsAt, definition.endsAt, definition.reserveTtlMs, definition.slices, definition.challenge,
-      definition.eligibility === null ? null : JSON.stringify(definition.eligibility), nowMs,
-    ],
-  );
-  const header = await client.query<{ id: string }>(
-    `INSERT INTO item_inventory (item_id, create_time, modify_time, parent_id, root_id)
-     VALUES ($1, $2, $2, NULL, NULL) RETURNING id`,
-    [definition.id, nowMs],
-  );
-  const headerId = header.rows[0]!.id;
-  await client.query('UPDATE item_inventory SET root_id = id WHERE id = $1', [headerId]);
-  const slices = await client.query<{ id: string }>(
-    `INSERT INTO item_inventory (item_id, create_time, modify_time, parent_id, root_id, slice_index)
-     SELECT $1, $2, $2, $3, $3, index FROM generate_series(0, $4 - 1) AS index ORDER BY index
-     RETURNING id`,
-    [definition.id, nowMs, headerId, definition.slices],
-  );
-  const sliceIds = slices.rows.map((row) => row.id);
-  const shares = splitEvenly(definition.stock, definition.slices);
-  const events = sliceIds.map((sliceId, sliceIndex) => {
-    const decision = decide(
-      {
-        kind: 'define',
-        nowMs,
-        itemId: definition.id,
-        sliceIndex,
-        stock: shares[sliceIndex]!,
-        perUserLimit: definition.perUserLimit,
-        startsAt: definition.startsAt,
-        endsAt: definition.endsAt,
-        reserveTtlMs: definition.reserveTtlMs,
-      },
-      initialState(),
-    );
-    if (decision.rejection !== null || decision.events[0] === undefined) {
-      throw new Error(`slice definition refused: ${decision.rejection}`);
-    }
-    return { sliceId, sequence: 1, event: decision.events[0] };
-  });
-  await writeBatch(
-    client,
-    buildFlushParameters(events, [], () => ({ itemId: definition.id, sellerId: definition.sellerId })),
-    nowMs,
-  );
-  return sliceIds;
-}
-
-async function loadTokenSecret(pool: pg.Pool): Promise<Buffer> {
-  await pool.query(
-    `INSERT INTO engine_secret (name, value) VALUES ('reservation_token', $1) ON CONFLICT (name) DO NOTHING`,
-    [randomBytes(32)],
-  );
-  const result = await pool.query<{ value: Buffer }>(`SELECT value FROM engine_secret WHERE name = 'reservation_token'`);
-  return result.rows[0]!.value;
 }
 
 /** Makes sure the database named in an embedded server's URL exists, and returns its URL. */
@@ -783,108 +625,62 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const clock = options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
   let embedded: EmbeddedPostgresHandle | undefined;
-  let databaseUrl = options.databaseUrl;
-  if (databaseUrl === undefined) {
+  let databaseUrls: string[];
+  if (options.databaseUrl === undefined) {
     embedded = await startEmbeddedPostgres({
       dataDirectory: path.resolve(options.dataDirectory ?? '.seckill'),
       log: (line) => log('info', line),
     });
-    databaseUrl = await ensureDatabase(embedded.connectionString, 'seckill');
+    // Like the seed service's `inventory` and `inventory2`: two inventory databases.
+    databaseUrls = [
+      await ensureDatabase(embedded.connectionString, 'seckill'),
+      await ensureDatabase(embedded.connectionString, 'seckill_inventory2'),
+    ];
+  } else {
+    databaseUrls = [options.databaseUrl, ...(options.extraInventoryDatabaseUrls ?? [])];
   }
-  const pool = createPool({ connectionString: databaseUrl, connectionsMax: 8 });
+  const pools = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 8 }));
   let runtime: SliceRuntime | undefined;
   try {
-    await migrate(pool);
-    const items = await pool.query<{
-      id: string;
-      name: string;
-      seller_id: string;
-      stock: string;
-      per_user_limit: number;
-      starts_at: string;
-      ends_at: string | null;
-      reserve_ttl_ms: number;
-      slices: number;
-      challenge: 'none' | 'arithmetic';
-      eligibility: ItemDefinition['eligibility'];
-      slice_ids: string[];
-    }>(
-      `SELECT item.*, array_agg(slice.id ORDER BY slice.slice_index) AS slice_ids
-         FROM sale_item AS item JOIN item_inventory AS slice ON slice.item_id = item.id AND slice.parent_id IS NOT NULL
-        GROUP BY item.id`,
-    );
+    for (const pool of pools) await migrate(pool);
+    const catalog = new Catalog(pools);
+    const items = await catalog.loadItems();
     let engine: Engine | undefined;
-    const onFigures = (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]): void =>
-      engine?.sliceChanged(sliceId, figures, events);
-    if ((options.shards ?? 0) > 0) {
-      runtime = new ShardedSlices(
-        new ShardPool({
-          shards: options.shards!,
-          databaseUrls: [databaseUrl],
-          flushEventsMax: options.flushEventsMax,
-          snapshotEvery: options.snapshotEvery,
-          mailboxDepthMax: options.mailboxDepthMax,
-          onFigures,
-          onShardRecovered: () => void engine?.shardRecovered().catch((error: unknown) => log('error', 'settling transfers failed', error)),
-          log,
-        }),
-      );
-    } else {
-      const journal = new BatchingJournal(pool, {
-        clock,
-        flushEventsMax: options.flushEventsMax,
-        ownerOf: (sliceId) => engine!.ownerOf(sliceId),
-        onFlush: (report) => {
-          if (!report.committed) log('error', `journal flush of ${report.events} events failed`, report.error);
-          options.onFlush?.(report);
-        },
-      });
-      const host = new SliceHost({
-        journal,
-        clock,
-        snapshotEvery: options.snapshotEvery,
-        mailboxDepthMax: options.mailboxDepthMax,
-        onFigures,
-        onError: (error, context) => log('error', context, error),
-      });
-      runtime = new InProcessSlices(host, journal);
-    }
+    const runtimeOptions = {
+      clock,
+      flushEventsMax: options.flushEventsMax,
+      snapshotEvery: options.snapshotEvery,
+      mailboxDepthMax: options.mailboxDepthMax,
+      onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) =>
+        engine?.sliceChanged(sliceId, figures, events),
+      onFlush: options.onFlush,
+      log,
+    };
+    runtime =
+      (options.shards ?? 0) > 0
+        ? new ShardedSlices(options.shards!, databaseUrls, {
+            ...runtimeOptions,
+            onShardRecovered: () =>
+              void engine?.shardRecovered().catch((error: unknown) => log('error', 'settling transfers failed', error)),
+          })
+        : new InProcessSlices(pools, runtimeOptions);
     engine = new Engine(
-      pool,
+      catalog,
+      pools,
       runtime,
-      new TokenSigner(await loadTokenSecret(pool)),
+      new TokenSigner(await catalog.tokenSecret()),
       clock,
       embedded,
       options.nodeId ?? 0,
       log,
       options.defaultSlices ?? 1,
     );
-    const blocked = await pool.query<{ user_id: string }>('SELECT user_id FROM blocklist');
-    engine.loadBlocklist(blocked.rows.map((row) => row.user_id));
-    await Promise.all(
-      items.rows.map((row) =>
-        engine!.startItem(
-          {
-            id: row.id,
-            name: row.name,
-            sellerId: row.seller_id,
-            stock: Number(row.stock),
-            perUserLimit: row.per_user_limit,
-            startsAt: Number(row.starts_at),
-            endsAt: row.ends_at === null ? null : Number(row.ends_at),
-            reserveTtlMs: row.reserve_ttl_ms,
-            slices: row.slices,
-            challenge: row.challenge,
-            eligibility: row.eligibility,
-          },
-          row.slice_ids,
-        ),
-      ),
-    );
+    engine.loadBlocklist(await catalog.blocklist());
+    await Promise.all(items.map((item) => engine!.startItem(item.definition, item.slices)));
     return engine;
   } catch (error) {
     await runtime?.close().catch(() => undefined);
-    await pool.end().catch(() => undefined);
+    await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
     await embedded?.stop();
     throw error;
   }

@@ -7,21 +7,31 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createEngine } from '../src/engine.js';
 import { sliceIndexFor } from '../src/items.js';
-import { storedFigures, storedOrderIds } from './support/storage.js';
+import { storedFigures, storedFiguresAcross, storedOrderIdsAcross } from './support/storage.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
 
 let database: TestDatabase;
+let inventory2: TestDatabase;
 let admin: pg.Pool;
+let admin2: pg.Pool;
 
 beforeAll(async () => {
   database = await createTestDatabase('slices');
+  inventory2 = await createTestDatabase('slices_inventory2');
   admin = new pg.Pool({ connectionString: database.url, options: '-c search_path=seckill', max: 2 });
+  admin2 = new pg.Pool({ connectionString: inventory2.url, options: '-c search_path=seckill', max: 2 });
 });
 
 afterAll(async () => {
   await admin?.end();
+  await admin2?.end();
   await database?.drop();
+  await inventory2?.drop();
 });
+
+function bothDatabases() {
+  return { databaseUrl: database.url, extraInventoryDatabaseUrls: [inventory2.url] };
+}
 
 /** `count` user ids that all hash to `sliceIndex` of `slices`. */
 function usersOfSlice(sliceIndex: number, slices: number, count: number, start: number): string[] {
@@ -35,13 +45,16 @@ function usersOfSlice(sliceIndex: number, slices: number, count: number, start: 
 describe.each([
   { shards: 0, itemId: '500' },
   { shards: 2, itemId: '501' },
-])('an item over 8 slices on $shards shard workers (0: in this thread)', ({ shards, itemId }) => {
+])('an item over 8 slices, 2 inventory databases and $shards shard workers (0: in this thread)', ({ shards, itemId }) => {
   it('sells exactly its stock to a crowd that mostly hashes to one slice, rebalancing as it goes', async () => {
-    const engine = await createEngine({ databaseUrl: database.url, shards });
+    const engine = await createEngine({ ...bothDatabases(), shards });
     const created = await engine.createItem({ id: itemId, name: 'Sneaker', sellerId: '2', stock: 1_000, slices: 8 });
     expect(created.ok).toBe(true);
-    const sliceRows = await admin.query('SELECT stock FROM item_inventory WHERE item_id = $1 AND parent_id IS NOT NULL', [itemId]);
-    expect(sliceRows.rows.map((row) => Number(row.stock))).toEqual(Array(8).fill(125));
+    // Every other slice lives on the second inventory database.
+    for (const pool of [admin, admin2]) {
+      const sliceRows = await pool.query('SELECT stock FROM item_inventory WHERE item_id = $1 AND parent_id IS NOT NULL', [itemId]);
+      expect(sliceRows.rows.map((row) => Number(row.stock))).toEqual(Array(4).fill(125));
+    }
 
     // 2,700 buyers on slice 3 (which holds 125 units) and 300 spread over the others.
     const crowd = [
@@ -55,15 +68,22 @@ describe.each([
     expect(orders).toBe(1_000);
     expect(soldOut).toBe(crowd.length - 1_000);
     expect(engine.item(itemId)).toMatchObject({ stock: 1_000, available: 0, reserved: 0, sold: 1_000, status: 'sold_out' });
-    expect(await storedFigures(admin, itemId)).toEqual({ stock: 1_000, available: 0, reserved: 0, sold: 1_000 });
-    expect((await storedOrderIds(admin, itemId)).length).toBe(1_000);
+    expect(await storedFiguresAcross([admin, admin2], itemId)).toEqual({ stock: 1_000, available: 0, reserved: 0, sold: 1_000 });
+    expect((await storedOrderIdsAcross([admin, admin2], itemId)).length).toBe(1_000);
+    // Orders are found from either database.
+    const buyerOnSecondDatabase = crowd.find((userId) => sliceIndexFor(userId, 8) % 2 === 1)!;
+    const ordersOfBuyer = await engine.orders(buyerOnSecondDatabase);
+    expect(ordersOfBuyer.every((order) => order.userId === buyerOnSecondDatabase)).toBe(true);
 
-    const transfers = await admin.query(
-      `SELECT kind, count(*)::int AS count FROM journal
-        WHERE slice_id IN (SELECT id FROM item_inventory WHERE item_id = $1) AND kind LIKE 'transfer%' GROUP BY kind`,
-      [itemId],
-    );
-    const byKind = Object.fromEntries(transfers.rows.map((row) => [row.kind, row.count]));
+    const byKind: Record<string, number> = {};
+    for (const pool of [admin, admin2]) {
+      const transfers = await pool.query(
+        `SELECT kind, count(*)::int AS count FROM journal
+          WHERE slice_id IN (SELECT id FROM item_inventory WHERE item_id = $1) AND kind LIKE 'transfer%' GROUP BY kind`,
+        [itemId],
+      );
+      for (const row of transfers.rows) byKind[row.kind] = (byKind[row.kind] ?? 0) + row.count;
+    }
     expect(byKind.transferred_out).toBeGreaterThan(0);
     // Every transfer arrived and was settled: nothing is left in transfer.
     expect(byKind.transferred_in).toBe(byKind.transferred_out);
@@ -72,12 +92,17 @@ describe.each([
     // Restock spreads over the slices and the item is on sale again.
     expect(await engine.restock(itemId, 16)).toMatchObject({ ok: true, value: { stock: 1_016, available: 16 } });
     await engine.close();
+
+    // A restart finds every slice on its database, with the same figures.
+    const reopened = await createEngine({ ...bothDatabases(), shards });
+    expect(reopened.item(itemId)).toMatchObject({ stock: 1_016, available: 16, sold: 1_000 });
+    await reopened.close();
   });
 });
 
 describe('a transfer cut in half', () => {
   it('is completed at the next start, and the item balances', async () => {
-    let engine = await createEngine({ databaseUrl: database.url });
+    let engine = await createEngine(bothDatabases());
     const itemId = '600';
     await engine.createItem({ id: itemId, name: 'Scarf', sellerId: '2', stock: 2, slices: 2 });
     const [first, second] = usersOfSlice(0, 2, 2, 1) as [string, string];
@@ -90,9 +115,10 @@ describe('a transfer cut in half', () => {
       CREATE TRIGGER refuse_transfer_in BEFORE INSERT ON journal
         FOR EACH ROW WHEN (NEW.kind = 'transferred_in') EXECUTE FUNCTION refuse_transfer_in();`);
     const pendingBuy = engine.buy({ userId: second }, { itemId, quantity: 1 });
+    // Slice 1, the giver, lives on the second database.
     await vi.waitFor(async () => {
-      const given = await admin.query(`SELECT count(*)::int AS count FROM journal WHERE kind = 'transferred_out'
-                                         AND slice_id IN (SELECT id FROM item_inventory WHERE item_id = $1)`, [itemId]);
+      const given = await admin2.query(`SELECT count(*)::int AS count FROM journal WHERE kind = 'transferred_out'
+                                          AND slice_id IN (SELECT id FROM item_inventory WHERE item_id = $1)`, [itemId]);
       expect(given.rows[0].count).toBe(1);
     });
     // The unit is on its way: the item still balances and still counts it as on sale.
@@ -102,10 +128,11 @@ describe('a transfer cut in half', () => {
     await admin.query('DROP TRIGGER refuse_transfer_in ON journal; DROP FUNCTION refuse_transfer_in();');
     // Stored: slice 1 gave its unit away, slice 0 never got it.
     expect(await storedFigures(admin, itemId)).toEqual({ stock: 1, available: 0, reserved: 0, sold: 1 });
+    expect(await storedFigures(admin2, itemId)).toEqual({ stock: 0, available: 0, reserved: 0, sold: 0 });
 
-    engine = await createEngine({ databaseUrl: database.url });
+    engine = await createEngine(bothDatabases());
     expect(engine.item(itemId)).toMatchObject({ stock: 2, available: 1, reserved: 0, sold: 1 });
-    expect(await storedFigures(admin, itemId)).toEqual({ stock: 2, available: 1, reserved: 0, sold: 1 });
+    expect(await storedFiguresAcross([admin, admin2], itemId)).toEqual({ stock: 2, available: 1, reserved: 0, sold: 1 });
     expect(await engine.buy({ userId: second }, { itemId, quantity: 1 })).toMatchObject({ ok: true });
     expect(engine.item(itemId)).toMatchObject({ stock: 2, available: 0, sold: 2, status: 'sold_out' });
     await engine.close();
@@ -114,7 +141,7 @@ describe('a transfer cut in half', () => {
 
 describe('a shard worker killed mid-load', () => {
   it('is replaced; its slices recover, every acknowledged order is kept and the item balances', async () => {
-    const engine = await createEngine({ databaseUrl: database.url, shards: 2 });
+    const engine = await createEngine({ ...bothDatabases(), shards: 2 });
     const itemId = '700';
     await engine.createItem({ id: itemId, name: 'Kettle', sellerId: '2', stock: 1_000_000, slices: 4 });
     const acknowledged: string[] = [];
@@ -144,11 +171,11 @@ describe('a shard worker killed mid-load', () => {
     await load;
     expect(outcomes.unavailable ?? 0).toBeGreaterThan(0);
 
-    const stored = new Set(await storedOrderIds(admin, itemId));
+    const stored = new Set(await storedOrderIdsAcross([admin, admin2], itemId));
     expect(acknowledged.filter((orderId) => !stored.has(orderId))).toEqual([]);
     // Once the replaced shard has recovered, nothing is left in transfer: every unit is in a slice.
-    await vi.waitFor(async () => expect((await storedFigures(admin, itemId)).stock).toBe(1_000_000));
-    const figures = await storedFigures(admin, itemId);
+    await vi.waitFor(async () => expect((await storedFiguresAcross([admin, admin2], itemId)).stock).toBe(1_000_000));
+    const figures = await storedFiguresAcross([admin, admin2], itemId);
     expect(figures.sold).toBe(stored.size);
     expect(figures.available + figures.reserved + figures.sold).toBe(figures.stock);
     await vi.waitFor(() => expect(engine.item(itemId)).toMatchObject(figures));

@@ -139,9 +139,9 @@ export class ShardPool {
   }
 
   /** Places a slice on a shard; `ready` settles once it has recovered there. */
-  spawn(shardIndex: number, sliceId: string, owner: SliceOwner): RemoteSlice {
+  spawn(shardIndex: number, databaseIndex: number, sliceId: string, owner: SliceOwner): RemoteSlice {
     const shard = this.shards[shardIndex % this.shards.length]!;
-    const key = sliceKey(0, sliceId);
+    const key = sliceKey(databaseIndex, sliceId);
     const existing = shard.slices.get(key);
     if (existing !== undefined) return existing;
     const slice = new RemoteSlice(this, shard.index, key, owner);

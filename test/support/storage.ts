@@ -23,3 +23,18 @@ export async function storedOrderIds(pool: pg.Pool, itemId: string): Promise<str
   const result = await pool.query<{ order_id: string }>('SELECT order_id FROM seckill.order_order WHERE item_id = $1', [itemId]);
   return result.rows.map((row) => row.order_id);
 }
+
+/** The item's figures summed over every inventory database. */
+export async function storedFiguresAcross(pools: readonly pg.Pool[], itemId: string): Promise<StoredFigures> {
+  const parts = await Promise.all(pools.map((pool) => storedFigures(pool, itemId)));
+  return parts.reduce((total, part) => ({
+    stock: total.stock + part.stock,
+    available: total.available + part.available,
+    reserved: total.reserved + part.reserved,
+    sold: total.sold + part.sold,
+  }));
+}
+
+export async function storedOrderIdsAcross(pools: readonly pg.Pool[], itemId: string): Promise<string[]> {
+  return (await Promise.all(pools.map((pool) => storedOrderIds(pool, itemId)))).flat();
+}

@@ -1,0 +1,263 @@
+/**
+ * Where items, slices, orders, the blocklist and the engine's secrets are stored, across the
+ * inventory databases.
+ *
+ * Database 0 is the primary: it holds the catalog (every item's definition and the placement
+ * of its slices), the blocklist and the secrets, and it is also an inventory database. Each
+ * inventory database holds the slices placed on it (their `item_inventory` rows, journal,
+ * snapshots) and the order rows projected from that journal, like the seed service's
+ * `inventory` and `inventory2`.
+ *
+ * An item spread over several databases is written without a transaction across them: first
+ * its slices on the other databases, then, last, its catalog row on the primary, which lists
+ * where each slice lives. That last commit is the moment the item exists. If it never comes,
+ * the slice rows written before it belong to no item, and nothing ever reads them.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { decide, initialState } from '../domain/slice.js';
+import type { ItemDefinition } from '../items.js';
+import { splitEvenly } from '../items.js';
+import { writeBatch } from './journal.js';
+import { buildFlushParameters } from './journalRows.js';
+import { inTransaction } from './pools.js';
+
+/** A slice of an item and the inventory database it lives on. */
+export interface SlicePlacement {
+  readonly sliceId: string;
+  readonly databaseIndex: number;
+}
+
+export interface StoredItem {
+  readonly definition: ItemDefinition;
+  /** In slice order. */
+  readonly slices: readonly SlicePlacement[];
+}
+
+export interface StoredOrder {
+  readonly orderId: string;
+  readonly itemId: string;
+  readonly userId: string;
+  readonly sellerId: string;
+  readonly qty: number;
+  readonly status: 'confirmed' | 'cancelled';
+  readonly createdAt: number;
+}
+
+const ordersListMax = 1_000;
+
+export class Catalog {
+  /** `pools[0]` is the primary. */
+  constructor(private readonly pools: readonly pg.Pool[]) {
+    if (pools.length === 0) throw new Error('the catalog needs at least one database');
+  }
+
+  private get primary(): pg.Pool {
+    return this.pools[0]!;
+  }
+
+  get databaseCount(): number {
+    return this.pools.length;
+  }
+
+  /**
+   * Writes a new item: the slice rows and each slice's first journal event on every database
+   * that holds slices of it, then the catalog row. Throws an error with code 23505 when the id
+   * is taken.
+   */
+  async insertItem(definition: ItemDefinition, nowMs: number): Promise<SlicePlacement[]> {
+    const taken = await this.primary.query('SELECT 1 FROM sale_item WHERE id = $1', [definition.id]);
+    if (taken.rowCount !== 0) throw Object.assign(new Error(`item ${definition.id} exists`), { code: '23505' });
+
+    // Ids for the header row and every slice come from the primary's sequence, so a slice id
+    // names one slice across all the databases.
+    const ids = await this.primary.query<{ id: string }>(
+      `SELECT nextval(pg_get_serial_sequence('seckill.item_inventory', 'id'))::text AS id FROM generate_series(0, $1)`,
+      [definition.slices],
+    );
+    const [headerId, ...sliceIds] = ids.rows.map((row) => row.id) as [string, ...string[]];
+    const placements = sliceIds.map((sliceId, sliceIndex) => ({ sliceId, databaseIndex: sliceIndex % this.pools.length }));
+    const shares = splitEvenly(definition.stock, definition.slices);
+
+    const onDatabase = (databaseIndex: number) =>
+      placements.flatMap((placement, sliceIndex) =>
+        placement.databaseIndex === databaseIndex ? [{ ...placement, sliceIndex, stock: shares[sliceIndex]! }] : [],
+      );
+    for (let databaseIndex = 1; databaseIndex < this.pools.length; databaseIndex++) {
+      const slices = onDatabase(databaseIndex);
+      if (slices.length === 0) continue;
+      await inTransaction(this.pools[databaseIndex]!, (client) => writeSlices(client, definition, headerId, slices, nowMs, false));
+    }
+    await inTransaction(this.primary, (client) => writeSlices(client, definition, headerId, onDatabase(0), nowMs, true, placements));
+    return placements;
+  }
+
+  async loadItems(): Promise<StoredItem[]> {
+    const result = await this.primary.query<{
+      id: string;
+      name: string;
+      seller_id: string;
+      stock: string;
+      per_user_limit: number;
+      starts_at: string;
+      ends_at: string | null;
+      reserve_ttl_ms: number;
+      slices: number;
+      challenge: 'none' | 'arithmetic';
+      eligibility: ItemDefinition['eligibility'];
+      slice_ids: string[];
+      slice_databases: number[];
+    }>('SELECT * FROM sale_item WHERE slice_ids IS NOT NULL ORDER BY create_time');
+    return result.rows.map((row) => {
+      const missing = row.slice_databases.find((databaseIndex) => databaseIndex >= this.pools.length);
+      if (missing !== undefined) {
+        throw new Error(`item ${row.id} has a slice on inventory database ${missing}, but only ${this.pools.length} are configured`);
+      }
+      return {
+        definition: {
+          id: row.id,
+          name: row.name,
+          sellerId: row.seller_id,
+          stock: Number(row.stock),
+          perUserLimit: row.per_user_limit,
+          startsAt: Number(row.starts_at),
+          endsAt: row.ends_at === null ? null : Number(row.ends_at),
+          reserveTtlMs: row.reserve_ttl_ms,
+          slices: row.slices,
+          challenge: row.challenge,
+          eligibility: row.eligibility,
+        },
+        slices: row.slice_ids.map((sliceId, index) => ({ sliceId, databaseIndex: row.slice_databases[index]! })),
+      };
+    });
+  }
+
+  /** Orders of a user or a seller, newest first, gathered from every inventory database. */
+  async orders(column: 'user_id' | 'seller_id', id: string): Promise<StoredOrder[]> {
+    const perDatabase = await Promise.all(
+      this.pools.map((pool) =>
+        pool.query<{
+          order_id: string;
+          item_id: string;
+          user_id: string;
+          seller_id: string;
+          buy_quantity: string;
+          status: number;
+          create_time: string;
+        }>(
+          `SELECT order_id, item_id, user_id, seller_id, buy_quantity, status, create_time
+             FROM order_order WHERE ${column} = $1 ORDER BY create_time DESC, order_id DESC LIMIT ${ordersListMax}`,
+          [id],
+        ),
+      ),
+    );
+    return perDatabase
+      .flatMap((result) => result.rows)
+      .map((row) => ({
+        orderId: row.order_id,
+        itemId: row.item_id,
+        userId: row.user_id,
+        sellerId: row.seller_id,
+        qty: Number(row.buy_quantity),
+        status: row.status === 2 ? ('cancelled' as const) : ('confirmed' as const),
+        createdAt: Number(row.create_time),
+      }))
+      .sort((left, right) => right.createdAt - left.createdAt || (BigInt(right.orderId) > BigInt(left.orderId) ? 1 : -1))
+      .slice(0, ordersListMax);
+  }
+
+  async block(userId: string, nowMs: number): Promise<void> {
+    await this.primary.query(
+      'INSERT INTO blocklist (user_id, created_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING',
+      [userId, nowMs],
+    );
+  }
+
+  async unblock(userId: string): Promise<void> {
+    await this.primary.query('DELETE FROM blocklist WHERE user_id = $1', [userId]);
+  }
+
+  async blocklist(): Promise<string[]> {
+    const result = await this.primary.query<{ user_id: string }>('SELECT user_id FROM blocklist');
+    return result.rows.map((row) => row.user_id);
+  }
+
+  /** The key reservation tokens are signed with: made once, kept, so tokens survive restarts. */
+  async tokenSecret(): Promise<Buffer> {
+    await this.primary.query(
+      `INSERT INTO engine_secret (name, value) VALUES ('reservation_token', $1) ON CONFLICT (name) DO NOTHING`,
+      [randomBytes(32)],
+    );
+    const result = await this.primary.query<{ value: Buffer }>(`SELECT value FROM engine_secret WHERE name = 'reservation_token'`);
+    return result.rows[0]!.value;
+  }
+
+  async reachable(): Promise<boolean> {
+    try {
+      await Promise.all(this.pools.map((pool) => pool.query('SELECT 1')));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * On one database, in the caller's transaction: the item's definition (the catalog row on the
+ * primary, a copy elsewhere for the foreign keys), its header row, the given slices and each
+ * slice's first journal event.
+ */
+async function writeSlices(
+  client: pg.PoolClient,
+  definition: ItemDefinition,
+  headerId: string,
+  slices: readonly { sliceId: string; sliceIndex: number; stock: number }[],
+  nowMs: number,
+  primary: boolean,
+  placements?: readonly SlicePlacement[],
+): Promise<void> {
+  await client.query(
+    `INSERT INTO sale_item (id, name, seller_id, stock, per_user_limit, starts_at, ends_at, reserve_ttl_ms, slices,
+                            challenge, eligibility, create_time, slice_ids, slice_databases)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+     ${primary ? '' : 'ON CONFLICT (id) DO NOTHING'}`,
+    [
+      definition.id, definition.name, definition.sellerId, definition.stock, definition.perUserLimit,
+      definition.startsAt, definition.endsAt, definition.reserveTtlMs, definition.slices, definition.challenge,
+      definition.eligibility === null ? null : JSON.stringify(definition.eligibility), nowMs,
+      placements?.map((placement) => placement.sliceId) ?? null,
+      placements?.map((placement) => placement.databaseIndex) ?? null,
+    ],
+  );
+  await client.query(
+    `INSERT INTO item_inventory (id, item_id, create_time, modify_time, parent_id, root_id)
+     VALUES ($1, $2, $3, $3, NULL, $1) ON CONFLICT (id) DO NOTHING`,
+    [headerId, definition.id, nowMs],
+  );
+  if (slices.length === 0) return;
+  await client.query(
+    `INSERT INTO item_inventory (id, item_id, create_time, modify_time, parent_id, root_id, slice_index)
+     SELECT id, $1, $2, $2, $3, $3, slice_index FROM unnest($4::bigint[], $5::int[]) AS slice(id, slice_index)`,
+    [definition.id, nowMs, headerId, slices.map((slice) => slice.sliceId), slices.map((slice) => slice.sliceIndex)],
+  );
+  const events = slices.map(({ sliceId, sliceIndex, stock }) => {
+    const decision = decide(
+      {
+        kind: 'define',
+        nowMs,
+        itemId: definition.id,
+        sliceIndex,
+        stock,
+        perUserLimit: definition.perUserLimit,
+        startsAt: definition.startsAt,
+        endsAt: definition.endsAt,
+        reserveTtlMs: definition.reserveTtlMs,
+      },
+      initialState(),
+    );
+    const event = decision.events[0];
+    if (decision.rejection !== null || event === undefined) throw new Error(`slice definition refused: ${decision.rejection}`);
+    return { sliceId, sequence: 1, event };
+  });
+  await writeBatch(client, buildFlushParameters(events, [], () => ({ itemId: definition.id, sellerId: definition.sellerId })), nowMs);
+}

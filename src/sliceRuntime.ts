@@ -1,0 +1,117 @@
+/**
+ * Where the slices run: in this thread (one actor system and one batching journal per
+ * inventory database), or on shard worker threads. The engine holds `SliceHandle`s and does
+ * not care which.
+ */
+import type pg from 'pg';
+import { SliceHost, type SliceFigures, type SliceHandle } from './actors/sliceActor.js';
+import type { Clock } from './clock.js';
+import type { SliceEvent } from './domain/slice.js';
+import { BatchingJournal, type FlushReport } from './persistence/journal.js';
+import type { SliceOwner } from './persistence/journalRows.js';
+import { ShardPool } from './shards/shardPool.js';
+
+export interface SliceRuntime {
+  /** Starts the slice `sliceId` of the inventory database `databaseIndex`; `placement` spreads slices over shards. */
+  spawn(sliceId: string, databaseIndex: number, owner: SliceOwner, placement: number): SliceHandle;
+  /** Commits and answers everything in flight, then stops the slices. */
+  close(): Promise<void>;
+  /** Decided work not yet committed and answered. */
+  readonly backlog: number;
+  /** Kills a shard worker as a crash would; only runtimes with workers can. */
+  terminateWorker?(shardIndex: number): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  readonly clock: Clock;
+  readonly flushEventsMax?: number | undefined;
+  readonly snapshotEvery?: number | undefined;
+  readonly mailboxDepthMax?: number | undefined;
+  readonly onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) => void;
+  readonly onFlush?: ((report: FlushReport) => void) | undefined;
+  readonly log: (level: 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
+}
+
+export class InProcessSlices implements SliceRuntime {
+  private readonly databases: { journal: BatchingJournal; host: SliceHost }[];
+  private readonly owners = new Map<string, SliceOwner>();
+
+  constructor(pools: readonly pg.Pool[], options: RuntimeOptions) {
+    this.databases = pools.map((pool) => {
+      const journal = new BatchingJournal(pool, {
+        clock: options.clock,
+        flushEventsMax: options.flushEventsMax,
+        ownerOf: (sliceId) => {
+          const owner = this.owners.get(sliceId);
+          if (owner === undefined) throw new Error(`slice ${sliceId} belongs to no item`);
+          return owner;
+        },
+        onFlush: (report) => {
+          if (!report.committed) options.log('error', `journal flush of ${report.events} events failed`, report.error);
+          options.onFlush?.(report);
+        },
+      });
+      const host = new SliceHost({
+        journal,
+        clock: options.clock,
+        snapshotEvery: options.snapshotEvery,
+        mailboxDepthMax: options.mailboxDepthMax,
+        onFigures: options.onFigures,
+        onError: (error, context) => options.log('error', context, error),
+      });
+      return { journal, host };
+    });
+  }
+
+  spawn(sliceId: string, databaseIndex: number, owner: SliceOwner): SliceHandle {
+    const database = this.databases[databaseIndex];
+    if (database === undefined) throw new Error(`no inventory database ${databaseIndex}`);
+    this.owners.set(sliceId, owner);
+    return database.host.spawn(sliceId);
+  }
+
+  async close(): Promise<void> {
+    for (const { host, journal } of this.databases) {
+      await host.drain();
+      host.stop();
+      await journal.release();
+    }
+  }
+
+  get backlog(): number {
+    return this.databases.reduce((sum, { journal }) => sum + journal.bufferedEvents, 0);
+  }
+}
+
+export class ShardedSlices implements SliceRuntime {
+  private readonly pool: ShardPool;
+
+  constructor(shards: number, databaseUrls: readonly string[], options: RuntimeOptions & { onShardRecovered: () => void }) {
+    this.pool = new ShardPool({
+      shards,
+      databaseUrls,
+      flushEventsMax: options.flushEventsMax,
+      snapshotEvery: options.snapshotEvery,
+      mailboxDepthMax: options.mailboxDepthMax,
+      onFigures: options.onFigures,
+      onShardRecovered: options.onShardRecovered,
+      log: options.log,
+    });
+  }
+
+  spawn(sliceId: string, databaseIndex: number, owner: SliceOwner, placement: number): SliceHandle {
+    return this.pool.spawn(placement % this.pool.shardCount, databaseIndex, sliceId, owner);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  get backlog(): number {
+    return this.pool.requestsInFlight;
+  }
+
+  terminateWorker(shardIndex: number): Promise<void> {
+    return this.pool.terminateWorker(shardIndex);
+  }
+}
