@@ -135,6 +135,7 @@ export class StockFeed<Subscriber> {
     if (state === undefined || feed === undefined || !state.items.has(itemId)) return;
     if (!state.parked && !feed.joiners.has(subscriber)) this.transport.unsubscribe(subscriber, feed.topic);
     this.leave(subscriber, state, feed);
+    if (state.items.size === 0) this.subscribers.delete(subscriber);
   }
 
   /** Forgets a closed subscriber; the transport has dropped its topics already. */
