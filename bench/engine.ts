@@ -11,13 +11,10 @@
  * a buyer sees it: an order counts when `buy` resolved, which is after its batch committed.
  * Both sides keep fsync and synchronous_commit on. The last line is one JSON object for machines.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../src/persistence/embeddedPostgres.js';
 import { runEngineLoad } from './support/engineLoad.js';
-import { freshDatabase, percentile, readPositiveIntegerList, readPositiveInteger, serverSettings } from './support/measure.js';
+import { freshDatabase, withBenchServer, percentile, readPositiveIntegerList, readPositiveInteger, serverSettings } from './support/measure.js';
 
 const seconds = readPositiveInteger('BENCH_SECONDS', 8);
 const warmupSeconds = 1;
@@ -70,19 +67,11 @@ async function runBaseline(databaseUrl: string, clients: number): Promise<number
 }
 
 async function main(): Promise<void> {
-  let embedded: EmbeddedPostgresHandle | undefined;
-  let dataDirectory: string | undefined;
-  let serverUrl = process.env.DATABASE_URL;
-  if (serverUrl === undefined) {
-    dataDirectory = await mkdtemp(path.join(os.tmpdir(), 'seckill-bench-'));
-    embedded = await startEmbeddedPostgres({ dataDirectory: path.join(dataDirectory, 'data') });
-    serverUrl = embedded.connectionString;
-  }
-  try {
+  await withBenchServer(async (serverUrl, source) => {
     const settings = await serverSettings(serverUrl);
     console.log('bench:engine — durable orders per second on one hot item');
     console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown cpu'} × ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-    console.log(`postgres: ${settings.version} (${embedded ? 'embedded' : 'DATABASE_URL'}), fsync=${settings.fsync}, synchronous_commit=${settings.synchronousCommit}`);
+    console.log(`postgres: ${settings.version} (${source}), fsync=${settings.fsync}, synchronous_commit=${settings.synchronousCommit}`);
     console.log(`window: ${warmupSeconds} s warm-up, then ${seconds} s measured, per run`);
 
     const baselineDatabase = await freshDatabase(serverUrl, 'bench_baseline');
@@ -126,10 +115,7 @@ async function main(): Promise<void> {
         cores: os.cpus().length,
       }),
     );
-  } finally {
-    await embedded?.stop();
-    if (dataDirectory !== undefined) await rm(dataDirectory, { recursive: true, force: true });
-  }
+  });
 }
 
 await main();

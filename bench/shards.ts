@@ -7,12 +7,9 @@
  *   npm run bench:shards
  *   BENCH_SECONDS=8 BENCH_IN_FLIGHT=20000 BENCH_SLICES=1,2,4 npm run bench:shards
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../src/persistence/embeddedPostgres.js';
 import { runEngineLoad } from './support/engineLoad.js';
-import { freshDatabase, percentile, readPositiveInteger, readPositiveIntegerList, serverSettings } from './support/measure.js';
+import { freshDatabase, withBenchServer, percentile, readPositiveInteger, readPositiveIntegerList, serverSettings } from './support/measure.js';
 
 const seconds = readPositiveInteger('BENCH_SECONDS', 6);
 const warmupSeconds = 1;
@@ -20,19 +17,11 @@ const inFlight = readPositiveInteger('BENCH_IN_FLIGHT', 20_000);
 const sliceCounts = readPositiveIntegerList('BENCH_SLICES', [1, 2, 4]);
 
 async function main(): Promise<void> {
-  let embedded: EmbeddedPostgresHandle | undefined;
-  let dataDirectory: string | undefined;
-  let serverUrl = process.env.DATABASE_URL;
-  if (serverUrl === undefined) {
-    dataDirectory = await mkdtemp(path.join(os.tmpdir(), 'seckill-bench-'));
-    embedded = await startEmbeddedPostgres({ dataDirectory: path.join(dataDirectory, 'data') });
-    serverUrl = embedded.connectionString;
-  }
-  try {
+  await withBenchServer(async (serverUrl, source) => {
     const settings = await serverSettings(serverUrl);
     console.log('bench:shards — durable orders per second on one hot item, by slices and shard workers');
     console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown cpu'} × ${os.cpus().length} cores, node ${process.version}`);
-    console.log(`postgres: ${settings.version} (${embedded ? 'embedded' : 'DATABASE_URL'}), fsync=${settings.fsync}, synchronous_commit=${settings.synchronousCommit}`);
+    console.log(`postgres: ${settings.version} (${source}), fsync=${settings.fsync}, synchronous_commit=${settings.synchronousCommit}`);
     console.log(`load: ${inFlight} buyers in flight, distinct users; ${warmupSeconds} s warm-up, ${seconds} s measured per run`);
 
     const runs: { label: string; shards: number; slices: number; ordersPerSecond: number; p50Ms: number; p99Ms: number }[] = [];
@@ -74,10 +63,7 @@ async function main(): Promise<void> {
         cores: os.cpus().length,
       }),
     );
-  } finally {
-    await embedded?.stop();
-    if (dataDirectory !== undefined) await rm(dataDirectory, { recursive: true, force: true });
-  }
+  });
 }
 
 await main();

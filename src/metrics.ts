@@ -8,7 +8,8 @@
  * - seckill_flush_batch_events / seckill_flush_duration_seconds: the journal's group commits,
  *   fed by the engine's `onFlush`; seckill_flush_failures_total counts the failed ones.
  * - seckill_open_connections, seckill_journal_backlog_events (decided but not yet committed).
- * - seckill_stock_pushes_total{kind}, seckill_connections_closed_total{reason}.
+ * - seckill_stock_pushes_total{kind}, seckill_connections_closed_total{reason}, and
+ *   seckill_congested_connections (connections whose stock pushes are held back as they lag).
  * - The process's default metrics (memory, event-loop lag, ...).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -25,6 +26,7 @@ export class Metrics {
   private readonly stockPushes: Counter<'kind'>;
   private readonly closedConnections: Counter<'reason'>;
   private journalBacklogSource: () => number = () => 0;
+  private congestedSource: () => number = () => 0;
 
   constructor() {
     const registers = [this.registry];
@@ -63,6 +65,15 @@ export class Metrics {
       registers,
       collect() {
         this.set(backlog());
+      },
+    });
+    const congested = (): number => this.congestedSource();
+    new Gauge({
+      name: 'seckill_congested_connections',
+      help: 'Connections that read too slowly and get no stock pushes until they catch up.',
+      registers,
+      collect() {
+        this.set(congested());
       },
     });
     this.stockPushes = new Counter({
@@ -123,6 +134,11 @@ export class Metrics {
   /** Where the journal backlog gauge reads from (the engine's `journalBacklog`). */
   watchJournalBacklog(source: () => number): void {
     this.journalBacklogSource = source;
+  }
+
+  /** Where the congested-connections gauge reads from. */
+  watchCongestion(source: () => number): void {
+    this.congestedSource = source;
   }
 
   render(): Promise<string> {

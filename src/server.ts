@@ -95,6 +95,8 @@ interface Connection {
 }
 
 const storageProbeTimeoutMs = 2_000;
+/** Room above twice `wsBufferedBytesMax` for the largest reply (an `orders` list) before uWebSockets.js drops sends. */
+const backpressureHeadroomBytes = 1024 * 1024;
 /** How often connections with subscriptions are checked for congestion. */
 const congestionCheckIntervalMs = 100;
 
@@ -152,6 +154,11 @@ class Server implements SeckillServer {
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.metrics = options.metrics ?? new Metrics();
     this.metrics.watchJournalBacklog(() => (this.engine.isClosed ? 0 : this.engine.journalBacklog));
+    this.metrics.watchCongestion(() => {
+      let parked = 0;
+      for (const connection of this.watchers) if (this.feed.isParked(connection)) parked += 1;
+      return parked;
+    });
     this.auth = new UserAuthenticator(options.jwtSecret, this.clock);
     this.adminToken = options.adminToken;
     this.challenges = new ChallengeBook({
@@ -277,9 +284,10 @@ class Server implements SeckillServer {
     app.ws<Connection>('/ws', {
       compression: uws.DISABLED,
       maxPayloadLength: this.limits.wsFrameBytesMax,
-      // uWebSockets.js drops a send when more than this is buffered; `send` below closes the
-      // connection before that can happen to a reply.
-      maxBackpressure: this.limits.wsBufferedBytesMax,
+      // uWebSockets.js drops any send, the close frame included, while more than this is
+      // buffered. The server itself closes a connection past `wsBufferedBytesMax` (see `send`),
+      // so the headroom above it lets the last reply and the 4408 close frame still go out.
+      maxBackpressure: this.limits.wsBufferedBytesMax * 2 + backpressureHeadroomBytes,
       closeOnBackpressureLimit: false as never,
       idleTimeout: this.limits.wsIdleTimeoutSeconds,
       sendPingsAutomatically: true,

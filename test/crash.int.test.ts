@@ -13,6 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createEngine } from '../src/engine.js';
 import { startEmbeddedPostgres } from '../src/persistence/embeddedPostgres.js';
+import { startBuyingLoad } from './support/buyingLoad.js';
 import { storedFigures, storedOrderIds } from './support/storage.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
 
@@ -79,24 +80,7 @@ describe('a database that goes away mid-load', () => {
     const itemId = '88';
     await engine.createItem({ id: itemId, name: 'Camera', sellerId: '4', stock: 1_000_000 });
 
-    const acknowledged: string[] = [];
-    const outcomes: Record<string, number> = {};
-    let running = true;
-    let nextUser = 1;
-    const load = (async () => {
-      while (running) {
-        const wave = await Promise.all(
-          Array.from({ length: 100 }, () => engine.buy({ userId: String(nextUser++) }, { itemId, quantity: 1 })),
-        );
-        for (const result of wave) {
-          const key = result.ok ? 'ok' : result.reason;
-          outcomes[key] = (outcomes[key] ?? 0) + 1;
-          if (result.ok) acknowledged.push(result.orderId);
-        }
-        // While storage is down, refusals come back at once; do not spin the CPU on them.
-        if (wave.every((result) => !result.ok)) await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
+    const { acknowledged, outcomes, stop } = startBuyingLoad(engine, itemId, 100);
 
     await vi.waitFor(() => expect(acknowledged.length).toBeGreaterThan(2_000), { timeout: 20_000 });
     await server.stop();
@@ -111,8 +95,7 @@ describe('a database that goes away mid-load', () => {
       timeout: 30_000,
       interval: 100,
     });
-    running = false;
-    await load;
+    await stop();
 
     const admin = new pg.Pool({ connectionString: server.connectionString, max: 2 });
     try {

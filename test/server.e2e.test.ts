@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient, UpgradeRefused, type Message } from './e2e/client.js';
 import { Harness, adminToken, solve } from './e2e/harness.js';
+import { RawWebSocket } from './e2e/rawClient.js';
 
 let harness: Harness;
 let userCounter = 5_000;
@@ -393,6 +394,17 @@ describe('malformed frames', () => {
     client.send('x'.repeat(40_000));
     expect((await client.closed).code).toBe(1006);
     // The server keeps serving.
+    const next = await harness.connect(newUser());
+    expect(await next.request({ type: 'orders' })).toMatchObject({ type: 'orders' });
+  });
+});
+
+describe('frames uWebSockets.js refuses', () => {
+  it('drops a connection whose text frame is not UTF-8 (1006), and keeps serving', async () => {
+    const raw = await RawWebSocket.connect(harness.server.port, `/ws?token=${await harness.token(newUser())}`);
+    raw.sendBytes(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]));
+    await raw.ended;
+    expect(raw.closeCode).toBeNull();
     const next = await harness.connect(newUser());
     expect(await next.request({ type: 'orders' })).toMatchObject({ type: 'orders' });
   });

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createEngine } from '../src/engine.js';
 import { sliceIndexFor } from '../src/items.js';
+import { startBuyingLoad } from './support/buyingLoad.js';
 import { storedFigures, storedFiguresAcross, storedOrderIdsAcross } from './support/storage.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
 
@@ -144,31 +145,14 @@ describe('a shard worker killed mid-load', () => {
     const engine = await createEngine({ ...bothDatabases(), shards: 2 });
     const itemId = '700';
     await engine.createItem({ id: itemId, name: 'Kettle', sellerId: '2', stock: 1_000_000, slices: 4 });
-    const acknowledged: string[] = [];
-    const outcomes: Record<string, number> = {};
-    let running = true;
-    let nextUser = 1;
-    const load = (async () => {
-      while (running) {
-        const wave = await Promise.all(
-          Array.from({ length: 200 }, () => engine.buy({ userId: String(nextUser++) }, { itemId, quantity: 1 })),
-        );
-        for (const result of wave) {
-          const key = result.ok ? 'ok' : result.reason;
-          outcomes[key] = (outcomes[key] ?? 0) + 1;
-          if (result.ok) acknowledged.push(result.orderId);
-        }
-        if (wave.every((result) => !result.ok)) await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
+    const { acknowledged, outcomes, stop } = startBuyingLoad(engine, itemId, 200);
 
     await vi.waitFor(() => expect(acknowledged.length).toBeGreaterThan(3_000), { timeout: 20_000 });
     await engine.killShardWorker(0);
     const atKill = acknowledged.length;
     // The other shard serves on, and the killed one comes back.
     await vi.waitFor(() => expect(acknowledged.length).toBeGreaterThan(atKill + 5_000), { timeout: 30_000, interval: 50 });
-    running = false;
-    await load;
+    await stop();
     expect(outcomes.unavailable ?? 0).toBeGreaterThan(0);
 
     const stored = new Set(await storedOrderIdsAcross([admin, admin2], itemId));

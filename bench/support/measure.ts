@@ -1,5 +1,9 @@
 /** Small helpers shared by the benchmarks: settings from the environment, percentiles, server facts. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
+import { startEmbeddedPostgres } from '../../src/persistence/embeddedPostgres.js';
 
 export function readPositiveInteger(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -52,4 +56,24 @@ export async function freshDatabase(serverUrl: string, name: string): Promise<st
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/**
+ * Runs `work` against the server in DATABASE_URL, or else against a fresh embedded PostgreSQL
+ * in a temporary directory that is removed afterwards. `source` says which, for the report.
+ */
+export async function withBenchServer(work: (serverUrl: string, source: 'embedded' | 'DATABASE_URL') => Promise<void>): Promise<void> {
+  const configured = process.env.DATABASE_URL;
+  if (configured !== undefined && configured !== '') {
+    await work(configured, 'DATABASE_URL');
+    return;
+  }
+  const dataDirectory = await mkdtemp(path.join(os.tmpdir(), 'seckill-bench-'));
+  const embedded = await startEmbeddedPostgres({ dataDirectory: path.join(dataDirectory, 'data') });
+  try {
+    await work(embedded.connectionString, 'embedded');
+  } finally {
+    await embedded.stop();
+    await rm(dataDirectory, { recursive: true, force: true });
+  }
 }

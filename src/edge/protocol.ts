@@ -20,9 +20,10 @@ const challengeIdLengthMax = 64;
 const answerLengthMax = 32;
 
 /**
- * Close codes the server sends. Besides these, a frame over `wsFrameBytesMax` makes
- * uWebSockets.js drop the connection at once without a close frame, which clients report as
- * 1006; frames up to that size but over `wsPayloadBytesMax` are answered `invalid` instead.
+ * Close codes the server sends. Besides these, uWebSockets.js drops a connection at once,
+ * without a close frame (clients report 1006), when a frame is over `wsFrameBytesMax` or a text
+ * frame is not valid UTF-8; frames up to that size but over `wsPayloadBytesMax` are answered
+ * `invalid` instead, and the connection stays.
  */
 export const closeCodes = {
   /** The server is shutting down; reconnect elsewhere or later. */

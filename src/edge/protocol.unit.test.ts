@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import {
+  RequestParser,
+  orderMessage,
+  rejectedMessage,
+  requestTypeOf,
+  reservedMessage,
+  stockMessage,
+  usableId,
+} from './protocol.js';
+
+const parser = new RequestParser(3);
+
+describe('request parsing', () => {
+  it.each([
+    [{ type: 'subscribe', id: 'a', items: ['1', '2'] }],
+    [{ type: 'unsubscribe', id: 'a', items: ['1'] }],
+    [{ type: 'challenge', id: 'a', item: '1' }],
+    [{ type: 'reserve', id: 'a', item: '1', qty: 2 }],
+    [{ type: 'reserve', id: 'a', item: '1', qty: 1, challengeId: 'c', answer: 12 }],
+    [{ type: 'buy', id: '', item: '9223372036854775807', qty: 1, challengeId: 'c', answer: '12' }],
+    [{ type: 'confirm', id: 'a', token: 't' }],
+    [{ type: 'cancel', id: 'a', token: '' }],
+    [{ type: 'orders', id: 'x'.repeat(64) }],
+  ])('accepts %j', (frame) => {
+    expect(parser.parse(frame)).toEqual({ ok: true, request: frame });
+  });
+
+  it('drops fields it does not know', () => {
+    expect(parser.parse({ type: 'orders', id: 'a', extra: true })).toEqual({ ok: true, request: { type: 'orders', id: 'a' } });
+  });
+
+  it.each([
+    [[1], /JSON object/],
+    [null, /JSON object/],
+    ['buy', /JSON object/],
+    [{ id: 'a' }, /unknown type null/],
+    [{ type: 'steal', id: 'a' }, /unknown type "steal"/],
+    [{ type: 'orders' }, /^id/],
+    [{ type: 'orders', id: 'x'.repeat(65) }, /^id/],
+    [{ type: 'buy', id: 'a', item: '1', qty: 0 }, /^qty/],
+    [{ type: 'buy', id: 'a', item: '1', qty: 1_000_001 }, /^qty/],
+    [{ type: 'buy', id: 'a', item: '1', qty: 2.5 }, /^qty/],
+    [{ type: 'buy', id: 'a', item: 1, qty: 1 }, /^item/],
+    [{ type: 'buy', id: 'a', item: '01', qty: 1 }, /^item/],
+    [{ type: 'buy', id: 'a', item: '9223372036854775808', qty: 1 }, /^item/],
+    [{ type: 'buy', id: 'a', item: '1', qty: 1, answer: [] }, /^answer/],
+    [{ type: 'subscribe', id: 'a', items: ['1', '2', '3', '4'] }, /^items/],
+    [{ type: 'subscribe', id: 'a', items: [] }, /^items/],
+    [{ type: 'confirm', id: 'a' }, /^token/],
+    [{ type: 'confirm', id: 'a', token: 'x'.repeat(1_025) }, /^token/],
+  ])('refuses %j, naming the field', (frame, message) => {
+    const parsed = parser.parse(frame);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.message).toMatch(message);
+  });
+
+  it.each([
+    [{ id: 'a' }, 'a'],
+    [{ id: '' }, ''],
+    [{ id: 'x'.repeat(65) }, null],
+    [{ id: 7 }, null],
+    [{}, null],
+    [[], null],
+    [null, null],
+    ['text', null],
+  ])('finds the usable id of %j: %j', (frame, id) => {
+    expect(usableId(frame)).toBe(id);
+  });
+
+  it('names the type of a frame for metrics', () => {
+    expect(requestTypeOf({ type: 'buy' })).toBe('buy');
+    expect(requestTypeOf({ type: 'steal' })).toBe('malformed');
+    expect(requestTypeOf('buy')).toBe('malformed');
+  });
+});
+
+describe('replies and pushes', () => {
+  it('writes rejections with and without a message, and with a null id', () => {
+    expect(JSON.parse(rejectedMessage('a', 'sold_out'))).toEqual({ type: 'rejected', id: 'a', reason: 'sold_out' });
+    expect(JSON.parse(rejectedMessage(null, 'invalid', 'not JSON'))).toEqual({
+      type: 'rejected',
+      id: null,
+      reason: 'invalid',
+      message: 'not JSON',
+    });
+  });
+
+  it('writes reserved and order with ids as decimal strings and quantities as integers', () => {
+    expect(JSON.parse(reservedMessage('r', { token: 't', expiresAt: 5, itemId: '42', quantity: 2 }))).toEqual({
+      type: 'reserved',
+      id: 'r',
+      token: 't',
+      expiresAt: 5,
+      item: '42',
+      qty: 2,
+    });
+    expect(JSON.parse(orderMessage('b', { orderId: '123', itemId: '42', quantity: 1 }))).toEqual({
+      type: 'order',
+      id: 'b',
+      orderId: '123',
+      item: '42',
+      qty: 1,
+    });
+  });
+
+  it('writes the stock push without an id', () => {
+    const push = JSON.parse(
+      stockMessage({
+        id: '42', name: 'Phone', sellerId: '7', stock: 10, available: 6, reserved: 1, sold: 3, perUserLimit: 1,
+        startsAt: 0, endsAt: null, status: 'on_sale',
+      }),
+    );
+    expect(push).toEqual({ type: 'stock', item: '42', available: 6, reserved: 1, sold: 3, status: 'on_sale', stock: 10 });
+  });
+});

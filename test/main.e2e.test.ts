@@ -1,0 +1,231 @@
+/**
+ * The real entry point, `src/main.ts`, as a child process: configuration checks, generated
+ * secrets printed once, the embedded database, graceful shutdown on SIGTERM with requests in
+ * flight, and exit at once on a second signal.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TestClient, type Message } from './e2e/client.js';
+import { createTestDatabase } from './support/testDatabase.js';
+
+const projectDirectory = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const running = new Set<ChildProcess>();
+const temporaryDirectories: string[] = [];
+
+afterAll(async () => {
+  for (const child of running) child.kill('SIGKILL');
+  for (const directory of temporaryDirectories) await rm(directory, { recursive: true, force: true });
+});
+
+interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+class MainProcess {
+  readonly lines: LogLine[] = [];
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private waiters: { predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
+
+  constructor(readonly child: ChildProcess) {
+    running.add(child);
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code, signal) => {
+        running.delete(child);
+        resolve({ code, signal });
+      }),
+    );
+    child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        return;
+      }
+      this.lines.push(line);
+      this.waiters = this.waiters.filter((waiter) => {
+        if (!waiter.predicate(line)) return true;
+        waiter.resolve(line);
+        return false;
+      });
+    });
+  }
+
+  static start(environment: Record<string, string>): MainProcess {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: projectDirectory,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...environment },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new MainProcess(child);
+  }
+
+  waitForLine(predicate: (line: LogLine) => boolean, timeoutMs = 60_000): Promise<LogLine> {
+    const found = this.lines.find(predicate);
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no such log line within ${timeoutMs} ms; stderr: ${this.stderr}`)),
+        timeoutMs,
+      );
+      void this.exited.then(({ code }) => reject(new Error(`exited with ${code} first; stderr: ${this.stderr}`)));
+      this.waiters.push({
+        predicate,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+    });
+  }
+
+  /** Waits for the server to listen and returns its port. */
+  async listening(): Promise<number> {
+    const line = await this.waitForLine((entry) => entry.msg.startsWith('listening on'));
+    return line.port as number;
+  }
+}
+
+const jwtSecret = 'main-e2e-secret-main-e2e-secret-0123456789';
+const adminToken = 'main-e2e-admin-token';
+
+function token(userId: string, secret = jwtSecret): Promise<string> {
+  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).sign(new TextEncoder().encode(secret));
+}
+
+async function admin(port: number, method: string, route: string, body?: unknown, bearer = adminToken): Promise<Response> {
+  return fetch(`http://127.0.0.1:${port}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+describe('src/main.ts', () => {
+  it.each([
+    [{ PORT: 'eighty' }, /PORT must be an integer/],
+    [{ PORT: '70000' }, /PORT must be an integer from 0 to 65535/],
+    [{ DATABASE_URL: 'mysql://localhost/shop' }, /DATABASE_URL must be a postgres/],
+    [{ SECKILL_WS_BUFFERED_BYTES_MAX: '-1' }, /SECKILL_WS_BUFFERED_BYTES_MAX must be an integer/],
+    [{ SECKILL_LOG_LEVEL: 'loud' }, /SECKILL_LOG_LEVEL must be one of/],
+  ])('refuses to start with %j, naming the variable', async (environment, message) => {
+    const main = MainProcess.start(environment);
+    const { code } = await main.exited;
+    expect(code).toBe(2);
+    expect(main.stderr).toMatch(message);
+  });
+
+  it('prints generated secrets once, serves with them, and shuts down gracefully on SIGTERM with requests in flight', async () => {
+    const database = await createTestDatabase('e2e_main');
+    const main = MainProcess.start({ PORT: '0', DATABASE_URL: database.url, SECKILL_LOG_LEVEL: 'info' });
+    const port = await main.listening();
+    const implementation = main.lines.find((line) => line.msg.startsWith('uWebSockets.js implementation'));
+    expect(implementation?.msg).toBe('uWebSockets.js implementation: native');
+    const jwtLine = main.lines.filter((line) => typeof line.jwtSecret === 'string');
+    const adminLine = main.lines.filter((line) => typeof line.adminToken === 'string');
+    expect(jwtLine).toHaveLength(1);
+    expect(adminLine).toHaveLength(1);
+    const printedSecret = jwtLine[0]!.jwtSecret as string;
+    const printedAdmin = adminLine[0]!.adminToken as string;
+    expect(printedSecret.length).toBeGreaterThanOrEqual(32);
+
+    expect((await admin(port, 'POST', '/admin/items', { id: '1', name: 'x', sellerId: '7', stock: 1 }, 'wrong')).status).toBe(401);
+    const created = await admin(port, 'POST', '/admin/items', { id: '1', name: 'Phone', sellerId: '7', stock: 1_000, perUserLimit: 100 }, printedAdmin);
+    expect(created.status).toBe(201);
+
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, async (_, index) =>
+        TestClient.connect(`ws://127.0.0.1:${port}/ws?token=${await token(String(100 + index), printedSecret)}`),
+      ),
+    );
+    const replies: Promise<Message>[] = [];
+    for (const client of clients) {
+      for (let request = 0; request < 10; request++) replies.push(client.request({ type: 'buy', item: '1', qty: 1 }));
+    }
+    // Shut down while the first orders are being committed.
+    await Promise.race(replies);
+    main.child.kill('SIGTERM');
+    const answered = await Promise.all(replies);
+    const closes = await Promise.all(clients.map((client) => client.closed));
+    const { code } = await main.exited;
+    expect(code).toBe(0);
+    // Every request got its answer before the connection closed with 1001.
+    expect(answered.every((reply) => reply.type === 'order' || reply.reason === 'unavailable')).toBe(true);
+    expect(closes.every((close) => close.code === 1001)).toBe(true);
+    const orders = answered.filter((reply) => reply.type === 'order').length;
+    expect(orders).toBeGreaterThan(0);
+    expect(main.lines.some((line) => line.msg === 'stopped cleanly')).toBe(true);
+
+    // Every acknowledged order is there after a restart, and nothing else.
+    const again = MainProcess.start({
+      PORT: '0',
+      DATABASE_URL: database.url,
+      SECKILL_JWT_SECRET: jwtSecret,
+      SECKILL_ADMIN_TOKEN: adminToken,
+    });
+    const secondPort = await again.listening();
+    expect(again.lines.some((line) => typeof line.jwtSecret === 'string' || typeof line.adminToken === 'string')).toBe(false);
+    const view = (await (await fetch(`http://127.0.0.1:${secondPort}/items/1`)).json()) as { sold: number };
+    expect(view.sold).toBe(orders);
+    again.child.kill('SIGTERM');
+    expect((await again.exited).code).toBe(0);
+  });
+
+  it('exits at once on a second signal', async () => {
+    const database = await createTestDatabase('e2e_main_twice');
+    const main = MainProcess.start({
+      PORT: '0',
+      DATABASE_URL: database.url,
+      SECKILL_JWT_SECRET: jwtSecret,
+      SECKILL_ADMIN_TOKEN: adminToken,
+    });
+    await main.listening();
+    main.child.kill('SIGTERM');
+    main.child.kill('SIGINT');
+    const { code } = await main.exited;
+    // Both signals are pending at once; the kernel hands them over in signal order, and the
+    // exit code (128 + signal number) names the second one.
+    expect([128 + 2, 128 + 15]).toContain(code);
+    expect(main.lines.some((line) => line.msg === 'second signal: exiting at once')).toBe(true);
+  });
+
+  it('runs on an embedded PostgreSQL in SECKILL_DATA_DIR, and a restart continues where it stopped', async () => {
+    const directory = await mkdtemp(path.join(os.tmpdir(), 'seckill-main-e2e-'));
+    temporaryDirectories.push(directory);
+    const environment = {
+      PORT: '0',
+      SECKILL_DATA_DIR: path.join(directory, 'data'),
+      SECKILL_JWT_SECRET: jwtSecret,
+      SECKILL_ADMIN_TOKEN: adminToken,
+    };
+    const first = MainProcess.start(environment);
+    const port = await first.listening();
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    expect((await admin(port, 'POST', '/admin/items', { id: '5', name: 'Phone', sellerId: '7', stock: 3 })).status).toBe(201);
+    expect((await admin(port, 'PUT', '/admin/blocklist/66')).status).toBe(200);
+    const buyer = await TestClient.connect(`ws://127.0.0.1:${port}/ws?token=${await token('55')}`);
+    const order = await buyer.request({ type: 'buy', item: '5', qty: 1 });
+    expect(order).toMatchObject({ type: 'order' });
+    first.child.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+
+    const second = MainProcess.start(environment);
+    const secondPort = await second.listening();
+    expect(await (await fetch(`http://127.0.0.1:${secondPort}/items/5`)).json()).toMatchObject({ sold: 1, available: 2 });
+    const again = await TestClient.connect(`ws://127.0.0.1:${secondPort}/ws?token=${await token('55')}`);
+    expect(((await again.request({ type: 'orders' })).orders as { orderId: string }[])[0]?.orderId).toBe(order.orderId);
+    const blocked = await TestClient.connect(`ws://127.0.0.1:${secondPort}/ws?token=${await token('66')}`);
+    expect(await blocked.request({ type: 'buy', item: '5', qty: 1 })).toMatchObject({ reason: 'blocked' });
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  });
+});
