@@ -95,6 +95,7 @@ export class ShardedSlices implements SliceRuntime {
       mailboxDepthMax: options.mailboxDepthMax,
       onFigures: options.onFigures,
       onShardRecovered: options.onShardRecovered,
+      onFlush: options.onFlush,
       log: options.log,
     });
   }

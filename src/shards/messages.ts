@@ -29,6 +29,7 @@ export type FromShard =
       readonly figures: SliceFigures;
       readonly events: readonly SliceEvent[];
     }
+  | { readonly kind: 'flushed'; readonly events: number; readonly durationMs: number; readonly committed: boolean }
   | { readonly kind: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly message: string; readonly detail?: string };
 
 /** What a shard's host task is started with. */

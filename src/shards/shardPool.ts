@@ -14,6 +14,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { SliceFigures, SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
 import type { SliceCommand, SliceEvent } from '../domain/slice.js';
+import type { FlushReport } from '../persistence/journal.js';
 import type { SliceOwner } from '../persistence/journalRows.js';
 import { sliceKey, TurnBatcher, type FromShard, type ShardTask, type SliceKey, type ToShard } from './messages.js';
 
@@ -27,6 +28,8 @@ export interface ShardPoolOptions {
   readonly requestsInFlightMax?: number;
   readonly onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) => void;
   readonly onShardRecovered?: (shardIndex: number) => void;
+  /** Told about every journal flush on every shard, for metrics. */
+  readonly onFlush?: ((report: FlushReport) => void) | undefined;
   readonly log: (level: 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
 }
 
@@ -261,6 +264,9 @@ export class ShardPool {
           reply(message.outcome);
           break;
         }
+        case 'flushed':
+          this.options.onFlush?.({ events: message.events, durationMs: message.durationMs, committed: message.committed });
+          break;
         case 'started':
           shard.threadId = message.threadId;
           break;

@@ -55,6 +55,7 @@ export default async function hostShard(task: ShardTask): Promise<void> {
         return owner;
       },
       onFlush: (report) => {
+        out.send({ kind: 'flushed', events: report.events, durationMs: report.durationMs, committed: report.committed });
         if (!report.committed) log('error', `shard ${task.shardIndex}: journal flush of ${report.events} events failed`, report.error);
       },
     });
