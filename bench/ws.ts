@@ -3,7 +3,9 @@
  * held open, on ONE hot item.
  *
  *   npm run bench:ws
- *   BENCH_CONNECTIONS=10000 BENCH_SECONDS=10 BENCH_IN_FLIGHT=1 BENCH_WORKERS=2 npm run bench:ws
+ *   BENCH_CONNECTIONS=10000 BENCH_ACTIVE_CONNECTIONS=10000 BENCH_IN_FLIGHT=1 BENCH_SECONDS=10 \
+ *   BENCH_WARMUP_SECONDS=2 BENCH_WORKERS=2 BENCH_WATCHERS=100 BENCH_STOCK=50000000 npm run bench:ws
+ *   BENCH_SERVER_NODE_FLAGS="--max-semi-space-size=32" npm run bench:ws   # other V8 flags than npm start's
  *
  * What it does, by itself and only on 127.0.0.1:
  * 1. Starts the server (`node dist/src/main.js`, as `npm start` does) as a child process on an
@@ -21,7 +23,14 @@
  *    server with SIGTERM and removes the temporary directory.
  *
  * The load generator shares the machine's cores with the server and PostgreSQL, so the figures
- * are a floor. The last line is one JSON object for machines.
+ * are a floor; the CPU each of the three used is printed. Each connection needs an open file in
+ * this process and one in the server: with a hard open-file limit below BENCH_CONNECTIONS + 1024
+ * the bench says so and stops before it starts anything. The whole run is bounded by
+ * BENCH_DEADLINE_SECONDS (300). The last line is one JSON object for machines.
+ *
+ * Latency is measured in a closed loop, so at saturation p50 is about the requests in flight
+ * divided by the throughput (Little's law); BENCH_ACTIVE_CONNECTIONS lets fewer of the held
+ * connections buy, to see the latency below saturation.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -33,6 +42,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SignJWT } from 'jose';
+import { flushEventsMaxDefault } from '../src/persistence/journal.js';
 import { percentile, readPositiveInteger } from './support/measure.js';
 import type { FromMain, FromWorker, LoadWorkerData } from './support/wsLoad.js';
 
@@ -131,29 +141,26 @@ function openFileLimit(): { soft: number; hard: number } {
 }
 
 /**
- * Node cannot raise its own open-file limit, so when the limit is too low for the connections
- * (each is one descriptor in this process and one in the server) the bench starts itself again
- * under `ulimit -n`, which the server child then inherits.
+ * Each connection is one descriptor here and one in the server. Node raises its own soft
+ * open-file limit to the hard limit at start (and the server child inherits it), so only a hard
+ * limit that is too low can stop the bench; it then says so and how to fix it, rather than
+ * failing midway with EMFILE.
  */
-function ensureOpenFileLimit(): boolean {
+function checkOpenFileLimit(): void {
   const needed = connections + descriptorHeadroom;
   const { soft, hard } = openFileLimit();
-  if (soft >= needed) return true;
-  if (process.env.BENCH_RAISED_FILE_LIMIT === '1') {
-    throw new Error(
-      `the open-file limit is ${soft} (hard ${hard}) but ${needed} are needed for ${connections} connections; ` +
-        `raise it (ulimit -n ${needed}) or lower BENCH_CONNECTIONS`,
-    );
-  }
-  console.log(`raising the open-file limit from ${soft} to ${needed} (ulimit -n) for ${connections} connections`);
-  const child = spawn(
-    '/bin/sh',
-    ['-c', `ulimit -n ${needed} && exec "$0" "$@"`, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    { stdio: 'inherit', env: { ...process.env, BENCH_RAISED_FILE_LIMIT: '1' } },
+  if (soft >= needed) return;
+  console.error(
+    `bench:ws needs ${needed} open files for ${connections} connections, but the limit is ${soft} (hard limit ${hard}). ` +
+      `Raise it (for example \`ulimit -n ${needed}\` as root, or nofile in /etc/security/limits.conf) ` +
+      `or run with fewer connections (BENCH_CONNECTIONS=${Math.max(1, soft - descriptorHeadroom)}).`,
   );
-  child.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 128)));
-  return false;
+  process.exit(1);
 }
+
+/** The server child while it runs, so that no exit path of the bench leaves it behind. */
+let serverProcess: ChildProcess | undefined;
+process.on('exit', () => serverProcess?.kill('SIGTERM'));
 
 interface RunningServer {
   readonly process: ChildProcess;
@@ -183,7 +190,13 @@ async function startServer(dataDirectory: string, jwtSecret: string, adminToken:
       SECKILL_CONNECTIONS_MAX: String(connections + 100),
     },
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  serverProcess = child;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      serverProcess = undefined;
+      resolve(code);
+    }),
+  );
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the server did not start within 120 s')), 120_000);
@@ -238,10 +251,14 @@ function messageOf(worker: Worker): Promise<FromWorker> {
 }
 
 async function main(): Promise<void> {
-  if (!ensureOpenFileLimit()) return;
+  checkOpenFileLimit();
   const deadline = setTimeout(() => {
-    console.error(`bench:ws did not finish within ${deadlineSeconds} s; giving up`);
-    process.exit(1);
+    console.error(`bench:ws did not finish within ${deadlineSeconds} s; stopping the server and giving up`);
+    const child = serverProcess;
+    if (child === undefined) process.exit(1);
+    child.once('exit', () => process.exit(1));
+    child.kill('SIGTERM');
+    setTimeout(() => process.exit(1), 30_000).unref();
   }, deadlineSeconds * 1000);
   deadline.unref();
 
@@ -257,7 +274,10 @@ async function main(): Promise<void> {
       `loopback 127.0.0.1`,
   );
   console.log(`window: ${warmupSeconds} s warm-up, then ${seconds} s measured; item stock ${stock}, per-user limit ${perUserLimit}`);
-  console.log(`server: node ${serverNodeFlags.join(' ')} dist/src/main.js, embedded PostgreSQL (fsync on, synchronous_commit on)`);
+  console.log(
+    `server: node ${serverNodeFlags.join(' ')} dist/src/main.js (the flags of npm start), embedded PostgreSQL ` +
+      `(fsync on, synchronous_commit on), journal batches of at most ${process.env.SECKILL_FLUSH_EVENTS_MAX ?? flushEventsMaxDefault} events`,
+  );
 
   const temporaryDirectory = await mkdtemp(path.join(os.tmpdir(), 'seckill-bench-ws-'));
   const jwtSecret = randomBytes(32).toString('base64url');
@@ -334,12 +354,12 @@ async function main(): Promise<void> {
     const cpuAtStart = sampleCpu(pid);
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, measureUntilMs - (performance.timeOrigin + performance.now()))));
     const cpuAtEnd = sampleCpu(pid);
+    const metricsAfter = (await adminRequest(server.port, adminToken, 'GET', '/metrics')) as string;
     const results = await Promise.all(doneReports);
     clearInterval(sampler);
     const endMemory = residentMemoryMb(pid);
     rssMaxMb = Math.max(rssMaxMb, endMemory.rssMb);
-    const metricsAfter = (await adminRequest(server.port, adminToken, 'GET', '/metrics')) as string;
-    if (process.env.BENCH_DEBUG_MEMORY === '1') {
+    if (process.env.BENCH_PRINT_HEAP === '1') {
       console.log(metricsAfter.split('\n').filter((line) => /^(nodejs_heap_size|nodejs_external|nodejs_heap_space_size_used|process_resident)/.test(line)).join('\n'));
     }
 
@@ -392,7 +412,7 @@ async function main(): Promise<void> {
       `latency, send to order: p50 ${p50Ms.toFixed(1)} ms, p99 ${p99Ms.toFixed(1)} ms, p999 ${p999Ms.toFixed(1)} ms (${sorted.length} orders)`,
     );
     console.log(
-      `journal: ${flushes} flushes during the run, ${(flushedEvents / Math.max(1, flushes)).toFixed(0)} events per flush on average, ` +
+      `journal: ${flushes} flushes in the window, ${(flushedEvents / Math.max(1, flushes)).toFixed(0)} events per flush on average, ` +
         `${((flushSeconds / Math.max(1, flushes)) * 1000).toFixed(1)} ms per flush`,
     );
     console.log(

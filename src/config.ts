@@ -64,6 +64,12 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** Events written by one journal transaction at most; unset: the engine's default. */
   readonly flushEventsMax: number | undefined;
+  /** Further inventory databases (SECKILL_INVENTORY_DATABASE_URLS, comma-separated); needs DATABASE_URL. */
+  readonly inventoryDatabaseUrls: readonly string[];
+  /** Worker threads hosting the slices; 0 runs them in the server's thread. Unset: the engine's default. */
+  readonly shards: number | undefined;
+  /** Slices of an item created without `slices`; unset: the engine's choice. */
+  readonly defaultSlices: number | undefined;
   /** The engine's process number, kept in order ids (0..99). */
   readonly nodeId: number;
   readonly limits: EdgeLimits;
@@ -115,17 +121,27 @@ export function parseConfig(
   const port = integer('PORT', 8080, 0, 65_535);
   const host = read('HOST') ?? '127.0.0.1';
 
-  const databaseUrl = read('DATABASE_URL');
-  if (databaseUrl !== undefined) {
-    let protocol = '';
+  const isPostgresUrl = (url: string): boolean => {
     try {
-      protocol = new URL(databaseUrl).protocol;
+      const protocol = new URL(url).protocol;
+      return protocol === 'postgres:' || protocol === 'postgresql:';
     } catch {
-      protocol = '';
+      return false;
     }
-    if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
-      problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
-    }
+  };
+  const databaseUrl = read('DATABASE_URL');
+  if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) {
+    problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  const inventoryDatabaseUrls = (read('SECKILL_INVENTORY_DATABASE_URLS') ?? '')
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
+  if (inventoryDatabaseUrls.some((url) => !isPostgresUrl(url))) {
+    problems.push('SECKILL_INVENTORY_DATABASE_URLS must be a comma-separated list of postgres:// URLs');
+  }
+  if (inventoryDatabaseUrls.length > 0 && databaseUrl === undefined) {
+    problems.push('SECKILL_INVENTORY_DATABASE_URLS needs DATABASE_URL, the primary database');
   }
 
   const jwtSecretText = read('SECKILL_JWT_SECRET');
@@ -187,6 +203,9 @@ export function parseConfig(
   const flushEventsText = read('SECKILL_FLUSH_EVENTS_MAX');
   const flushEventsMax = flushEventsText === undefined ? undefined : integer('SECKILL_FLUSH_EVENTS_MAX', 0, 1, 100_000);
   const nodeId = integer('SECKILL_NODE_ID', 0, 0, 99);
+  const shards = read('SECKILL_SHARDS') === undefined ? undefined : integer('SECKILL_SHARDS', 0, 0, 64);
+  const defaultSlices =
+    read('SECKILL_DEFAULT_SLICES') === undefined ? undefined : integer('SECKILL_DEFAULT_SLICES', 1, 1, 64);
 
   if (problems.length > 0) {
     throw new ConfigurationError(`invalid configuration: ${problems.join('; ')}`);
@@ -203,6 +222,9 @@ export function parseConfig(
     logLevel: logLevelText as LogLevel,
     shutdownGraceMs,
     flushEventsMax,
+    inventoryDatabaseUrls,
+    shards,
+    defaultSlices,
     nodeId,
     limits,
   };

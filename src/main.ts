@@ -68,6 +68,8 @@ async function main(): Promise<void> {
         if (!drained) logger.warn({ inFlight: server.inFlight }, 'requests still in flight after the grace period');
       }
       await engine?.close();
+      // The close frames written now reach the kernel at once; only a connection that stopped
+      // reading (its frames still queued in this process) misses its 1001.
       server?.closeConnections();
       logger.info('stopped cleanly');
       logger.flush();
@@ -90,8 +92,11 @@ async function main(): Promise<void> {
     );
     engine = await createEngine({
       databaseUrl: config.databaseUrl,
+      extraInventoryDatabaseUrls: config.inventoryDatabaseUrls,
       dataDirectory: config.dataDirectory,
       flushEventsMax: config.flushEventsMax,
+      shards: config.shards,
+      defaultSlices: config.defaultSlices,
       nodeId: config.nodeId,
       onFlush: metrics.flush,
       log: (level, message, detail) => {

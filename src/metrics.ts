@@ -7,7 +7,8 @@
  *   the rejection reason).
  * - seckill_flush_batch_events / seckill_flush_duration_seconds: the journal's group commits,
  *   fed by the engine's `onFlush`; seckill_flush_failures_total counts the failed ones.
- * - seckill_open_connections, seckill_journal_backlog_events (decided but not yet committed).
+ * - seckill_open_connections, seckill_journal_backlog_events (decided but not yet committed),
+ *   seckill_requests_in_flight (handed to the engine, not answered yet).
  * - seckill_stock_pushes_total{kind}, seckill_connections_closed_total{reason}, and
  *   seckill_congested_connections (connections whose stock pushes are held back as they lag).
  * - The process's default metrics (memory, event-loop lag, ...).
@@ -27,6 +28,7 @@ export class Metrics {
   private readonly closedConnections: Counter<'reason'>;
   private journalBacklogSource: () => number = () => 0;
   private congestedSource: () => number = () => 0;
+  private inFlightSource: () => number = () => 0;
 
   constructor() {
     const registers = [this.registry];
@@ -65,6 +67,15 @@ export class Metrics {
       registers,
       collect() {
         this.set(backlog());
+      },
+    });
+    const inFlight = (): number => this.inFlightSource();
+    new Gauge({
+      name: 'seckill_requests_in_flight',
+      help: 'Requests handed to the engine and not answered yet.',
+      registers,
+      collect() {
+        this.set(inFlight());
       },
     });
     const congested = (): number => this.congestedSource();
@@ -134,6 +145,11 @@ export class Metrics {
   /** Where the journal backlog gauge reads from (the engine's `journalBacklog`). */
   watchJournalBacklog(source: () => number): void {
     this.journalBacklogSource = source;
+  }
+
+  /** Where the in-flight requests gauge reads from. */
+  watchInFlight(source: () => number): void {
+    this.inFlightSource = source;
   }
 
   /** Where the congested-connections gauge reads from. */

@@ -154,6 +154,7 @@ class Server implements SeckillServer {
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.metrics = options.metrics ?? new Metrics();
     this.metrics.watchJournalBacklog(() => (this.engine.isClosed ? 0 : this.engine.journalBacklog));
+    this.metrics.watchInFlight(() => this.pending);
     this.metrics.watchCongestion(() => {
       let parked = 0;
       for (const connection of this.watchers) if (this.feed.isParked(connection)) parked += 1;
@@ -216,6 +217,8 @@ class Server implements SeckillServer {
     return new Promise((resolve, rejectListen) => {
       this.app.listen(host, port, (listenSocket) => {
         if (listenSocket === false) {
+          this.stopStockListener();
+          this.feed.stop();
           rejectListen(new Error(`cannot listen on ${host}:${port}`));
           return;
         }
@@ -291,7 +294,7 @@ class Server implements SeckillServer {
       closeOnBackpressureLimit: false as never,
       idleTimeout: this.limits.wsIdleTimeoutSeconds,
       sendPingsAutomatically: true,
-      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      upgrade: (response, request, context) => this.upgrade(response, request, context),
       open: (socket) => {
         const connection = socket.getUserData();
         connection.socket = socket;
@@ -314,57 +317,58 @@ class Server implements SeckillServer {
         this.metrics.connectionClosed();
       },
     });
-    const route = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => {
+    const route = (handler: (response: HttpResponse, request: HttpRequest) => void) => (response: HttpResponse, request: HttpRequest) => {
       try {
-        handler(res, req);
+        handler(response, request);
       } catch (error) {
         // A bug, not a business outcome: answer it rather than leave the request hanging.
-        this.logger.error({ err: error, url: req.getUrl() }, 'an HTTP handler failed');
-        this.json(res, 500, { error: 'internal' });
+        this.logger.error({ err: error, url: request.getUrl() }, 'an HTTP handler failed');
+        this.json(response, 500, { error: 'internal' });
       }
     };
-    app.get('/healthz', route((res) => this.json(res, 200, { ok: true })));
-    app.get('/readyz', route((res) => this.readiness(res)));
-    app.get('/metrics', route((res) => this.renderMetrics(res)));
+    app.get('/healthz', route((response) => this.json(response, 200, { ok: true })));
+    app.get('/readyz', route((response) => this.readiness(response)));
+    app.get('/metrics', route((response) => this.renderMetrics(response)));
     app.get(
       '/items/:id',
-      route((res, req) => {
-        const view = this.engine.item(req.getParameter(0));
-        if (view === undefined) this.json(res, 404, { error: 'not_found' });
-        else this.json(res, 200, view);
+      route((response, request) => {
+        const view = this.engine.item(request.getParameter(0));
+        if (view === undefined) this.json(response, 404, { error: 'not_found' });
+        else this.json(response, 200, view);
       }),
     );
-    app.get('/orders', route((res, req) => this.userOrders(res, req)));
-    app.post('/admin/items', route((res, req) => this.adminCreateItem(res, req)));
-    app.post('/admin/items/:id/stock', route((res, req) => this.adminRestock(res, req)));
-    app.get('/admin/orders', route((res, req) => this.adminSellerOrders(res, req)));
-    app.put('/admin/blocklist/:userId', route((res, req) => this.adminBlocklist(res, req, 'block')));
-    app.del('/admin/blocklist/:userId', route((res, req) => this.adminBlocklist(res, req, 'unblock')));
-    app.any('/*', (res) => this.json(res, 404, { error: 'not_found' }));
+    app.get('/orders', route((response, request) => this.userOrders(response, request)));
+    app.post('/admin/items', route((response, request) => this.adminCreateItem(response, request)));
+    app.post('/admin/items/:id/stock', route((response, request) => this.adminRestock(response, request)));
+    app.get('/admin/orders', route((response, request) => this.adminSellerOrders(response, request)));
+    app.put('/admin/blocklist/:userId', route((response, request) => this.adminBlocklist(response, request, 'block')));
+    app.del('/admin/blocklist/:userId', route((response, request) => this.adminBlocklist(response, request, 'unblock')));
+    app.any('/*', (response) => this.json(response, 404, { error: 'not_found' }));
   }
 
   // ---------------------------------------------------------------- WebSocket
 
-  private upgrade(res: HttpResponse, req: HttpRequest, context: unknown): void {
-    const key = req.getHeader('sec-websocket-key');
-    const protocol = req.getHeader('sec-websocket-protocol');
-    const extensions = req.getHeader('sec-websocket-extensions');
-    const token = req.getQuery('token') as string | undefined;
-    this.watchAbort(res);
+  private upgrade(response: HttpResponse, request: HttpRequest, context: unknown): void {
+    const key = request.getHeader('sec-websocket-key');
+    // The protocol defines no subprotocol; echo the client's first choice, if it offered any.
+    const protocol = request.getHeader('sec-websocket-protocol').split(',')[0]!.trim();
+    const extensions = request.getHeader('sec-websocket-extensions');
+    const token = request.getQuery('token') as string | undefined;
+    this.watchAbort(response);
     if (!this.accepting || this.open.size + this.upgrading >= this.limits.connectionsMax) {
-      this.json(res, 503, { error: 'unavailable' });
+      this.json(response, 503, { error: 'unavailable' });
       return;
     }
     this.upgrading += 1;
     void this.auth.verify(token).then((identity) => {
       this.upgrading -= 1;
-      if (isAborted(res)) return;
+      if (isAborted(response)) return;
       if (identity === null) {
-        this.json(res, 401, { error: 'unauthorized' });
+        this.json(response, 401, { error: 'unauthorized' });
         return;
       }
       if (!this.accepting) {
-        this.json(res, 503, { error: 'unavailable' });
+        this.json(response, 503, { error: 'unavailable' });
         return;
       }
       const connection: Connection = {
@@ -379,7 +383,7 @@ class Server implements SeckillServer {
         ),
         socket: null,
       };
-      res.cork(() => res.upgrade(connection, key, protocol, extensions, context as never));
+      response.cork(() => response.upgrade(connection, key, protocol, extensions, context as never));
     });
   }
 
@@ -650,26 +654,26 @@ class Server implements SeckillServer {
 
   // ---------------------------------------------------------------- HTTP
 
-  private json(res: HttpResponse, status: number, body: unknown): void {
-    if (isAborted(res) || isAnswered(res)) return;
-    (res as { answered?: boolean }).answered = true;
+  private json(response: HttpResponse, status: number, body: unknown): void {
+    if (isAborted(response) || isAnswered(response)) return;
+    (response as { answered?: boolean }).answered = true;
     const text = JSON.stringify(body);
-    res.cork(() => {
-      res.writeStatus(statusLines[status] ?? `${status}`).writeHeader('content-type', 'application/json').end(text);
+    response.cork(() => {
+      response.writeStatus(statusLines[status] ?? `${status}`).writeHeader('content-type', 'application/json').end(text);
     });
   }
 
   /** Marks the response aborted when the client goes away, as uWebSockets.js requires for async replies. */
-  private watchAbort(res: HttpResponse): void {
-    res.onAborted(() => {
-      (res as { aborted?: boolean }).aborted = true;
+  private watchAbort(response: HttpResponse): void {
+    response.onAborted(() => {
+      (response as { aborted?: boolean }).aborted = true;
     });
   }
 
-  private readiness(res: HttpResponse): void {
-    this.watchAbort(res);
+  private readiness(response: HttpResponse): void {
+    this.watchAbort(response);
     if (!this.accepting || this.engine.isClosed) {
-      this.json(res, 503, { ok: false, reason: 'shutting down' });
+      this.json(response, 503, { ok: false, reason: 'shutting down' });
       return;
     }
     // The engine exists only once every slice has recovered from the journal, so readiness is
@@ -680,22 +684,22 @@ class Server implements SeckillServer {
     });
     void Promise.race([this.engine.storageReachable(), timeout]).then((reachable) => {
       clearTimeout(timer);
-      if (reachable) this.json(res, 200, { ok: true });
-      else this.json(res, 503, { ok: false, reason: 'storage unreachable' });
+      if (reachable) this.json(response, 200, { ok: true });
+      else this.json(response, 503, { ok: false, reason: 'storage unreachable' });
     });
   }
 
-  private renderMetrics(res: HttpResponse): void {
-    this.watchAbort(res);
+  private renderMetrics(response: HttpResponse): void {
+    this.watchAbort(response);
     this.metrics.render().then(
       (text) => {
-        if (isAborted(res) || isAnswered(res)) return;
-        (res as { answered?: boolean }).answered = true;
-        res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', this.metrics.contentType).end(text));
+        if (isAborted(response) || isAnswered(response)) return;
+        (response as { answered?: boolean }).answered = true;
+        response.cork(() => response.writeStatus('200 OK').writeHeader('content-type', this.metrics.contentType).end(text));
       },
       (error: unknown) => {
         this.logger.error({ err: error }, 'rendering metrics failed');
-        this.json(res, 500, { error: 'internal' });
+        this.json(response, 500, { error: 'internal' });
       },
     );
   }
@@ -704,95 +708,95 @@ class Server implements SeckillServer {
     return this.auth.verify(bearerToken(authorization));
   }
 
-  private isAdmin(req: HttpRequest): boolean {
-    const token = bearerToken(req.getHeader('authorization'));
+  private isAdmin(request: HttpRequest): boolean {
+    const token = bearerToken(request.getHeader('authorization'));
     return token !== null && secretsEqual(token, this.adminToken);
   }
 
-  private userOrders(res: HttpResponse, req: HttpRequest): void {
-    this.watchAbort(res);
-    const authorization = req.getHeader('authorization');
+  private userOrders(response: HttpResponse, request: HttpRequest): void {
+    this.watchAbort(response);
+    const authorization = request.getHeader('authorization');
     void this.identify(authorization).then(async (identity) => {
       if (identity === null) {
-        this.json(res, 401, { error: 'unauthorized' });
+        this.json(response, 401, { error: 'unauthorized' });
         return;
       }
-      await this.answerOrders(res, () => this.engine.orders(identity.buyer.userId));
+      await this.answerOrders(response, () => this.engine.orders(identity.buyer.userId));
     });
   }
 
-  private adminSellerOrders(res: HttpResponse, req: HttpRequest): void {
-    this.watchAbort(res);
-    if (!this.isAdmin(req)) {
-      this.json(res, 401, { error: 'unauthorized' });
+  private adminSellerOrders(response: HttpResponse, request: HttpRequest): void {
+    this.watchAbort(response);
+    if (!this.isAdmin(request)) {
+      this.json(response, 401, { error: 'unauthorized' });
       return;
     }
-    const seller = decimalId.safeParse(req.getQuery('seller') ?? '');
+    const seller = decimalId.safeParse(request.getQuery('seller') ?? '');
     if (!seller.success) {
-      this.json(res, 400, { error: 'invalid', message: 'seller must be a seller id (a decimal string)' });
+      this.json(response, 400, { error: 'invalid', message: 'seller must be a seller id (a decimal string)' });
       return;
     }
-    void this.answerOrders(res, () => this.engine.sellerOrders(seller.data));
+    void this.answerOrders(response, () => this.engine.sellerOrders(seller.data));
   }
 
-  private async answerOrders(res: HttpResponse, read: () => Promise<OrderView[]>): Promise<void> {
+  private async answerOrders(response: HttpResponse, read: () => Promise<OrderView[]>): Promise<void> {
     try {
-      this.json(res, 200, await read());
+      this.json(response, 200, await read());
     } catch (error) {
       this.logger.error({ err: error }, 'reading orders failed');
-      this.json(res, 503, { error: 'unavailable', message: 'storage cannot answer now' });
+      this.json(response, 503, { error: 'unavailable', message: 'storage cannot answer now' });
     }
   }
 
-  private adminCreateItem(res: HttpResponse, req: HttpRequest): void {
-    this.watchAbort(res);
-    if (!this.isAdmin(req)) {
-      this.json(res, 401, { error: 'unauthorized' });
+  private adminCreateItem(response: HttpResponse, request: HttpRequest): void {
+    this.watchAbort(response);
+    if (!this.isAdmin(request)) {
+      this.json(response, 401, { error: 'unauthorized' });
       return;
     }
-    this.readJson(res, req, async (body) => {
+    this.readJson(response, request, async (body) => {
       const result = await this.engine.createItem(body);
-      if (result.ok) this.json(res, 201, result.value);
-      else this.json(res, adminStatus(result.error), { error: result.error, message: result.message });
+      if (result.ok) this.json(response, 201, result.value);
+      else this.json(response, adminStatus(result.error), { error: result.error, message: result.message });
     });
   }
 
-  private adminRestock(res: HttpResponse, req: HttpRequest): void {
-    this.watchAbort(res);
-    if (!this.isAdmin(req)) {
-      this.json(res, 401, { error: 'unauthorized' });
+  private adminRestock(response: HttpResponse, request: HttpRequest): void {
+    this.watchAbort(response);
+    if (!this.isAdmin(request)) {
+      this.json(response, 401, { error: 'unauthorized' });
       return;
     }
-    const itemId = req.getParameter(0);
-    this.readJson(res, req, async (body) => {
+    const itemId = request.getParameter(0);
+    this.readJson(response, request, async (body) => {
       const parsed = restockSchema.safeParse(body);
       if (!parsed.success) {
-        this.json(res, 400, { error: 'invalid', message: 'the body must be {"delta": n} with n a positive integer' });
+        this.json(response, 400, { error: 'invalid', message: 'the body must be {"delta": n} with n a positive integer' });
         return;
       }
       const result = await this.engine.restock(itemId, parsed.data.delta);
-      if (result.ok) this.json(res, 200, result.value);
-      else this.json(res, adminStatus(result.error), { error: result.error, message: result.message });
+      if (result.ok) this.json(response, 200, result.value);
+      else this.json(response, adminStatus(result.error), { error: result.error, message: result.message });
     });
   }
 
-  private adminBlocklist(res: HttpResponse, req: HttpRequest, action: 'block' | 'unblock'): void {
-    this.watchAbort(res);
-    if (!this.isAdmin(req)) {
-      this.json(res, 401, { error: 'unauthorized' });
+  private adminBlocklist(response: HttpResponse, request: HttpRequest, action: 'block' | 'unblock'): void {
+    this.watchAbort(response);
+    if (!this.isAdmin(request)) {
+      this.json(response, 401, { error: 'unauthorized' });
       return;
     }
-    const userId = decimalId.safeParse(req.getParameter(0));
+    const userId = decimalId.safeParse(request.getParameter(0));
     if (!userId.success) {
-      this.json(res, 400, { error: 'invalid', message: 'the user id must be a decimal string' });
+      this.json(response, 400, { error: 'invalid', message: 'the user id must be a decimal string' });
       return;
     }
     const change = action === 'block' ? this.engine.block(userId.data) : this.engine.unblock(userId.data);
     change.then(
-      () => this.json(res, 200, { ok: true, userId: userId.data, blocked: action === 'block' }),
+      () => this.json(response, 200, { ok: true, userId: userId.data, blocked: action === 'block' }),
       (error: unknown) => {
         this.logger.error({ err: error, action }, 'changing the blocklist failed');
-        this.json(res, 503, { error: 'unavailable', message: 'storage cannot take the change now; nothing was changed' });
+        this.json(response, 503, { error: 'unavailable', message: 'storage cannot take the change now; nothing was changed' });
       },
     );
   }
@@ -801,22 +805,22 @@ class Server implements SeckillServer {
    * Reads a JSON body of at most `httpBodyBytesMax` bytes and hands it to `handle`. A body that
    * is too large or not JSON gets 400 `invalid`; a failure inside `handle` gets 503.
    */
-  private readJson(res: HttpResponse, req: HttpRequest, handle: (body: unknown) => Promise<void>): void {
+  private readJson(response: HttpResponse, request: HttpRequest, handle: (body: unknown) => Promise<void>): void {
     const limit = this.limits.httpBodyBytesMax;
-    const declared = Number(req.getHeader('content-length') || '0');
+    const declared = Number(request.getHeader('content-length') || '0');
     if (declared > limit) {
-      this.json(res, 400, { error: 'invalid', message: `the body is larger than ${limit} bytes` });
+      this.json(response, 400, { error: 'invalid', message: `the body is larger than ${limit} bytes` });
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
     let refused = false;
-    res.onData((chunk, isLast) => {
+    response.onData((chunk, isLast) => {
       if (refused) return;
       size += chunk.byteLength;
       if (size > limit) {
         refused = true;
-        this.json(res, 400, { error: 'invalid', message: `the body is larger than ${limit} bytes` });
+        this.json(response, 400, { error: 'invalid', message: `the body is larger than ${limit} bytes` });
         return;
       }
       // uWebSockets.js reuses the chunk's memory after this callback returns.
@@ -826,23 +830,23 @@ class Server implements SeckillServer {
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       } catch {
-        this.json(res, 400, { error: 'invalid', message: 'the body is not JSON' });
+        this.json(response, 400, { error: 'invalid', message: 'the body is not JSON' });
         return;
       }
       handle(body).catch((error: unknown) => {
         this.logger.error({ err: error }, 'an admin request failed');
-        this.json(res, 503, { error: 'unavailable', message: 'the request could not be completed; retry later' });
+        this.json(response, 503, { error: 'unavailable', message: 'the request could not be completed; retry later' });
       });
     });
   }
 }
 
-function isAborted(res: HttpResponse): boolean {
-  return (res as { aborted?: boolean }).aborted === true;
+function isAborted(response: HttpResponse): boolean {
+  return (response as { aborted?: boolean }).aborted === true;
 }
 
-function isAnswered(res: HttpResponse): boolean {
-  return (res as { answered?: boolean }).answered === true;
+function isAnswered(response: HttpResponse): boolean {
+  return (response as { answered?: boolean }).answered === true;
 }
 
 function adminStatus(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable'): number {

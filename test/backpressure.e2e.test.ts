@@ -20,13 +20,19 @@ const heavyUser = '9001';
 let harness: Harness;
 let itemId: string;
 
+/** Creates the hot item and gives the heavy user its orders; returns the item id. */
+async function prepare(target: Harness): Promise<string> {
+  const id = (await target.createItem({ stock: 100_000, perUserLimit: 100_000 })).id;
+  const buyer = await target.connect(heavyUser);
+  await Promise.all(Array.from({ length: heavyOrders }, () => buyer.request({ type: 'buy', item: id, qty: 1 })));
+  return id;
+}
+
 beforeAll(async () => {
   harness = await Harness.start({
     limits: { ...generousRates, wsBufferedBytesMax: 64 * 1024 * 1024, stockPushBufferedBytesMax: 64 * 1024 },
   });
-  itemId = (await harness.createItem({ stock: 100_000, perUserLimit: 100_000 })).id;
-  const buyer = await harness.connect(heavyUser);
-  await Promise.all(Array.from({ length: heavyOrders }, () => buyer.request({ type: 'buy', item: itemId, qty: 1 })));
+  itemId = await prepare(harness);
 });
 
 afterAll(async () => {
@@ -92,10 +98,10 @@ describe('a slow reader', () => {
 
   it('is closed with 4408 past wsBufferedBytesMax, and the server goes on', async () => {
     const strict = await Harness.start({
-      databaseUrl: harness.databaseUrl,
       limits: { ...generousRates, wsBufferedBytesMax: 256 * 1024, stockPushBufferedBytesMax: 16 * 1024 },
     });
     try {
+      const strictItemId = await prepare(strict);
       const token = await strict.token(heavyUser);
       const slow = await RawWebSocket.connect(strict.server.port, `/ws?token=${token}`);
       slow.pause();
@@ -105,7 +111,7 @@ describe('a slow reader', () => {
         const text = (await strict.http('GET', '/metrics')).text;
         return /seckill_connections_closed_total\{reason="too_slow"\} 1/.test(text);
       });
-      expect(await other.request({ type: 'buy', item: itemId, qty: 1 })).toMatchObject({ type: 'order' });
+      expect(await other.request({ type: 'buy', item: strictItemId, qty: 1 })).toMatchObject({ type: 'order' });
       slow.resume();
       await slow.ended;
       expect(slow.closeCode).toBe(4408);
@@ -117,8 +123,7 @@ describe('a slow reader', () => {
       expect(new Set(replies.map((reply) => reply.id)).size).toBe(replies.length);
       expect(replies.every((reply) => (reply.orders as unknown[]).length === heavyOrders)).toBe(true);
     } finally {
-      await strict.server.close(1_000);
-      await strict.engine.close();
+      await strict.stop();
     }
   });
 });

@@ -100,6 +100,23 @@ describe('with a simulated clock', () => {
     expect(await client.request({ type: 'challenge', item: '1' })).toMatchObject({ reason: 'rate_limited' });
   });
 
+  it('pushes the status when the sale starts and when it ends', async () => {
+    const item = await harness.createItem({ startsAt: clock.now() + 10_000, endsAt: clock.now() + 20_000 });
+    const client = await harness.connect(newUser());
+    await client.request({ type: 'subscribe', items: [item.id] });
+    expect(await client.waitFor((message) => message.type === 'stock')).toMatchObject({ status: 'not_started' });
+    expect(await client.request({ type: 'buy', item: item.id, qty: 1 })).toMatchObject({ reason: 'not_started' });
+    clock.advance(10_000);
+    expect(await client.waitFor((message) => message.type === 'stock' && message.status === 'on_sale')).toMatchObject({
+      available: 10,
+    });
+    clock.advance(10_000);
+    expect(await client.waitFor((message) => message.type === 'stock' && message.status === 'ended')).toMatchObject({
+      available: 10,
+    });
+    expect(await client.request({ type: 'buy', item: item.id, qty: 1 })).toMatchObject({ reason: 'ended' });
+  });
+
   it('coalesces stock pushes: nothing new until 50 ms after the last push, then only the latest', async () => {
     const item = await harness.createItem({ stock: 10, perUserLimit: 5 });
     const watcher = await harness.connect(newUser());

@@ -7,7 +7,7 @@
  * integer as a decimal string), `level` is absent or an integer, and `tags` is absent or an
  * array of strings. The server never trusts a user id that is not inside such a token.
  */
-import { createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { timingSafeEqual, webcrypto } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
@@ -30,20 +30,27 @@ const claimsSchema = z.object({
 });
 
 export class UserAuthenticator {
-  private readonly key: KeyObject;
+  /** Imported once: jose would otherwise import the raw secret again for every token. */
+  private readonly key: Promise<webcrypto.CryptoKey>;
 
   constructor(
     secret: string,
     private readonly clock: Clock,
   ) {
-    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
+    if (secret.length === 0) throw new RangeError('the JWT secret must not be empty');
+    this.key = webcrypto.subtle.importKey('raw', Buffer.from(secret, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, [
+      'verify',
+    ]);
+    // A key that cannot be imported fails every verification below; it must not also crash the
+    // process as an unhandled rejection before the first token arrives.
+    this.key.catch(() => undefined);
   }
 
   /** The user of a valid token, or `null` for a missing, malformed, forged or expired one. */
   async verify(token: string | null | undefined): Promise<UserIdentity | null> {
     if (typeof token !== 'string' || token.length === 0 || token.length > tokenLengthMax) return null;
     try {
-      const { payload } = await jwtVerify(token, this.key, {
+      const { payload } = await jwtVerify(token, await this.key, {
         algorithms: ['HS256'],
         currentDate: new Date(this.clock.now()),
       });

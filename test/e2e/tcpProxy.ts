@@ -1,6 +1,7 @@
 /**
  * A TCP proxy in front of PostgreSQL for the outage tests: `cut` drops every connection and
- * refuses new ones, as a database that went away does; `restore` lets connections through again.
+ * refuses new ones, as a database that went away does; `freeze` keeps the connections but
+ * passes nothing on, as a database that hangs does; `restore` lets everything through again.
  */
 import net from 'node:net';
 
@@ -45,6 +46,10 @@ export class TcpProxy {
     return routed.toString();
   }
 
+  freeze(): void {
+    for (const socket of this.sockets) socket.pause();
+  }
+
   cut(): void {
     this.open = false;
     for (const socket of this.sockets) socket.destroy();
@@ -52,6 +57,7 @@ export class TcpProxy {
 
   restore(): void {
     this.open = true;
+    for (const socket of this.sockets) socket.resume();
   }
 
   async close(): Promise<void> {
