@@ -66,7 +66,7 @@ export interface EngineOptions {
   readonly defaultSlices?: number;
   /** Engine process number (0..99), kept in the order ids so several processes never collide. */
   readonly nodeId?: number;
-  readonly log?: (level: 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
+  readonly log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
   /** Told about every journal flush: batch size and duration, for metrics and benchmarks. */
   readonly onFlush?: (report: FlushReport) => void;
 }
@@ -339,6 +339,15 @@ export class Engine {
     for (const item of this.items.values()) {
       if (item.slices.length > 1) await this.settleTransfers(item);
     }
+  }
+
+  /** True when open and every slice of every item serves: what a readiness probe asks. */
+  get ready(): boolean {
+    if (this.closed) return false;
+    for (const item of this.items.values()) {
+      for (const slice of item.slices) if (!slice.serving) return false;
+    }
+    return true;
   }
 
   get isClosed(): boolean {
@@ -629,7 +638,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   if (options.databaseUrl === undefined) {
     embedded = await startEmbeddedPostgres({
       dataDirectory: path.resolve(options.dataDirectory ?? '.seckill'),
-      log: (line) => log('info', line),
+      // PostgreSQL's own chatter: there when asked for, not in every start's log.
+      log: (line) => log('debug', line.trimEnd()),
     });
     // Like the seed service's `inventory` and `inventory2`: two inventory databases.
     databaseUrls = [

@@ -1,7 +1,7 @@
 /**
  * `npm run replay` — checks every projection against the journals, and with `--repair`
- * rebuilds what disagrees. Reads the same configuration as the server: DATABASE_URL, or the
- * embedded PostgreSQL in SECKILL_DATA_DIR.
+ * rebuilds what disagrees. Reads the same configuration as the server: DATABASE_URL with
+ * SECKILL_INVENTORY_DATABASE_URLS, or the embedded PostgreSQL in SECKILL_DATA_DIR.
  * Exits 0 when everything agrees (or was repaired), 1 when something does not, 2 on error.
  */
 import path from 'node:path';
@@ -21,7 +21,7 @@ async function main(): Promise<number> {
     const withDatabase = (name: string) => Object.assign(new URL(embedded!.connectionString), { pathname: `/${name}` }).toString();
     databaseUrls = [withDatabase('seckill'), withDatabase('seckill_inventory2')];
   } else {
-    databaseUrls = [configuration.databaseUrl];
+    databaseUrls = [configuration.databaseUrl, ...configuration.inventoryDatabaseUrls];
   }
   const pools: pg.Pool[] = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 2 }));
   try {

@@ -676,8 +676,12 @@ class Server implements SeckillServer {
       this.json(response, 503, { ok: false, reason: 'shutting down' });
       return;
     }
-    // The engine exists only once every slice has recovered from the journal, so readiness is
-    // the storage answering now.
+    // Every slice must serve (recovered, and not reloading after a failed flush), and the
+    // storage must answer now.
+    if (!this.engine.ready) {
+      this.json(response, 503, { ok: false, reason: 'recovering' });
+      return;
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), storageProbeTimeoutMs);

@@ -110,6 +110,8 @@ export interface SliceHandle {
   /** The figures of the last committed change. */
   readonly figures: SliceFigures;
   readonly inboxDepth: number;
+  /** True while the slice takes commands: recovered, and not reloading after a failed flush. */
+  readonly serving: boolean;
   submit(command: SliceCommand): Promise<SliceOutcome>;
 }
 
@@ -170,6 +172,10 @@ export class Slice implements SliceHandle {
 
   get inboxDepth(): number {
     return this.inbox.length;
+  }
+
+  get serving(): boolean {
+    return this.status === 'ready';
   }
 
   submit(command: SliceCommand): Promise<SliceOutcome> {

@@ -71,6 +71,11 @@ export class RemoteSlice implements SliceHandle {
     return 0;
   }
 
+  /** Ready on a live shard. A slice reloading inside the worker still counts; it answers `unavailable` meanwhile. */
+  get serving(): boolean {
+    return this.ok;
+  }
+
   submit(command: SliceCommand): Promise<SliceOutcome> {
     if (!this.ok) return Promise.resolve(unavailable);
     return this.pool.submit(this.shardIndex, this.key, command);

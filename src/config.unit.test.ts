@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigurationError } from './errors.js';
+import { defaultLimits, defaultShards, parseConfig } from './config.js';
+
+const secret = () => 'generated';
+
+describe('configuration', () => {
+  it('falls back to the defaults of the wire contract', () => {
+    const config = parseConfig({}, secret);
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      databaseUrl: undefined,
+      dataDirectory: './.seckill',
+      jwtSecret: 'generated',
+      jwtSecretGenerated: true,
+      adminToken: 'generated',
+      adminTokenGenerated: true,
+      inventoryDatabaseUrls: [],
+      limits: defaultLimits,
+    });
+  });
+
+  it('reads what is set', () => {
+    const config = parseConfig(
+      {
+        PORT: '9000',
+        HOST: '0.0.0.0',
+        DATABASE_URL: 'postgres://u:p@db/seckill',
+        SECKILL_INVENTORY_DATABASE_URLS: 'postgres://u:p@db2/inventory2',
+        SECKILL_JWT_SECRET: 'jwt',
+        SECKILL_ADMIN_TOKEN: 'admin',
+        SECKILL_SHARDS: '3',
+      },
+      secret,
+    );
+    expect(config).toMatchObject({
+      port: 9000,
+      host: '0.0.0.0',
+      databaseUrl: 'postgres://u:p@db/seckill',
+      inventoryDatabaseUrls: ['postgres://u:p@db2/inventory2'],
+      jwtSecret: 'jwt',
+      jwtSecretGenerated: false,
+      adminToken: 'admin',
+      shards: 3,
+    });
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ SECKILL_SHARDS: '-1' }, 'SECKILL_SHARDS'],
+    [{ SECKILL_INVENTORY_DATABASE_URLS: 'postgres://u:p@db2/x' }, 'SECKILL_INVENTORY_DATABASE_URLS'],
+  ])('refuses %j, naming %s', (environment, name) => {
+    expect(() => parseConfig(environment, secret)).toThrow(ConfigurationError);
+    expect(() => parseConfig(environment, secret)).toThrow(name);
+  });
+
+  it.each([
+    [1, 0],
+    [2, 0],
+    [4, 2],
+    [16, 14],
+  ])('on %i cores runs %i shard workers unless told', (cores, shards) => {
+    expect(defaultShards(cores)).toBe(shards);
+  });
+});
