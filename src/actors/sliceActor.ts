@@ -124,6 +124,10 @@ export class Slice implements SliceHandle {
   private failureSignalled = false;
   private expiryTimer: { at: number; handle: TimerHandle } | null = null;
   private committed: SliceFigures = { stock: 0, available: 0, reserved: 0, sold: 0, outgoing: noTransfers };
+  /** Commands whose events are handed to the journal and not yet committed or failed. */
+  private uncommitted = 0;
+  /** Settles when the latest persisted event has committed (or failed). */
+  private latestCommit: Promise<void> = Promise.resolve();
   private readonly reference: nact.Ref<SliceMessage>;
   readonly ready: Promise<void>;
 
@@ -263,7 +267,11 @@ export class Slice implements SliceHandle {
       }
       const { events, rejection } = decision;
       if (events.length === 0) {
-        pending.reply({ events, rejection });
+        // A refusal decided on top of events that have not committed yet ("sold out" because
+        // of an order still in flight) is only true once they commit; if they fail, it was
+        // decided on state that never was, and the buyer hears `unavailable` instead.
+        if (this.uncommitted === 0) pending.reply({ events, rejection });
+        else this.latestCommit.then(() => pending.reply({ events, rejection }), () => pending.reply(unavailable));
         continue;
       }
       // The figures as they will be once these events commit, shown only then.
@@ -273,12 +281,16 @@ export class Slice implements SliceHandle {
         committed?.catch(ignore);
         committed = context.persist(event);
       }
+      this.uncommitted++;
+      this.latestCommit = committed!;
       committed!.then(
         () => {
+          this.uncommitted--;
           this.publish(figures, events);
           pending.reply({ events, rejection });
         },
         (error: unknown) => {
+          this.uncommitted--;
           pending.reply(unavailable);
           this.signalFailure(error);
         },
