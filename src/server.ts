@@ -458,34 +458,23 @@ class Server implements SeckillServer {
         this.succeed(connection, request.type, challengeMessage(request.id, request.item, issued));
         return;
       }
-      case 'reserve': {
-        const refusal = this.challengeGate(buyer, request);
-        if (refusal !== null) {
-          this.refuse(connection, request.type, request.id, refusal);
-          return;
-        }
-        this.perform(
-          connection,
-          request.type,
-          request.id,
-          () => this.engine.reserve(buyer, { itemId: request.item, quantity: request.qty }),
-          (reservation) => reservedMessage(request.id, reservation),
-        );
-        return;
-      }
+      case 'reserve':
       case 'buy': {
         const refusal = this.challengeGate(buyer, request);
         if (refusal !== null) {
           this.refuse(connection, request.type, request.id, refusal);
           return;
         }
-        this.perform(
-          connection,
-          request.type,
-          request.id,
-          () => this.engine.buy(buyer, { itemId: request.item, quantity: request.qty }),
-          (order) => orderMessage(request.id, order),
-        );
+        const purchase = { itemId: request.item, quantity: request.qty };
+        if (request.type === 'reserve') {
+          this.perform(connection, request.type, request.id, () => this.engine.reserve(buyer, purchase), (reservation) =>
+            reservedMessage(request.id, reservation),
+          );
+        } else {
+          this.perform(connection, request.type, request.id, () => this.engine.buy(buyer, purchase), (order) =>
+            orderMessage(request.id, order),
+          );
+        }
         return;
       }
       case 'confirm':
