@@ -16,7 +16,7 @@
  * ended, so at low load a batch holds one event and costs one commit, and at high load the
  * batch grows to `flushEventsMax` and the commit cost is shared by all of it.
  */
-import type pg from 'pg';
+import pg from 'pg';
 import type { Clock } from '../clock.js';
 import { StorageUnavailableError } from '../errors.js';
 import { evolve, fromSnapshot, initialState, type SliceEvent, type SliceSnapshot, type SliceState } from '../domain/slice.js';
@@ -61,6 +61,18 @@ type Entry =
   | ({ readonly kind: 'snapshot' } & JournalSnapshot & Waiter);
 
 export const flushEventsMaxDefault = 10_000;
+/** How long a flush whose connection was lost keeps asking whether it committed. */
+export const inDoubtResolutionMsMax = 30_000;
+
+/**
+ * An error PostgreSQL sent about the statement itself (a constraint, a raised exception, bad
+ * data): the statement rolled back. Connection exceptions (08), operator intervention such as a
+ * shutdown (57), system errors (58, XX) and anything that is not PostgreSQL's answer at all
+ * leave the outcome in doubt.
+ */
+function isDefiniteRollback(error: unknown): boolean {
+  return error instanceof pg.DatabaseError && !['08', '57', '58', 'XX'].includes((error.code ?? 'XX').slice(0, 2));
+}
 export const bufferedEventsMaxDefault = 200_000;
 
 /**
@@ -253,12 +265,21 @@ export class BatchingJournal {
         this.options.ownerOf,
       );
       const client = this.flushClient ?? (this.flushClient = await this.pool.connect());
+      let sent = false;
       try {
-        await client.query(flushQuery(parameters, started));
+        const written = client.query(flushQuery(parameters, started));
+        sent = true;
+        await written;
       } catch (error) {
         // After a failure the connection's state is unknown; it is not reused.
         this.flushClient = null;
         client.release(true);
+        // An error PostgreSQL answered means the statement rolled back. A connection lost
+        // while the statement was out may have committed it: find out before answering.
+        const first = events[0];
+        if (sent && !isDefiniteRollback(error) && first !== undefined && first.kind === 'event') {
+          if (await this.committedAfterAll(first.sliceId, first.sequence)) return this.committed(events.length, started);
+        }
         throw error;
       }
     } catch (error) {
@@ -266,8 +287,33 @@ export class BatchingJournal {
       this.options.onFlush?.({ events: events.length, durationMs: this.options.clock.now() - started, committed: false, error });
       return false;
     }
-    this.options.onFlush?.({ events: events.length, durationMs: this.options.clock.now() - started, committed: true });
+    return this.committed(events.length, started);
+  }
+
+  private committed(events: number, started: number): true {
+    this.options.onFlush?.({ events, durationMs: this.options.clock.now() - started, committed: true });
     return true;
+  }
+
+  /**
+   * Whether a batch whose outcome was lost with its connection did commit: its first event is
+   * in the journal or not (the batch is one statement, all or nothing). Asks again, with
+   * backoff, while the database is unreachable, for up to `inDoubtResolutionMsMax`; only if it
+   * still cannot tell does the batch count as failed, and then its replies say `unavailable`
+   * though it may have committed. The slice reloads what is stored either way, so its figures
+   * stay right.
+   */
+  private async committedAfterAll(sliceId: string, sequence: number): Promise<boolean> {
+    const deadline = this.options.clock.now() + inDoubtResolutionMsMax;
+    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 1_000)) {
+      try {
+        const found = await this.pool.query('SELECT 1 FROM journal WHERE slice_id = $1 AND sequence = $2', [sliceId, sequence]);
+        return found.rowCount === 1;
+      } catch {
+        if (this.options.clock.now() + delayMs > deadline) return false;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
   }
 
   /** Gives the flush connection back to the pool, once nothing is being flushed. */
