@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import pg from 'pg';
+import { createPool } from '../src/persistence/pools.js';
 import { createEngine, type Engine } from '../src/engine.js';
 import { SimulatedClock } from '../src/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
@@ -28,7 +29,7 @@ function tally(results: readonly ({ ok: true } | { ok: false; reason: string })[
 
 beforeAll(async () => {
   database = await createTestDatabase('engine');
-  admin = new pg.Pool({ connectionString: database.url, options: '-c search_path=seckill', max: 2 });
+  admin = createPool({ connectionString: database.url, connectionsMax: 2 });
 });
 
 afterAll(async () => {

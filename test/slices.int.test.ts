@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createPool } from '../src/persistence/pools.js';
 import { createEngine } from '../src/engine.js';
 import { sliceIndexFor } from '../src/items.js';
 import { startBuyingLoad } from './support/buyingLoad.js';
@@ -19,8 +20,8 @@ let admin2: pg.Pool;
 beforeAll(async () => {
   database = await createTestDatabase('slices');
   inventory2 = await createTestDatabase('slices_inventory2');
-  admin = new pg.Pool({ connectionString: database.url, options: '-c search_path=seckill', max: 2 });
-  admin2 = new pg.Pool({ connectionString: inventory2.url, options: '-c search_path=seckill', max: 2 });
+  admin = createPool({ connectionString: database.url, connectionsMax: 2 });
+  admin2 = createPool({ connectionString: inventory2.url, connectionsMax: 2 });
 });
 
 afterAll(async () => {

@@ -126,6 +126,12 @@ export class Slice implements SliceHandle {
   private committed: SliceFigures = { stock: 0, available: 0, reserved: 0, sold: 0, outgoing: noTransfers };
   /** Commands whose events are handed to the journal and not yet committed or failed. */
   private uncommitted = 0;
+  /**
+   * Counts reloads. A commit confirmed late (a flush whose connection was lost, found to be
+   * stored after the slice reloaded) still answers its buyer, but its figures are older than
+   * the reloaded ones and are not shown.
+   */
+  private epoch = 0;
   /** Settles when the latest persisted event has committed (or failed). */
   private latestCommit: Promise<void> = Promise.resolve();
   private readonly reference: nact.Ref<SliceMessage>;
@@ -235,6 +241,10 @@ export class Slice implements SliceHandle {
       case 'reloaded':
         if (this.status !== 'reloading') return state;
         this.host.journal.reopen(this.sliceId);
+        // What was in flight before the reload no longer underlies any decision.
+        this.epoch++;
+        this.uncommitted = 0;
+        this.latestCommit = Promise.resolve();
         this.status = 'ready';
         this.failureSignalled = false;
         this.publish(figuresOf(message.state), []);
@@ -283,14 +293,17 @@ export class Slice implements SliceHandle {
       }
       this.uncommitted++;
       this.latestCommit = committed!;
+      const epoch = this.epoch;
       committed!.then(
         () => {
-          this.uncommitted--;
-          this.publish(figures, events);
+          if (epoch === this.epoch) {
+            this.uncommitted--;
+            this.publish(figures, events);
+          }
           pending.reply({ events, rejection });
         },
         (error: unknown) => {
-          this.uncommitted--;
+          if (epoch === this.epoch) this.uncommitted--;
           pending.reply(unavailable);
           this.signalFailure(error);
         },

@@ -264,7 +264,7 @@ export class BatchingJournal {
         snapshots as unknown as JournalSnapshot[],
         this.options.ownerOf,
       );
-      const client = this.flushClient ?? (this.flushClient = await this.pool.connect());
+      const client = this.flushClient ?? (await this.connectFlushClient());
       let sent = false;
       try {
         const written = client.query(flushQuery(parameters, started));
@@ -272,13 +272,15 @@ export class BatchingJournal {
         await written;
       } catch (error) {
         // After a failure the connection's state is unknown; it is not reused.
-        this.flushClient = null;
-        client.release(true);
+        this.dropFlushClient(client);
         // An error PostgreSQL answered means the statement rolled back. A connection lost
-        // while the statement was out may have committed it: find out before answering.
+        // while the statement was out may have committed it: its buyers wait while that is
+        // found out, and nothing else does.
         const first = events[0];
         if (sent && !isDefiniteRollback(error) && first !== undefined && first.kind === 'event') {
-          if (await this.committedAfterAll(first.sliceId, first.sequence)) return this.committed(events.length, started);
+          this.settleInDoubt(batch, first.sliceId, first.sequence, error);
+          this.options.onFlush?.({ events: events.length, durationMs: this.options.clock.now() - started, committed: false, error });
+          return false;
         }
         throw error;
       }
@@ -293,6 +295,24 @@ export class BatchingJournal {
   private committed(events: number, started: number): true {
     this.options.onFlush?.({ events, durationMs: this.options.clock.now() - started, committed: true });
     return true;
+  }
+
+  /**
+   * A batch whose outcome was lost: its slices stop writing at once (what waits behind it was
+   * decided on top of it and is refused), and its own entries are settled once PostgreSQL can
+   * say whether the batch is stored.
+   */
+  private settleInDoubt(batch: Entry[], sliceId: string, sequence: number, cause: unknown): void {
+    for (const entry of batch) this.failedSlices.add(entry.sliceId);
+    this.rejectBufferedOf(new StorageUnavailableError('the journal lost its connection', { cause }));
+    void this.committedAfterAll(sliceId, sequence).then((committed) => {
+      if (committed) {
+        this.tell(batch);
+      } else {
+        const error = new StorageUnavailableError('the journal flush failed', { cause });
+        for (const entry of batch) entry.reject(error);
+      }
+    });
   }
 
   /**
@@ -314,6 +334,24 @@ export class BatchingJournal {
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
+  }
+
+  /**
+   * The connection every flush uses. If it breaks while idle (the server restarted, say), it
+   * is dropped at once, so the next flush connects anew and a refused connection is a plain
+   * failure rather than a batch in doubt.
+   */
+  private async connectFlushClient(): Promise<pg.PoolClient> {
+    const client = await this.pool.connect();
+    client.on('error', () => this.dropFlushClient(client));
+    this.flushClient = client;
+    return client;
+  }
+
+  private dropFlushClient(client: pg.PoolClient): void {
+    if (this.flushClient !== client) return;
+    this.flushClient = null;
+    client.release(true);
   }
 
   /** Gives the flush connection back to the pool, once nothing is being flushed. */

@@ -1,4 +1,8 @@
-/** A steady load for fault tests: waves of concurrent buys by new users until stopped. */
+/**
+ * A steady load for fault tests: independent buyers, each buying again (as a new user) as soon
+ * as its last buy was answered, until stopped. Independent, so that a buyer whose answer takes
+ * long (a flush in doubt) holds up nobody else.
+ */
 import type { Engine } from '../../src/engine.js';
 
 export interface BuyingLoad {
@@ -6,35 +10,32 @@ export interface BuyingLoad {
   readonly acknowledged: string[];
   /** How many buys came back with each outcome: `ok` or a rejection reason. */
   readonly outcomes: Record<string, number>;
-  /** Stops sending and waits for the last wave's answers. */
+  /** Stops sending and waits for the last answers. */
   stop(): Promise<void>;
 }
 
-export function startBuyingLoad(engine: Engine, itemId: string, waveSize: number): BuyingLoad {
+export function startBuyingLoad(engine: Engine, itemId: string, buyers: number): BuyingLoad {
   const acknowledged: string[] = [];
   const outcomes: Record<string, number> = {};
   let running = true;
   let nextUser = 1;
-  const load = (async () => {
+  const buyer = async (): Promise<void> => {
     while (running) {
-      const wave = await Promise.all(
-        Array.from({ length: waveSize }, () => engine.buy({ userId: String(nextUser++) }, { itemId, quantity: 1 })),
-      );
-      for (const result of wave) {
-        const key = result.ok ? 'ok' : result.reason;
-        outcomes[key] = (outcomes[key] ?? 0) + 1;
-        if (result.ok) acknowledged.push(result.orderId);
-      }
+      const result = await engine.buy({ userId: String(nextUser++) }, { itemId, quantity: 1 });
+      const key = result.ok ? 'ok' : result.reason;
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+      if (result.ok) acknowledged.push(result.orderId);
       // While storage or a shard is down, refusals come back at once; do not spin on them.
-      if (wave.every((result) => !result.ok)) await new Promise((resolve) => setTimeout(resolve, 5));
+      else await new Promise((resolve) => setTimeout(resolve, 5));
     }
-  })();
+  };
+  const all = Array.from({ length: buyers }, buyer);
   return {
     acknowledged,
     outcomes,
     stop: async () => {
       running = false;
-      await load;
+      await Promise.all(all);
     },
   };
 }
