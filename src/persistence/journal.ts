@@ -131,6 +131,7 @@ export class BatchingJournal {
   private readonly failedSlices = new Set<string>();
   private idleWaiters: (() => void)[] = [];
   private currentFlush: Promise<void> = Promise.resolve();
+  private released = false;
   /** One connection for every flush, so a batch is sent the moment it is taken. */
   private flushClient: pg.PoolClient | null = null;
 
@@ -326,6 +327,8 @@ export class BatchingJournal {
   private async committedAfterAll(sliceId: string, sequence: number): Promise<boolean> {
     const deadline = this.options.clock.now() + inDoubtResolutionMsMax;
     for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 1_000)) {
+      // A journal being shut down cannot wait for the database to come back.
+      if (this.released) return false;
       try {
         const found = await this.pool.query('SELECT 1 FROM journal WHERE slice_id = $1 AND sequence = $2', [sliceId, sequence]);
         return found.rowCount === 1;
@@ -357,6 +360,7 @@ export class BatchingJournal {
   /** Gives the flush connection back to the pool, once nothing is being flushed. */
   async release(): Promise<void> {
     await this.whenIdle();
+    this.released = true;
     this.flushClient?.release();
     this.flushClient = null;
   }
