@@ -29,6 +29,7 @@ import {
   type SliceState,
 } from '../domain/slice.js';
 import type { RejectionReason } from '../domain/reasons.js';
+import { StorageUnavailableError } from '../errors.js';
 import type { BatchingJournal } from '../persistence/journal.js';
 import { NactJournal } from './nactJournal.js';
 
@@ -51,7 +52,11 @@ export interface SliceFigures {
 export interface SliceHostOptions {
   readonly journal: BatchingJournal;
   readonly clock: Clock;
-  /** Events between two snapshots of a slice. */
+  /**
+   * Events between two snapshots of a slice, at least. A slice whose state is larger waits for
+   * as many events as its state has entries, so that writing snapshots costs O(1) per event
+   * however many buyers the slice remembers.
+   */
   readonly snapshotEvery?: number;
   /** Commands waiting in one slice's inbox at most; past it, `unavailable`. */
   readonly mailboxDepthMax?: number;
@@ -60,7 +65,7 @@ export interface SliceHostOptions {
   readonly onError?: (error: unknown, context: string) => void;
 }
 
-export const snapshotEveryDefault = 100_000;
+export const snapshotEveryDefault = 10_000;
 export const mailboxDepthMaxDefault = 50_000;
 const reloadBackoffMinMs = 50;
 const reloadBackoffMaxMs = 2_000;
@@ -134,6 +139,7 @@ export class Slice implements SliceHandle {
   private epoch = 0;
   /** Settles when the latest persisted event has committed (or failed). */
   private latestCommit: Promise<void> = Promise.resolve();
+  private eventsSinceSnapshot = 0;
   private readonly reference: nact.Ref<SliceMessage>;
   readonly ready: Promise<void>;
 
@@ -158,8 +164,8 @@ export class Slice implements SliceHandle {
       sliceId,
       `slice-${sliceId}`,
       {
-        snapshotEvery: host.snapshotEvery,
-        snapshotEncoder: (state: SliceState) => toSnapshot(state),
+        // Snapshots are taken by this shell (see `maybeSnapshot`), not on nact's fixed count;
+        // nact still loads the latest one at recovery.
         snapshotDecoder: (snapshot: SliceSnapshot) => fromSnapshot(snapshot),
         initialStateFunc: () => initialState(),
         onCrash: (_message: unknown, error: unknown, context: { stop: symbol }) => {
@@ -243,6 +249,7 @@ export class Slice implements SliceHandle {
         this.host.journal.reopen(this.sliceId);
         // What was in flight before the reload no longer underlies any decision.
         this.epoch++;
+        this.eventsSinceSnapshot = 0;
         this.uncommitted = 0;
         this.latestCommit = Promise.resolve();
         this.status = 'ready';
@@ -291,6 +298,7 @@ export class Slice implements SliceHandle {
         committed?.catch(ignore);
         committed = context.persist(event);
       }
+      this.eventsSinceSnapshot += events.length;
       this.uncommitted++;
       this.latestCommit = committed!;
       const epoch = this.epoch;
@@ -309,8 +317,19 @@ export class Slice implements SliceHandle {
         },
       );
     }
+    this.maybeSnapshot(state);
     this.scheduleExpiry(state);
     return state;
+  }
+
+  private maybeSnapshot(state: SliceState): void {
+    const entries = state.holdings.size + state.open.size + state.closed.size + state.received.size;
+    if (this.status !== 'ready' || this.eventsSinceSnapshot < Math.max(this.host.snapshotEvery, entries)) return;
+    this.eventsSinceSnapshot = 0;
+    this.host.journal.snapshotLatest(this.sliceId, toSnapshot(state), this.host.clock.now()).catch((error: unknown) => {
+      // A snapshot that did not commit costs only a longer replay at the next start.
+      if (!(error instanceof StorageUnavailableError)) this.host.onError(error, `slice ${this.sliceId} snapshot failed`);
+    });
   }
 
   private signalFailure(cause: unknown): void {

@@ -132,6 +132,8 @@ export class BatchingJournal {
   private idleWaiters: (() => void)[] = [];
   private currentFlush: Promise<void> = Promise.resolve();
   private released = false;
+  /** The sequence of the last event persisted for each slice. */
+  private readonly lastSequences = new Map<string, number>();
   /** One connection for every flush, so a batch is sent the moment it is taken. */
   private flushClient: pg.PoolClient | null = null;
 
@@ -149,6 +151,17 @@ export class BatchingJournal {
 
   takeSnapshot(snapshot: JournalSnapshot): Promise<void> {
     return new Promise((resolve, reject) => this.enqueue({ kind: 'snapshot', ...snapshot, resolve, reject }));
+  }
+
+  /**
+   * Snapshots a slice as of the last event persisted for it: the caller's state must hold
+   * exactly the events persisted so far. The snapshot commits with or after those events, and
+   * is dropped with them if they fail.
+   */
+  snapshotLatest(sliceId: string, snapshot: SliceSnapshot, createdAt: number): Promise<void> {
+    const sequence = this.lastSequences.get(sliceId);
+    if (sequence === undefined) return Promise.resolve();
+    return this.takeSnapshot({ sliceId, sequence, snapshot, createdAt });
   }
 
   /**
@@ -217,6 +230,7 @@ export class BatchingJournal {
       return;
     }
     this.buffer.push(entry);
+    if (entry.kind === 'event') this.lastSequences.set(entry.sliceId, entry.sequence);
     if (!this.flushing) {
       this.flushing = true;
       // Everything persisted in the current synchronous run (one actor turn, typically) joins
