@@ -210,6 +210,33 @@ describe('restarts', () => {
   });
 });
 
+describe('snapshots', () => {
+  it('are spaced by the size of the state, so a slice with many buyers does not snapshot on every few events', async () => {
+    const engine = await createEngine({ databaseUrl: database.url, snapshotEvery: 10 });
+    const itemId = newItemId();
+    await engine.createItem({ id: itemId, name: 'Tray', sellerId: '7', stock: 1_000 });
+    const snapshotSequence = async (): Promise<number | null> => {
+      const result = await admin.query(
+        `SELECT sequence FROM journal_snapshot WHERE slice_id IN (SELECT id FROM item_inventory WHERE item_id = $1)`,
+        [itemId],
+      );
+      return result.rows[0] === undefined ? null : Number(result.rows[0].sequence);
+    };
+    const wave = (first: number, count: number) =>
+      Promise.all(Array.from({ length: count }, (_, index) => engine.buy({ userId: String(first + index) }, { itemId, quantity: 1 })));
+
+    await wave(1, 100);
+    // 100 events since the definition, and a state of 100 buyers: due, and taken.
+    await vi.waitFor(async () => expect(await snapshotSequence()).toBe(101));
+    await wave(1_001, 50);
+    // 50 events against a state of 150 buyers: not due yet, although far more than 10.
+    expect(await snapshotSequence()).toBe(101);
+    await wave(2_001, 100);
+    await vi.waitFor(async () => expect(await snapshotSequence()).toBe(251));
+    await engine.close();
+  });
+});
+
 describe('a flush that fails', () => {
   it('answers unavailable to everything in and behind it, and the slice returns to what is committed', async () => {
     const engine = await createEngine({ databaseUrl: database.url });

@@ -108,6 +108,11 @@ function figuresOf(state: SliceState): SliceFigures {
 
 function ignore(): void {}
 
+/** How large a state is, as a snapshot would hold it. */
+function entriesOf(state: SliceState): number {
+  return state.holdings.size + state.open.size + state.closed.size + state.received.size + state.outgoing.size;
+}
+
 /** What the engine needs of a slice, wherever it runs: in this thread or on a shard worker. */
 export interface SliceHandle {
   /** Settles once the slice has recovered from its journal. */
@@ -140,6 +145,8 @@ export class Slice implements SliceHandle {
   /** Settles when the latest persisted event has committed (or failed). */
   private latestCommit: Promise<void> = Promise.resolve();
   private eventsSinceSnapshot = 0;
+  /** Entries (buyers, reservations, transfers) of the state the last snapshot held. */
+  private lastSnapshotEntries = 0;
   private readonly reference: nact.Ref<SliceMessage>;
   readonly ready: Promise<void>;
 
@@ -230,6 +237,7 @@ export class Slice implements SliceHandle {
     switch (message.kind) {
       case 'start':
         if (this.status === 'stopped') return state;
+        this.lastSnapshotEntries = entriesOf(state);
         this.status = 'ready';
         this.publish(figuresOf(state), []);
         started();
@@ -250,6 +258,7 @@ export class Slice implements SliceHandle {
         // What was in flight before the reload no longer underlies any decision.
         this.epoch++;
         this.eventsSinceSnapshot = 0;
+        this.lastSnapshotEntries = entriesOf(message.state);
         this.uncommitted = 0;
         this.latestCommit = Promise.resolve();
         this.status = 'ready';
@@ -322,10 +331,17 @@ export class Slice implements SliceHandle {
     return state;
   }
 
+  /**
+   * Takes a snapshot once the events since the last one are at least `snapshotEvery` and at
+   * least as many as the last snapshot had entries. Writing a snapshot costs its size, so
+   * spacing them by their size keeps the cost O(1) per event, and a recovery replays no more
+   * events than the snapshot it starts from holds.
+   */
   private maybeSnapshot(state: SliceState): void {
-    const entries = state.holdings.size + state.open.size + state.closed.size + state.received.size;
-    if (this.status !== 'ready' || this.eventsSinceSnapshot < Math.max(this.host.snapshotEvery, entries)) return;
+    if (this.status !== 'ready') return;
+    if (this.eventsSinceSnapshot < Math.max(this.host.snapshotEvery, this.lastSnapshotEntries)) return;
     this.eventsSinceSnapshot = 0;
+    this.lastSnapshotEntries = entriesOf(state);
     this.host.journal.snapshotLatest(this.sliceId, toSnapshot(state), this.host.clock.now()).catch((error: unknown) => {
       // A snapshot that did not commit costs only a longer replay at the next start.
       if (!(error instanceof StorageUnavailableError)) this.host.onError(error, `slice ${this.sliceId} snapshot failed`);
