@@ -45,8 +45,6 @@ export const itemCreateSchema = z
     path: ['endsAt'],
   });
 
-export type ItemCreateInput = z.input<typeof itemCreateSchema>;
-
 export interface Eligibility {
   readonly minLevel?: number | undefined;
   readonly tags?: readonly string[] | undefined;

@@ -7,8 +7,7 @@
  *
  * The state is owned by exactly one slice at a time. `evolve` updates it in place and returns
  * it: copying the per-user holdings on every event would cost O(users) per order, which a hot
- * item with a hundred thousand buyers cannot afford. Callers that need an independent copy use
- * `cloneState`.
+ * item with a hundred thousand buyers cannot afford.
  */
 import { assertNever, type RejectionReason } from './reasons.js';
 
@@ -169,8 +168,6 @@ export type SliceEvent =
     }
   | { readonly kind: 'transfer_settled'; readonly transferId: string; readonly atMs: number };
 
-export type SliceEventKind = SliceEvent['kind'];
-
 /**
  * What a command came to: the events to journal and, when the command was turned down, why.
  * A rejection can still carry events: confirming a reservation whose TTL has run out is
@@ -210,17 +207,6 @@ export function initialState(): SliceState {
     closed: new Map(),
     outgoing: new Map(),
     received: new Set(),
-  };
-}
-
-export function cloneState(state: SliceState): SliceState {
-  return {
-    ...state,
-    holdings: new Map(state.holdings),
-    open: new Map(state.open),
-    closed: new Map(state.closed),
-    outgoing: new Map(state.outgoing),
-    received: new Set(state.received),
   };
 }
 
@@ -324,17 +310,20 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
       return accepted([{ kind: 'confirmed', orderId: command.orderId, ...base }]);
     }
     case 'expire': {
+      // Open reservations are kept in the order they were made, with one TTL per item, so they
+      // expire in that order: the sweep stops at the first one not yet due, and costs what it
+      // expires rather than all that is open. (A clock stepped backwards could only delay an
+      // expiry; `confirm` and `cancel` check the expiry of their own reservation regardless.)
       const events: SliceEvent[] = [];
       for (const [reservationId, reservation] of state.open) {
-        if (command.nowMs >= reservation.expiresAt) {
-          events.push({
-            kind: 'expired',
-            reservationId,
-            userId: reservation.userId,
-            quantity: reservation.quantity,
-            atMs: command.nowMs,
-          });
-        }
+        if (command.nowMs < reservation.expiresAt) break;
+        events.push({
+          kind: 'expired',
+          reservationId,
+          userId: reservation.userId,
+          quantity: reservation.quantity,
+          atMs: command.nowMs,
+        });
       }
       return accepted(events);
     }
@@ -481,17 +470,6 @@ export function assertBalanced(state: SliceState): void {
     );
   }
 }
-
-/** The earliest expiry among open reservations, or `null`: when the slice's expiry timer should fire. */
-export function nextExpiry(state: SliceState): number | null {
-  let earliest: number | null = null;
-  for (const reservation of state.open.values()) {
-    if (earliest === null || reservation.expiresAt < earliest) earliest = reservation.expiresAt;
-  }
-  return earliest;
-}
-
-export type SaleStatus = 'not_started' | 'on_sale' | 'sold_out' | 'ended';
 
 export interface SliceSnapshot {
   readonly defined: boolean;

@@ -52,6 +52,8 @@ export class RemoteSlice implements SliceHandle {
   figures: SliceFigures = noFigures;
   readonly ready: Promise<void>;
   ok = false;
+  /** True once the slice has been ready at least once: a later 'ready' ends a recovery. */
+  wasReady = false;
   private started!: () => void;
   private failed!: (error: Error) => void;
 
@@ -83,6 +85,7 @@ export class RemoteSlice implements SliceHandle {
 
   markReady(): void {
     this.ok = true;
+    this.wasReady = true;
     this.started();
   }
 
@@ -253,7 +256,7 @@ export class ShardPool {
         case 'ready': {
           const slice = shard.slices.get(message.slice);
           if (slice === undefined) break;
-          const recovering = slice.ok === false && this.isRestart(slice);
+          const recovering = slice.wasReady && !slice.ok;
           slice.markReady();
           if (recovering && [...shard.slices.values()].every((each) => each.ok)) this.options.onShardRecovered?.(shard.index);
           break;
@@ -282,12 +285,4 @@ export class ShardPool {
     }
   }
 
-  private readonly started = new WeakSet<RemoteSlice>();
-
-  /** True when the slice had been ready before, so this 'ready' ends a recovery. */
-  private isRestart(slice: RemoteSlice): boolean {
-    if (this.started.has(slice)) return true;
-    this.started.add(slice);
-    return false;
-  }
 }
