@@ -43,7 +43,7 @@ async function query<Row extends pg.QueryResultRow>(
 }
 
 async function postmasterPid(dataDirectory: string): Promise<number> {
-  const contents = await readFile(path.join(dataDirectory, 'postmaster.pid'), 'utf8');
+  const contents = await readFile(path.join(dataDirectory, 'postgresql', 'postmaster.pid'), 'utf8');
   return Number.parseInt(contents.split('\n')[0] ?? '', 10);
 }
 
@@ -90,7 +90,7 @@ describe('startEmbeddedPostgres', () => {
     await query(first.connectionString, 'insert into orders values (1, $1)', ['limited sneaker']);
     await first.stop();
     await first.stop();
-    await expect(readFile(path.join(dataDirectory, 'postmaster.pid'))).rejects.toThrow(/ENOENT/);
+    await expect(readFile(path.join(dataDirectory, 'postgresql', 'postmaster.pid'))).rejects.toThrow(/ENOENT/);
 
     const second = await start(dataDirectory);
     expect(await query(second.connectionString, 'select id, item from orders')).toEqual([
@@ -140,7 +140,7 @@ describe('startEmbeddedPostgres', () => {
     const first = await start(dataDirectory);
     await query(first.connectionString, 'create table marker (value int)');
     await query(first.connectionString, 'insert into marker values (42)');
-    const lockFile = path.join(dataDirectory, 'postmaster.pid');
+    const lockFile = path.join(dataDirectory, 'postgresql', 'postmaster.pid');
     const staleContents = await readFile(lockFile, 'utf8');
     const deadPid = await postmasterPid(dataDirectory);
     await first.stop();
@@ -156,7 +156,7 @@ describe('startEmbeddedPostgres', () => {
     const dataDirectory = await freshDataDirectory();
     const owner = await start(dataDirectory);
     await expect(startEmbeddedPostgres({ dataDirectory })).rejects.toThrow(
-      new RegExp(`${dataDirectory}.*is in use by a server`),
+      new RegExp(`${dataDirectory}/postgresql.*is in use by a server`),
     );
     // The refused attempt must not have disturbed the running server.
     expect(await query(owner.connectionString, 'select 1 as alive')).toEqual([{ alive: 1 }]);
@@ -167,7 +167,7 @@ describe('startEmbeddedPostgres', () => {
     const dataDirectory = await freshDataDirectory();
     await writeFile(dataDirectory, 'not a directory');
     await expect(startEmbeddedPostgres({ dataDirectory })).rejects.toThrow(
-      `PostgreSQL data directory ${dataDirectory} exists but is not a directory.`,
+      `PostgreSQL data directory ${dataDirectory} exists but is not a directory; fix: point SECKILL_DATA_DIR at a directory`,
     );
   });
 });
