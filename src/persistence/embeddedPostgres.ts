@@ -32,7 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { StartupError } from '../errors.js';
-import { binariesForSystemAccount, binariesIn, packagedBinaries, type PostgresBinaries } from './embedded/binaries.js';
+import { binariesForSystemAccount, packagedBinaries, type PostgresBinaries } from './embedded/binaries.js';
 import { stopOrphanedServer } from './embedded/orphanedServer.js';
 import { ensureSystemAccount, runningAsRoot, systemAccountName, type Account } from './embedded/systemAccount.js';
 
@@ -106,8 +106,7 @@ type Launch = {
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const log = options.log ?? (() => undefined);
   const account = runningAsRoot() ? await ensureSystemAccount(log) : undefined;
-  const packaged =
-    options.programsDirectory === undefined ? await packagedBinaries() : binariesIn(options.programsDirectory);
+  const packaged = await packagedBinaries(options.programsDirectory);
   const binaries = account === undefined ? packaged : await binariesForSystemAccount(packaged, log);
   const clusterDirectory = await prepareClusterDirectory(path.resolve(options.dataDirectory), account);
   const launch: Launch = {
@@ -439,7 +438,9 @@ async function statIfExists(file: string): Promise<Stats | undefined> {
   try {
     return await stat(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // ENOTDIR: a parent is a file; whoever creates the path next reports it.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw error;
   }
 }

