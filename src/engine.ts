@@ -32,6 +32,7 @@ import {
   type ItemView,
 } from './items.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './persistence/embeddedPostgres.js';
+import { takeEngineLock, type EngineLock } from './persistence/engineLock.js';
 import { Catalog, type SlicePlacement, type StoredOrder } from './persistence/catalog.js';
 import type { FlushReport } from './persistence/journal.js';
 import { migrate } from './persistence/migrations.js';
@@ -148,6 +149,7 @@ export class Engine {
     nodeId: number,
     private readonly log: NonNullable<EngineOptions['log']>,
     private readonly defaultSlices: number,
+    private readonly engineLock: EngineLock,
   ) {
     this.ids = new IdGenerator(clock, nodeId);
   }
@@ -360,6 +362,7 @@ export class Engine {
     this.closed = true;
     await this.runtime.close();
     await Promise.all(this.pools.map((pool) => pool.end()));
+    await this.engineLock.release();
     await this.embedded?.stop();
   }
 
@@ -649,6 +652,13 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   } else {
     databaseUrls = [options.databaseUrl, ...(options.extraInventoryDatabaseUrls ?? [])];
   }
+  let engineLock: EngineLock;
+  try {
+    engineLock = await takeEngineLock(databaseUrls, log);
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
   const pools = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 8 }));
   let runtime: SliceRuntime | undefined;
   try {
@@ -684,6 +694,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       options.nodeId ?? 0,
       log,
       options.defaultSlices ?? 1,
+      engineLock,
     );
     engine.loadBlocklist(await catalog.blocklist());
     await Promise.all(items.map((item) => engine!.startItem(item.definition, item.slices)));
@@ -691,6 +702,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   } catch (error) {
     await runtime?.close().catch(() => undefined);
     await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
+    await engineLock.release();
     await embedded?.stop();
     throw error;
   }

@@ -43,6 +43,7 @@ import {
 import { KeyedRateLimiter, TokenBucket } from './edge/rateLimit.js';
 import { StockFeed } from './edge/stockFeed.js';
 import { uws, uwsImplementation, type UwsImplementation } from './edge/uws.js';
+import { listenExclusively } from './edge/listen.js';
 import { decimalId, qualify, type Buyer } from './items.js';
 import { Metrics } from './metrics.js';
 
@@ -213,23 +214,20 @@ class Server implements SeckillServer {
     return `ws://${this.urlHost()}:${this.port}/ws`;
   }
 
-  listen(host: string, port: number): Promise<void> {
-    return new Promise((resolve, rejectListen) => {
-      this.app.listen(host, port, (listenSocket) => {
-        if (listenSocket === false) {
-          this.stopStockListener();
-          this.feed.stop();
-          rejectListen(new Error(`cannot listen on ${host}:${port}`));
-          return;
-        }
-        this.listenSocket = listenSocket;
-        this.host = host;
-        this.port = uws.us_socket_local_port(listenSocket as never);
-        this.congestionTimer = setInterval(() => this.checkCongestion(), congestionCheckIntervalMs);
-        this.congestionTimer.unref();
-        resolve();
-      });
-    });
+  async listen(host: string, port: number): Promise<void> {
+    let listenSocket: us_listen_socket;
+    try {
+      listenSocket = await listenExclusively(this.app, host, port);
+    } catch (error) {
+      this.stopStockListener();
+      this.feed.stop();
+      throw error;
+    }
+    this.listenSocket = listenSocket;
+    this.host = host;
+    this.port = uws.us_socket_local_port(listenSocket as never);
+    this.congestionTimer = setInterval(() => this.checkCongestion(), congestionCheckIntervalMs);
+    this.congestionTimer.unref();
   }
 
   stopAccepting(): void {
