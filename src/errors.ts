@@ -24,3 +24,17 @@ export class EngineClosedError extends Error {
     super('the engine is closed');
   }
 }
+
+/**
+ * The engine cannot start: a program, a directory or a database it needs is missing or out of
+ * reach. The message is one line that names what and where, and ends with the fix.
+ */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+  /** What a program printed before it failed (PostgreSQL's last lines), for whoever reads further. */
+  readonly detail: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; detail?: string }) {
+    super(message, options);
+    this.detail = options?.detail === '' ? undefined : options?.detail;
+  }
+}

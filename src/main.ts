@@ -12,7 +12,7 @@
 import { pino } from 'pino';
 import { loadConfig, type Config } from './config.js';
 import { createEngine, type Engine } from './engine.js';
-import { ConfigurationError } from './errors.js';
+import { ConfigurationError, StartupError } from './errors.js';
 import { Metrics } from './metrics.js';
 import { startServer, type SeckillServer } from './server.js';
 import { uwsImplementation } from './edge/uws.js';
@@ -123,7 +123,17 @@ async function main(): Promise<void> {
       `listening on ${server.httpUrl} (WebSocket ${server.wsUrl})`,
     );
   } catch (error) {
-    logger.fatal({ err: error }, 'the server could not start');
+    // One line a person can act on, on stderr and in the log; the stack and PostgreSQL's own
+    // last lines go to the log only, where whoever needs more can find them.
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    process.stderr.write(`seckill: could not start: ${reason}\n`);
+    logger.fatal(
+      {
+        err: error instanceof StartupError ? undefined : error,
+        postgresOutput: error instanceof StartupError ? error.detail : undefined,
+      },
+      `the server could not start: ${reason}`,
+    );
     await engine?.close().catch(() => undefined);
     logger.flush();
     process.exit(exitCodes.startFailed);

@@ -1,13 +1,17 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { chmod, cp, mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { promisify } from 'node:util';
 import { startEmbeddedPostgres } from '../src/persistence/embeddedPostgres.js';
 import type { EmbeddedPostgresHandle } from '../src/persistence/embeddedPostgres.js';
+import { binariesForSystemAccount, packagedBinaries } from '../src/persistence/embedded/binaries.js';
+
+const runningAsRoot = process.getuid?.() === 0;
 
 const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 const startAndHangScript = fileURLToPath(new URL('./support/startAndHang.ts', import.meta.url));
@@ -43,7 +47,7 @@ async function query<Row extends pg.QueryResultRow>(
 }
 
 async function postmasterPid(dataDirectory: string): Promise<number> {
-  const contents = await readFile(path.join(dataDirectory, 'postmaster.pid'), 'utf8');
+  const contents = await readFile(path.join(dataDirectory, 'postgresql', 'postmaster.pid'), 'utf8');
   return Number.parseInt(contents.split('\n')[0] ?? '', 10);
 }
 
@@ -90,7 +94,7 @@ describe('startEmbeddedPostgres', () => {
     await query(first.connectionString, 'insert into orders values (1, $1)', ['limited sneaker']);
     await first.stop();
     await first.stop();
-    await expect(readFile(path.join(dataDirectory, 'postmaster.pid'))).rejects.toThrow(/ENOENT/);
+    await expect(readFile(path.join(dataDirectory, 'postgresql', 'postmaster.pid'))).rejects.toThrow(/ENOENT/);
 
     const second = await start(dataDirectory);
     expect(await query(second.connectionString, 'select id, item from orders')).toEqual([
@@ -140,7 +144,7 @@ describe('startEmbeddedPostgres', () => {
     const first = await start(dataDirectory);
     await query(first.connectionString, 'create table marker (value int)');
     await query(first.connectionString, 'insert into marker values (42)');
-    const lockFile = path.join(dataDirectory, 'postmaster.pid');
+    const lockFile = path.join(dataDirectory, 'postgresql', 'postmaster.pid');
     const staleContents = await readFile(lockFile, 'utf8');
     const deadPid = await postmasterPid(dataDirectory);
     await first.stop();
@@ -156,7 +160,7 @@ describe('startEmbeddedPostgres', () => {
     const dataDirectory = await freshDataDirectory();
     const owner = await start(dataDirectory);
     await expect(startEmbeddedPostgres({ dataDirectory })).rejects.toThrow(
-      new RegExp(`${dataDirectory}.*is in use by a server`),
+      new RegExp(`${dataDirectory}/postgresql.*is in use by a server`),
     );
     // The refused attempt must not have disturbed the running server.
     expect(await query(owner.connectionString, 'select 1 as alive')).toEqual([{ alive: 1 }]);
@@ -167,7 +171,87 @@ describe('startEmbeddedPostgres', () => {
     const dataDirectory = await freshDataDirectory();
     await writeFile(dataDirectory, 'not a directory');
     await expect(startEmbeddedPostgres({ dataDirectory })).rejects.toThrow(
-      `PostgreSQL data directory ${dataDirectory} exists but is not a directory.`,
+      `PostgreSQL data directory ${dataDirectory} exists but is not a directory; fix: point SECKILL_DATA_DIR at a directory`,
     );
   });
+
+  it('runs from programs and a data directory under 0700 directories, beside files already in the data directory', async () => {
+    // A checkout in /root or a `mktemp -d` directory: only its owner may enter it.
+    const privateDirectory = await mkdtemp(path.join(os.tmpdir(), 'seckill-private-'));
+    temporaryDirectories.push(privateDirectory);
+    expect((await stat(privateDirectory)).mode & 0o777).toBe(0o700);
+    const packaged = await packagedBinaries();
+    const programsDirectory = path.join(privateDirectory, 'package', 'native');
+    await cp(path.dirname(packaged.root), path.join(privateDirectory, 'package'), { recursive: true, verbatimSymlinks: true });
+    // A mounted volume is rarely empty.
+    const dataDirectory = path.join(privateDirectory, 'volume');
+    await mkdir(path.join(dataDirectory, 'lost+found'), { recursive: true });
+    await writeFile(path.join(dataDirectory, 'operator.log'), 'kept\n');
+
+    const server = await startEmbeddedPostgres({ dataDirectory, programsDirectory });
+    serversToStop.push(server);
+    expect(server.clusterDirectory).toBe(path.join(await realpath(dataDirectory), 'postgresql'));
+    expect(await query(server.connectionString, 'select 1 as alive')).toEqual([{ alive: 1 }]);
+    await server.stop();
+
+    // Nothing was opened up: the private directory is still the owner's alone, the files stay.
+    expect((await stat(privateDirectory)).mode & 0o777).toBe(0o700);
+    expect((await readdir(dataDirectory)).sort()).toEqual(['lost+found', 'operator.log', 'postgresql']);
+    expect(await readFile(path.join(dataDirectory, 'operator.log'), 'utf8')).toBe('kept\n');
+  });
+
+  it('names the program and the fix, in one line, when the PostgreSQL programs cannot be run', async () => {
+    const programsDirectory = path.join(path.dirname(await freshDataDirectory()), 'broken');
+    await mkdir(path.join(programsDirectory, 'bin'), { recursive: true });
+    for (const program of ['initdb', 'postgres']) {
+      await writeFile(path.join(programsDirectory, 'bin', program), '#!/bin/sh\n');
+      await chmod(path.join(programsDirectory, 'bin', program), 0o644);
+    }
+    const failure = await startEmbeddedPostgres({ dataDirectory: await freshDataDirectory(), programsDirectory }).catch(
+      (error: unknown) => error as Error,
+    );
+    expect(failure).toBeInstanceOf(Error);
+    expect((failure as Error).message).toMatch(
+      new RegExp(`the PostgreSQL program ${programsDirectory}/bin/initdb cannot be run \\(.*\\); fix: `),
+    );
+    expect((failure as Error).message).not.toContain('\n');
+  });
+
+  it('names the directory and the fix, in one line, when the data directory cannot be used', async () => {
+    const parentFile = path.join(path.dirname(await freshDataDirectory()), 'a-file');
+    await writeFile(parentFile, 'not a directory');
+    const failure = await startEmbeddedPostgres({ dataDirectory: path.join(parentFile, 'data') }).catch(
+      (error: unknown) => error as Error,
+    );
+    expect((failure as Error).message).toMatch(
+      new RegExp(`^could not create the data directory ${parentFile}/data: .*; fix: create it or point SECKILL_DATA_DIR at a writable directory$`),
+    );
+
+    const blockedCluster = await freshDataDirectory();
+    await mkdir(blockedCluster);
+    await writeFile(path.join(blockedCluster, 'postgresql'), 'in the way');
+    await expect(startEmbeddedPostgres({ dataDirectory: blockedCluster })).rejects.toThrow(
+      `${blockedCluster}/postgresql exists but is not a directory; fix: move it aside`,
+    );
+  });
+
+  it.skipIf(!runningAsRoot)('as root, copies the programs once to a directory the postgres account can run them from', async () => {
+    const temporaryDirectory = path.dirname(await freshDataDirectory());
+    // Like /var/cache, the test's stand-in must be open for the account to enter.
+    await chmod(temporaryDirectory, 0o755);
+    const sharedDirectory = path.join(temporaryDirectory, 'shared');
+    const notes: string[] = [];
+    const packaged = await packagedBinaries();
+    const first = await binariesForSystemAccount(packaged, (line) => notes.push(line), sharedDirectory);
+    const second = await binariesForSystemAccount(packaged, (line) => notes.push(line), sharedDirectory);
+    expect(second.root).toBe(first.root);
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toMatch(/^Copied the PostgreSQL programs to .* where the "postgres" account can run them\.$/);
+    const postgresAccount = Number((await promisify(execFile)('id', ['-u', 'postgres'])).stdout.trim());
+    const { stdout } = await promisify(execFile)(first.postgres, ['--version'], { uid: postgresAccount });
+    expect(stdout).toMatch(/^postgres \(PostgreSQL\) \d+/);
+    const packagedVersion = JSON.parse(await readFile(path.join(packaged.root, '..', 'package.json'), 'utf8')) as { version: string };
+    expect(path.basename(first.root)).toBe(`postgresql-${os.platform()}-${os.arch()}-${packagedVersion.version}`);
+  });
 });
+

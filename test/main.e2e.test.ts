@@ -3,106 +3,21 @@
  * secrets printed once, the embedded database, graceful shutdown on SIGTERM with requests in
  * flight, and exit at once on a second signal.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TestClient, type Message } from './e2e/client.js';
+import { eventuallyTrue, MainProcess } from './e2e/mainProcess.js';
 import { TcpProxy } from './e2e/tcpProxy.js';
 import { createTestDatabase } from './support/testDatabase.js';
 
-const projectDirectory = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const running = new Set<ChildProcess>();
 const temporaryDirectories: string[] = [];
 
 afterAll(async () => {
-  for (const child of running) child.kill('SIGKILL');
   for (const directory of temporaryDirectories) await rm(directory, { recursive: true, force: true });
 });
-
-interface LogLine {
-  readonly level: number;
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
-
-class MainProcess {
-  readonly lines: LogLine[] = [];
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private waiters: { predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
-
-  constructor(readonly child: ChildProcess) {
-    running.add(child);
-    this.exited = new Promise((resolve) =>
-      child.on('exit', (code, signal) => {
-        running.delete(child);
-        resolve({ code, signal });
-      }),
-    );
-    child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    createInterface({ input: child.stdout! }).on('line', (text) => {
-      let line: LogLine;
-      try {
-        line = JSON.parse(text) as LogLine;
-      } catch {
-        return;
-      }
-      this.lines.push(line);
-      this.waiters = this.waiters.filter((waiter) => {
-        if (!waiter.predicate(line)) return true;
-        waiter.resolve(line);
-        return false;
-      });
-    });
-  }
-
-  static start(environment: Record<string, string>): MainProcess {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: projectDirectory,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...environment },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    return new MainProcess(child);
-  }
-
-  waitForLine(predicate: (line: LogLine) => boolean, timeoutMs = 60_000): Promise<LogLine> {
-    const found = this.lines.find(predicate);
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no such log line within ${timeoutMs} ms; stderr: ${this.stderr}`)),
-        timeoutMs,
-      );
-      void this.exited.then(({ code }) => reject(new Error(`exited with ${code} first; stderr: ${this.stderr}`)));
-      this.waiters.push({
-        predicate,
-        resolve: (line) => {
-          clearTimeout(timer);
-          resolve(line);
-        },
-      });
-    });
-  }
-
-  /** Waits for the server to listen and returns its port. */
-  async listening(): Promise<number> {
-    const line = await this.waitForLine((entry) => entry.msg.startsWith('listening on'));
-    return line.port as number;
-  }
-}
-
-async function eventuallyTrue(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const jwtSecret = 'main-e2e-secret-main-e2e-secret-0123456789';
 const adminToken = 'main-e2e-admin-token';

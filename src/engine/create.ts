@@ -8,6 +8,7 @@ import type { SliceFigures } from '../actors/sliceActor.js';
 import { systemClock } from '../clock.js';
 import type { SliceEvent } from '../domain/slice.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../persistence/embeddedPostgres.js';
+import { takeEngineLock, type EngineLock } from '../persistence/engineLock.js';
 import { Catalog } from '../persistence/catalog.js';
 import { migrate } from '../persistence/migrations.js';
 import { createPool } from '../persistence/pools.js';
@@ -50,6 +51,13 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   } else {
     databaseUrls = [options.databaseUrl, ...(options.extraInventoryDatabaseUrls ?? [])];
   }
+  let engineLock: EngineLock;
+  try {
+    engineLock = await takeEngineLock(databaseUrls, log);
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
   const pools = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 8 }));
   let runtime: SliceRuntime | undefined;
   try {
@@ -85,6 +93,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       options.nodeId ?? 0,
       log,
       options.defaultSlices ?? 1,
+      engineLock,
     );
     engine.loadBlocklist(await catalog.blocklist());
     await Promise.all(items.map((item) => engine!.startItem(item.definition, item.slices)));
@@ -92,6 +101,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   } catch (error) {
     await runtime?.close().catch(() => undefined);
     await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
+    await engineLock.release();
     await embedded?.stop();
     throw error;
   }

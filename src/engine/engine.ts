@@ -13,6 +13,7 @@ import { EngineClosedError } from '../errors.js';
 import { IdGenerator } from '../ids.js';
 import { parseItemDefinition, qualify, sliceIndexFor, type Buyer, type ItemDefinition, type ItemView } from '../items.js';
 import type { EmbeddedPostgresHandle } from '../persistence/embeddedPostgres.js';
+import type { EngineLock } from '../persistence/engineLock.js';
 import type { Catalog, SlicePlacement } from '../persistence/catalog.js';
 import type { SliceRuntime } from '../sliceRuntime.js';
 import type { TokenSigner } from '../tokens.js';
@@ -42,6 +43,7 @@ export class Engine {
     nodeId: number,
     private readonly log: EngineLog,
     private readonly defaultSlices: number,
+    private readonly engineLock: EngineLock,
   ) {
     this.ids = new IdGenerator(clock, nodeId);
     this.transfers = new Transfers(clock, this.ids, () => this.closed);
@@ -247,6 +249,7 @@ export class Engine {
     this.closed = true;
     await this.runtime.close();
     await Promise.all(this.pools.map((pool) => pool.end()));
+    await this.engineLock.release();
     await this.embedded?.stop();
   }
 

@@ -50,3 +50,19 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     client.release(broken);
   }
 }
+
+/**
+ * A connection of its own, outside every pool, for a session that must last as long as the
+ * process (the engine's lock). It is named, so that `pg_stat_activity` tells who holds what.
+ * Its errors are the caller's to watch: the listener here only keeps them from crashing.
+ */
+export function createSessionClient(connectionString: string, applicationName: string): pg.Client {
+  const client = new pg.Client({
+    connectionString,
+    application_name: applicationName,
+    connectionTimeoutMillis: 5_000,
+    keepAlive: true,
+  });
+  client.on('error', () => undefined);
+  return client;
+}

@@ -51,6 +51,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     };
   } catch (error) {
     await rm(temporaryDirectory, { recursive: true, force: true });
+    // One line that says what failed and how to fix it, instead of a bare exit.
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    process.stderr.write(`seckill tests: could not start the embedded PostgreSQL: ${reason}\n`);
     throw error;
   }
 }
