@@ -75,7 +75,6 @@ const unavailable: SliceOutcome = { events: [], rejection: 'unavailable' };
 type SliceMessage =
   | { readonly kind: 'start' }
   | { readonly kind: 'commands' }
-  | { readonly kind: 'storage_failed'; readonly cause: unknown }
   | { readonly kind: 'reloaded'; readonly state: SliceState };
 
 /** The part of nact's persistent-actor context this shell uses. */
@@ -131,7 +130,6 @@ export class Slice implements SliceHandle {
   private status: Status = 'starting';
   private inbox: Pending[] = [];
   private dispatched = false;
-  private failureSignalled = false;
   private expiryTimer: { at: number; handle: TimerHandle } | null = null;
   private committed: SliceFigures = { stock: 0, available: 0, reserved: 0, sold: 0, outgoing: noTransfers };
   /** Commands whose events are handed to the journal and not yet committed or failed. */
@@ -246,12 +244,6 @@ export class Slice implements SliceHandle {
         return state;
       case 'commands':
         return this.decideAll(state, this.takeInbox(), context);
-      case 'storage_failed':
-        if (this.status === 'ready') {
-          this.status = 'reloading';
-          void this.reload(message.cause);
-        }
-        return state;
       case 'reloaded':
         if (this.status !== 'reloading') return state;
         this.host.journal.reopen(this.sliceId);
@@ -262,7 +254,6 @@ export class Slice implements SliceHandle {
         this.uncommitted = 0;
         this.latestCommit = Promise.resolve();
         this.status = 'ready';
-        this.failureSignalled = false;
         this.publish(figuresOf(message.state), []);
         this.scheduleExpiry(message.state);
         return message.state;
@@ -319,10 +310,10 @@ export class Slice implements SliceHandle {
           }
           pending.reply({ events, rejection });
         },
-        (error: unknown) => {
+        () => {
+          // The journal failed the slice before it rejected this (see `journalFailed`).
           if (epoch === this.epoch) this.uncommitted--;
           pending.reply(unavailable);
-          this.signalFailure(error);
         },
       );
     }
@@ -348,15 +339,20 @@ export class Slice implements SliceHandle {
     });
   }
 
-  private signalFailure(cause: unknown): void {
-    if (this.failureSignalled || this.status === 'stopped') return;
-    this.failureSignalled = true;
-    nact.dispatch(this.reference, { kind: 'storage_failed', cause });
+  /**
+   * The journal stopped this slice from writing. Called in the same synchronous run as the
+   * failure, so no command is decided after it on state that holds events that failed: a
+   * command already queued (a nact message waiting for its turn) finds the slice reloading and
+   * hears `unavailable`, instead of a refusal that rests on what never committed.
+   */
+  journalFailed(cause: unknown): void {
+    if (this.status !== 'ready') return;
+    this.status = 'reloading';
+    void this.reload(cause);
   }
 
   /** Reloads the committed state, retrying with backoff while storage stays down. */
   private async reload(cause: unknown): Promise<void> {
-    this.failureSignalled = true;
     this.expiryTimer?.handle.cancel();
     this.expiryTimer = null;
     await this.host.journal.failSlice(this.sliceId, cause);
@@ -411,6 +407,7 @@ export class SliceHost {
     this.clock = options.clock;
     this.snapshotEvery = options.snapshotEvery ?? snapshotEveryDefault;
     this.mailboxDepthMax = options.mailboxDepthMax ?? mailboxDepthMaxDefault;
+    this.journal.onSliceFailed((sliceId, cause) => this.slices.get(sliceId)?.journalFailed(cause));
     this.system = nact.start(nact.configurePersistence(new NactJournal(options.journal) as never) as never);
   }
 

@@ -136,12 +136,22 @@ export class BatchingJournal {
   private readonly lastSequences = new Map<string, number>();
   /** One connection for every flush, so a batch is sent the moment it is taken. */
   private flushClient: pg.PoolClient | null = null;
+  private sliceFailedListener: (sliceId: string, cause: unknown) => void = () => undefined;
 
   constructor(pool: pg.Pool, options: JournalOptions) {
     this.pool = pool;
     this.options = options;
     this.flushEventsMax = options.flushEventsMax ?? flushEventsMaxDefault;
     this.bufferedEventsMax = options.bufferedEventsMax ?? bufferedEventsMaxDefault;
+  }
+
+  /**
+   * Tells `listener` the moment a slice stops writing (a failed flush, a flush in doubt), in the
+   * same synchronous run as the failure and before any of its waiters hears of it: whatever the
+   * slice decides from then on would rest on state that may not exist.
+   */
+  onSliceFailed(listener: (sliceId: string, cause: unknown) => void): void {
+    this.sliceFailedListener = listener;
   }
 
   /** Resolves once the event has committed; rejects with `StorageUnavailableError` when it will not. */
@@ -170,7 +180,7 @@ export class BatchingJournal {
    * reload that starts afterwards sees everything of the slice that will ever commit.
    */
   async failSlice(sliceId: string, cause: unknown): Promise<void> {
-    this.failedSlices.add(sliceId);
+    this.markFailed(sliceId, cause);
     this.rejectBufferedOf(new StorageUnavailableError(`slice ${sliceId} was stopped`, { cause }));
     await this.currentFlush;
   }
@@ -226,7 +236,11 @@ export class BatchingJournal {
       return;
     }
     if (this.buffer.length >= this.bufferedEventsMax) {
-      entry.reject(new StorageUnavailableError(`the journal holds ${this.buffer.length} unflushed events`));
+      // The slice has applied this event to its state already; it must reload what is committed.
+      const error = new StorageUnavailableError(`the journal holds ${this.buffer.length} unflushed events`);
+      this.markFailed(entry.sliceId, error);
+      this.rejectBufferedOf(error);
+      entry.reject(error);
       return;
     }
     this.buffer.push(entry);
@@ -318,7 +332,7 @@ export class BatchingJournal {
    * say whether the batch is stored.
    */
   private settleInDoubt(batch: Entry[], sliceId: string, sequence: number, cause: unknown): void {
-    for (const entry of batch) this.failedSlices.add(entry.sliceId);
+    for (const entry of batch) this.markFailed(entry.sliceId, cause);
     this.rejectBufferedOf(new StorageUnavailableError('the journal lost its connection', { cause }));
     void this.committedAfterAll(sliceId, sequence).then((committed) => {
       if (committed) {
@@ -381,9 +395,15 @@ export class BatchingJournal {
 
   private fail(batch: Entry[], cause: unknown): void {
     const error = new StorageUnavailableError('the journal flush failed', { cause });
-    for (const entry of batch) this.failedSlices.add(entry.sliceId);
+    for (const entry of batch) this.markFailed(entry.sliceId, cause);
     for (const entry of batch) entry.reject(error);
     this.rejectBufferedOf(error);
+  }
+
+  private markFailed(sliceId: string, cause: unknown): void {
+    if (this.failedSlices.has(sliceId)) return;
+    this.failedSlices.add(sliceId);
+    this.sliceFailedListener(sliceId, cause);
   }
 
   /**
