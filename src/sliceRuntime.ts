@@ -71,11 +71,7 @@ export class InProcessSlices implements SliceRuntime {
   }
 
   async close(): Promise<void> {
-    for (const { host, journal } of this.databases) {
-      await host.drain();
-      host.stop();
-      await journal.release();
-    }
+    await Promise.all(this.databases.map(({ host }) => host.close()));
   }
 
   get backlog(): number {

@@ -29,7 +29,7 @@ import {
   type SliceState,
 } from '../domain/slice.js';
 import type { RejectionReason } from '../domain/reasons.js';
-import { StorageUnavailableError } from '../errors.js';
+import { OutcomeUnknownError, StorageUnavailableError } from '../errors.js';
 import type { BatchingJournal } from '../persistence/journal.js';
 import { NactJournal } from './nactJournal.js';
 
@@ -37,6 +37,12 @@ export interface SliceOutcome {
   /** The committed events of the command; empty when it was refused outright. */
   readonly events: readonly SliceEvent[];
   readonly rejection: RejectionReason | null;
+  /**
+   * Set when the command's events may or may not have committed and nobody can find out any
+   * more (the slice was stopped while its flush was in doubt). The caller must not say
+   * `unavailable`, which promises that nothing changed.
+   */
+  readonly outcomeUnknown?: true;
 }
 
 /** A slice's committed figures: what buyers are shown. */
@@ -67,10 +73,13 @@ export interface SliceHostOptions {
 
 export const snapshotEveryDefault = 10_000;
 export const mailboxDepthMaxDefault = 50_000;
+/** How long closing waits for a flush in doubt to be settled, before its outcome is given up as unknown. */
+export const closeInDoubtWaitMsDefault = 10_000;
 const reloadBackoffMinMs = 50;
 const reloadBackoffMaxMs = 2_000;
 
 const unavailable: SliceOutcome = { events: [], rejection: 'unavailable' };
+const outcomeUnknown: SliceOutcome = { events: [], rejection: null, outcomeUnknown: true };
 
 type SliceMessage =
   | { readonly kind: 'start' }
@@ -310,10 +319,10 @@ export class Slice implements SliceHandle {
           }
           pending.reply({ events, rejection });
         },
-        () => {
+        (error: unknown) => {
           // The journal failed the slice before it rejected this (see `journalFailed`).
           if (epoch === this.epoch) this.uncommitted--;
-          pending.reply(unavailable);
+          pending.reply(error instanceof OutcomeUnknownError ? outcomeUnknown : unavailable);
         },
       );
     }
@@ -439,6 +448,18 @@ export class SliceHost {
       }
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
+  }
+
+  /**
+   * Commits and answers what the slices hold, waits up to `inDoubtWaitMs` for the flushes in
+   * doubt to be settled by their slices' recovery, then stops the slices and releases the
+   * journal (which tells what is still in doubt that its outcome is unknown).
+   */
+  async close(inDoubtWaitMs = closeInDoubtWaitMsDefault): Promise<void> {
+    await this.drain();
+    await this.journal.inDoubtSettled(inDoubtWaitMs);
+    this.stop();
+    await this.journal.release();
   }
 
   stop(): void {

@@ -9,7 +9,7 @@ import type { SliceFigures, SliceHandle, SliceOutcome } from '../actors/sliceAct
 import type { Clock } from '../clock.js';
 import type { SliceEvent } from '../domain/slice.js';
 import { reject, type Rejection } from '../domain/reasons.js';
-import { EngineClosedError } from '../errors.js';
+import { EngineClosedError, OutcomeUnknownError } from '../errors.js';
 import { IdGenerator } from '../ids.js';
 import { parseItemDefinition, qualify, sliceIndexFor, type Buyer, type ItemDefinition, type ItemView } from '../items.js';
 import type { EmbeddedPostgresHandle } from '../persistence/embeddedPostgres.js';
@@ -333,5 +333,7 @@ export class Engine {
 }
 
 function rejectionOf(outcome: SliceOutcome): Rejection {
+  // Not `unavailable`: that would promise that nothing changed.
+  if (outcome.outcomeUnknown === true) throw new OutcomeUnknownError('the engine closed before the outcome was known');
   return reject(outcome.rejection ?? 'unavailable');
 }

@@ -259,5 +259,5 @@ async function writeSlices(
     if (decision.rejection !== null || event === undefined) throw new Error(`slice definition refused: ${decision.rejection}`);
     return { sliceId, sequence: 1, event };
   });
-  await writeBatch(client, buildFlushParameters(events, [], () => ({ itemId: definition.id, sellerId: definition.sellerId })), nowMs);
+  await writeBatch(client, buildFlushParameters(events, [], () => ({ itemId: definition.id, sellerId: definition.sellerId, epoch: 0 })), nowMs);
 }

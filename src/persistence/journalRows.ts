@@ -28,6 +28,16 @@ export interface SliceOwner {
   readonly sellerId: string;
 }
 
+/**
+ * A slice as one flush writes it: its owner, and the epoch under which this process owns the
+ * slice's journal. The flush writes only where the slice's row still holds that epoch, so a
+ * writer that lost the slice (a statement that outlived its client, a worker replaced) cannot
+ * commit beside the new owner.
+ */
+export interface FlushOwner extends SliceOwner {
+  readonly epoch: number;
+}
+
 export interface FlushParameters {
   readonly journal: {
     sliceIds: string[];
@@ -50,6 +60,8 @@ export interface FlushParameters {
     sliceIds: string[];
     itemIds: string[];
     sellerIds: string[];
+    /** The epoch the slice's row must still hold for the flush to commit. */
+    epochs: number[];
     stock: number[];
     available: number[];
     reserved: number[];
@@ -102,7 +114,7 @@ export function figureDelta(event: SliceEvent): FigureDelta {
 export function buildFlushParameters(
   events: readonly JournalEvent[],
   snapshots: readonly JournalSnapshot[],
-  ownerOf: (sliceId: string) => SliceOwner,
+  ownerOf: (sliceId: string) => FlushOwner,
 ): FlushParameters {
   const journal: FlushParameters['journal'] = {
     sliceIds: [],
@@ -145,10 +157,17 @@ export function buildFlushParameters(
     }
   }
 
+  // A slice with only a snapshot in the batch is fenced like the others: its row is touched
+  // with a change of nothing, under its epoch.
+  for (const snapshot of snapshots) {
+    if (!deltas.has(snapshot.sliceId)) deltas.set(snapshot.sliceId, { stock: 0, available: 0, reserved: 0, sold: 0 });
+  }
+
   const inventory: FlushParameters['inventory'] = {
     sliceIds: [],
     itemIds: [],
     sellerIds: [],
+    epochs: [],
     stock: [],
     available: [],
     reserved: [],
@@ -159,6 +178,7 @@ export function buildFlushParameters(
     inventory.sliceIds.push(sliceId);
     inventory.itemIds.push(owner.itemId);
     inventory.sellerIds.push(owner.sellerId);
+    inventory.epochs.push(owner.epoch);
     inventory.stock.push(delta.stock);
     inventory.available.push(delta.available);
     inventory.reserved.push(delta.reserved);
@@ -358,4 +378,18 @@ export function eventFromRow(row: JournalRow): SliceEvent {
     default:
       throw new Error(`journal row ${row.sequence} has an unknown kind ${row.kind}`);
   }
+}
+
+/**
+ * Whether a stored journal row is this very event: how a flush whose outcome was lost finds out
+ * whether it committed. Every field counts, ids and times included, so an event decided later
+ * at the same place in the journal is never taken for it.
+ */
+export function rowHoldsEvent(row: JournalRow, event: SliceEvent): boolean {
+  return canonical(eventFromRow(row)) === canonical(event);
+}
+
+function canonical(event: SliceEvent): string {
+  const record = event as unknown as Record<string, unknown>;
+  return JSON.stringify(Object.keys(record).sort().map((key) => [key, record[key]]));
 }

@@ -9,7 +9,7 @@ import {
   type JournalRow,
 } from './journalRows.js';
 
-const owner = () => ({ itemId: '42', sellerId: '7' });
+const owner = () => ({ itemId: '42', sellerId: '7', epoch: 3 });
 const definedEvent: SliceEvent = {
   kind: 'defined',
   atMs: 5,

@@ -86,9 +86,7 @@ export default async function hostShard(task: ShardTask): Promise<void> {
   const stop = async (): Promise<void> => {
     stopping = true;
     for (const database of databases) {
-      await database.host.drain();
-      database.host.stop();
-      await database.journal.release();
+      await database.host.close();
       await database.pool.end();
     }
     out.flush();

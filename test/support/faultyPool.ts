@@ -5,15 +5,25 @@
  */
 import pg from 'pg';
 
-export type FlushHook = (run: () => Promise<pg.QueryResult>) => Promise<pg.QueryResult>;
+/** Runs or replaces one flush; `statement` is the flush as sent, to send again later. */
+export type FlushHook = (run: () => Promise<pg.QueryResult>, statement: pg.QueryConfig) => Promise<pg.QueryResult>;
 
-export function withFlushHook(real: pg.Pool, hook: () => FlushHook | undefined): pg.Pool {
+/**
+ * `hook` is asked at every flush; `down` makes every other query and every new connection fail
+ * as an unreachable server would.
+ */
+export function withFlushHook(real: pg.Pool, hook: () => FlushHook | undefined, down: () => boolean = () => false): pg.Pool {
   return new Proxy(real, {
     get(target, property, receiver) {
+      if (property === 'query') {
+        return (...parameters: unknown[]) =>
+          down() ? Promise.reject(connectionRefused()) : (target.query as (...all: unknown[]) => unknown)(...parameters);
+      }
       if (property !== 'connect') return Reflect.get(target, property, receiver);
       return async (callback?: unknown) => {
         // pg's own `pool.query` connects with a callback: that path is left alone.
         if (typeof callback === 'function') return target.connect(callback as never);
+        if (down()) throw connectionRefused();
         const client = await target.connect();
         const query = client.query.bind(client) as (...parameters: unknown[]) => Promise<pg.QueryResult>;
         (client as unknown as { query: unknown }).query = (...parameters: unknown[]) => {
@@ -21,7 +31,7 @@ export function withFlushHook(real: pg.Pool, hook: () => FlushHook | undefined):
           const isFlush = typeof config === 'object' && config.name === 'journal-flush';
           const intercept = isFlush ? hook() : undefined;
           if (intercept === undefined) return query(...parameters);
-          return intercept(() => query(...parameters));
+          return intercept(() => query(...parameters), config as pg.QueryConfig);
         };
         return client;
       };
@@ -39,6 +49,10 @@ export function rolledBack(message = 'refused on purpose'): pg.DatabaseError {
 /** The error pg reports when the connection is gone and the outcome of the statement with it. */
 export function connectionLost(): Error {
   return new Error('Connection terminated unexpectedly');
+}
+
+function connectionRefused(): Error {
+  return Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
 }
 
 /** A promise with its settlers, to hold a flush until the test lets it go. */
