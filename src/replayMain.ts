@@ -23,7 +23,7 @@ async function main(): Promise<number> {
   } else {
     databaseUrls = [configuration.databaseUrl, ...configuration.inventoryDatabaseUrls];
   }
-  const pools: pg.Pool[] = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 2 }));
+  const pools: pg.Pool[] = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 2, statementTimeoutMs: 0 }));
   try {
     const report = await replayJournals(pools, { repair });
     for (const slice of report.slices) {

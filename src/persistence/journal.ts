@@ -84,12 +84,16 @@ interface InDoubtBatch {
 
 /**
  * An error PostgreSQL sent about the statement itself (a constraint, a raised exception, bad
- * data): the statement rolled back. Connection exceptions (08), operator intervention such as a
- * shutdown (57), system errors (58, XX) and anything that is not PostgreSQL's answer at all
- * leave the outcome in doubt.
+ * data, the statement timeout): the statement rolled back. Connection exceptions (08), operator
+ * intervention such as a shutdown (57), system errors (58, XX) and anything that is not
+ * PostgreSQL's answer at all (the client's own query timeout among them) leave the outcome in
+ * doubt.
  */
 function isDefiniteRollback(error: unknown): boolean {
-  return error instanceof pg.DatabaseError && !['08', '57', '58', 'XX'].includes((error.code ?? 'XX').slice(0, 2));
+  if (!(error instanceof pg.DatabaseError)) return false;
+  // The statement timeout cancelled the statement, which rolled it back.
+  if (error.code === '57014') return true;
+  return !['08', '57', '58', 'XX'].includes((error.code ?? 'XX').slice(0, 2));
 }
 export const bufferedEventsMaxDefault = 200_000;
 
