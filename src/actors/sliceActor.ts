@@ -24,6 +24,7 @@ import {
   toSnapshot,
   type SliceCommand,
   type OutgoingTransfer,
+  type ReceivedTransfers,
   type SliceEvent,
   type SliceSnapshot,
   type SliceState,
@@ -53,6 +54,14 @@ export interface SliceFigures {
   readonly sold: number;
   /** Transfers this slice gave away and has not yet settled: what recovery must redeliver. */
   readonly outgoing: readonly (OutgoingTransfer & { readonly transferId: string })[];
+  /**
+   * Transfers this slice has received, by giving slice. With the givers' `outgoing`, it tells
+   * which units are still on their way: the item view counts them from committed figures
+   * alone, whatever happened to the replies and events in between.
+   */
+  readonly receivedFrom: ReadonlyMap<number, ReceivedTransfers>;
+  /** Events folded into the committed state: only moves forward (see `SliceState.version`). */
+  readonly version: number;
 }
 
 export interface SliceHostOptions {
@@ -100,6 +109,21 @@ interface Pending {
 type Status = 'starting' | 'ready' | 'reloading' | 'stopped';
 
 const noTransfers: SliceFigures['outgoing'] = [];
+/**
+ * The figures' list of a slice's outgoing transfers, made once per version of the map: the
+ * state replaces the map whenever it changes, and figures are taken after every command.
+ */
+const outgoingLists = new WeakMap<SliceState['outgoing'], SliceFigures['outgoing']>();
+
+function outgoingOf(state: SliceState): SliceFigures['outgoing'] {
+  if (state.outgoing.size === 0) return noTransfers;
+  let list = outgoingLists.get(state.outgoing);
+  if (list === undefined) {
+    list = [...state.outgoing].map(([transferId, transfer]) => ({ transferId, ...transfer }));
+    outgoingLists.set(state.outgoing, list);
+  }
+  return list;
+}
 
 function figuresOf(state: SliceState): SliceFigures {
   return {
@@ -107,12 +131,21 @@ function figuresOf(state: SliceState): SliceFigures {
     available: state.available,
     reserved: state.reserved,
     sold: state.sold,
-    outgoing:
-      state.outgoing.size === 0
-        ? noTransfers
-        : [...state.outgoing].map(([transferId, transfer]) => ({ transferId, ...transfer })),
+    outgoing: outgoingOf(state),
+    receivedFrom: state.receivedFrom,
+    version: state.version,
   };
 }
+
+export const noFigures: SliceFigures = {
+  stock: 0,
+  available: 0,
+  reserved: 0,
+  sold: 0,
+  outgoing: noTransfers,
+  receivedFrom: new Map(),
+  version: 0,
+};
 
 function ignore(): void {}
 
@@ -140,7 +173,7 @@ export class Slice implements SliceHandle {
   private inbox: Pending[] = [];
   private dispatched = false;
   private expiryTimer: { at: number; handle: TimerHandle } | null = null;
-  private committed: SliceFigures = { stock: 0, available: 0, reserved: 0, sold: 0, outgoing: noTransfers };
+  private committed: SliceFigures = noFigures;
   /** Commands whose events are handed to the journal and not yet committed or failed. */
   private uncommitted = 0;
   /**

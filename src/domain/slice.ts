@@ -14,13 +14,48 @@ import { assertNever, type RejectionReason } from './reasons.js';
 /** How many closed reservations a slice remembers, to answer `token_used` rather than `token_invalid`. */
 export const closedReservationsMax = 100_000;
 
-/** How many received transfer ids a slice remembers, to make a redelivered transfer a no-op. */
+/**
+ * How many transfer ids of the old kind (made before transfers carried a per-giver sequence) a
+ * slice remembers. Only journals written before that change hold such transfers; every new
+ * transfer is deduplicated completely by its sequence (see `ReceivedTransfers`).
+ */
 export const receivedTransfersMax = 100_000;
 
 /** Stock this slice gave to a sibling, not yet known to have arrived there. */
 export interface OutgoingTransfer {
   readonly toSliceIndex: number;
   readonly quantity: number;
+  /** The transfer's number among those from this slice to that sibling; absent on old transfers. */
+  readonly sequence?: number;
+}
+
+/**
+ * The transfers one slice has received from one sibling, whose transfers to it are numbered
+ * 1, 2, 3…: every number up to `through`, and the few above it that came early. Complete and
+ * bounded at once: a redelivery is recognised however long ago its transfer arrived, and the
+ * slice keeps only the numbers that arrived out of order.
+ */
+export interface ReceivedTransfers {
+  readonly through: number;
+  readonly beyond: readonly number[];
+}
+
+/** Whether the transfer numbered `sequence` is among `received`. */
+export function transferReceived(received: ReceivedTransfers | undefined, sequence: number): boolean {
+  return received !== undefined && (sequence <= received.through || received.beyond.includes(sequence));
+}
+
+function withTransferReceived(received: ReceivedTransfers | undefined, sequence: number): ReceivedTransfers {
+  let through = received?.through ?? 0;
+  const beyond = new Set(received?.beyond ?? []);
+  beyond.add(sequence);
+  while (beyond.delete(through + 1)) through++;
+  return { through, beyond: [...beyond].sort((left, right) => left - right) };
+}
+
+/** The id of the `sequence`-th transfer from slice `from` to slice `to`: derived, so it never repeats. */
+export function transferIdOf(from: number, to: number, sequence: number): string {
+  return `${from}>${to}#${sequence}`;
 }
 
 export interface OpenReservation {
@@ -33,6 +68,11 @@ export type ReservationOutcome = 'confirmed' | 'cancelled' | 'expired';
 
 export interface SliceState {
   defined: boolean;
+  /**
+   * Events folded into this state. It only moves forward over what is committed, across
+   * restarts and whatever the clock does, so the engine derives reservation ids from it.
+   */
+  version: number;
   itemId: string;
   sliceIndex: number;
   /** The units this slice owns: its share at definition plus restocks. */
@@ -51,9 +91,16 @@ export interface SliceState {
   open: Map<string, OpenReservation>;
   /** Recently closed reservations, oldest first, bounded by `closedReservationsMax`. */
   closed: Map<string, ReservationOutcome>;
-  /** Transfers given away and not yet settled, by transfer id. */
+  /**
+   * Transfers given away and not yet settled, by transfer id. Replaced, never changed in place,
+   * so the figures the slice publishes can share it.
+   */
   outgoing: Map<string, OutgoingTransfer>;
-  /** Transfers received, oldest first, bounded by `receivedTransfersMax`. */
+  /** Transfers given so far to each sibling, by its slice index: the number of the last one. */
+  transfersGiven: Map<number, number>;
+  /** Transfers received from each sibling, by its slice index. Replaced, never changed in place. */
+  receivedFrom: Map<number, ReceivedTransfers>;
+  /** Old-style transfer ids received, oldest first, bounded by `receivedTransfersMax`. */
   received: Set<string>;
 }
 
@@ -93,19 +140,19 @@ export type SliceCommand =
       readonly orderId: string;
       readonly nowMs: number;
     }
-  /** Give up to `quantity` available units to a sibling slice; gives what it has, if less. */
-  | {
-      readonly kind: 'transfer_out';
-      readonly transferId: string;
-      readonly toSliceIndex: number;
-      readonly quantity: number;
-      readonly nowMs: number;
-    }
+  /**
+   * Give up to `quantity` available units to a sibling slice; gives what it has, if less. The
+   * transfer is numbered in the sequence of this slice's transfers to that sibling, and its id
+   * derives from that number.
+   */
+  | { readonly kind: 'transfer_out'; readonly toSliceIndex: number; readonly quantity: number; readonly nowMs: number }
   /** Take units a sibling gave; a transfer already received is a no-op, so redelivery is safe. */
   | {
       readonly kind: 'transfer_in';
       readonly transferId: string;
       readonly fromSliceIndex: number;
+      /** The transfer's number from that sibling; absent only on old transfers. */
+      readonly sequence?: number | undefined;
       readonly quantity: number;
       readonly nowMs: number;
     }
@@ -156,6 +203,8 @@ export type SliceEvent =
       readonly kind: 'transferred_out';
       readonly transferId: string;
       readonly toSliceIndex: number;
+      /** Absent only on transfers journaled before transfers were numbered. */
+      readonly sequence?: number;
       readonly quantity: number;
       readonly atMs: number;
     }
@@ -163,6 +212,7 @@ export type SliceEvent =
       readonly kind: 'transferred_in';
       readonly transferId: string;
       readonly fromSliceIndex: number;
+      readonly sequence?: number;
       readonly quantity: number;
       readonly atMs: number;
     }
@@ -192,6 +242,7 @@ function rejected(rejection: RejectionReason, events: readonly SliceEvent[] = no
 export function initialState(): SliceState {
   return {
     defined: false,
+    version: 0,
     itemId: '',
     sliceIndex: 0,
     stock: 0,
@@ -206,6 +257,8 @@ export function initialState(): SliceState {
     open: new Map(),
     closed: new Map(),
     outgoing: new Map(),
+    transfersGiven: new Map(),
+    receivedFrom: new Map(),
     received: new Set(),
   };
 }
@@ -264,6 +317,10 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
       const refusal =
         checkSaleOpen(state, command.nowMs) ?? checkQuantity(state, command.userId, command.quantity);
       if (refusal !== null) return rejected(refusal);
+      // A reservation id already in use would overwrite an open reservation, or reopen a closed
+      // one. The engine's ids never repeat; should one ever, nothing changes and a retry gets
+      // a fresh id.
+      if (state.open.has(command.reservationId) || state.closed.has(command.reservationId)) return rejected('unavailable');
       return accepted([
         {
           kind: 'reserved',
@@ -330,14 +387,15 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
     case 'transfer_out': {
       if (!state.defined) return rejected('unknown_item');
       if (!isPositiveInteger(command.quantity) || command.toSliceIndex === state.sliceIndex) return rejected('invalid');
-      if (state.outgoing.has(command.transferId)) return rejected('invalid');
       const quantity = Math.min(command.quantity, state.available);
       if (quantity === 0) return rejected('sold_out');
+      const sequence = (state.transfersGiven.get(command.toSliceIndex) ?? 0) + 1;
       return accepted([
         {
           kind: 'transferred_out',
-          transferId: command.transferId,
+          transferId: transferIdOf(state.sliceIndex, command.toSliceIndex, sequence),
           toSliceIndex: command.toSliceIndex,
+          sequence,
           quantity,
           atMs: command.nowMs,
         },
@@ -346,12 +404,19 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
     case 'transfer_in': {
       if (!state.defined) return rejected('unknown_item');
       if (!isPositiveInteger(command.quantity)) return rejected('invalid');
-      if (state.received.has(command.transferId)) return accepted(noEvents);
+      const { sequence } = command;
+      if (sequence === undefined) {
+        if (state.received.has(command.transferId)) return accepted(noEvents);
+      } else {
+        if (!isPositiveInteger(sequence)) return rejected('invalid');
+        if (transferReceived(state.receivedFrom.get(command.fromSliceIndex), sequence)) return accepted(noEvents);
+      }
       return accepted([
         {
           kind: 'transferred_in',
           transferId: command.transferId,
           fromSliceIndex: command.fromSliceIndex,
+          ...(sequence === undefined ? {} : { sequence }),
           quantity: command.quantity,
           atMs: command.nowMs,
         },
@@ -384,6 +449,7 @@ function close(state: SliceState, reservationId: string, outcome: ReservationOut
 
 /** Applies one event. Updates `state` in place and returns it (see the module comment). */
 export function evolve(state: SliceState, event: SliceEvent): SliceState {
+  state.version++;
   switch (event.kind) {
     case 'defined':
       state.defined = true;
@@ -428,14 +494,26 @@ export function evolve(state: SliceState, event: SliceEvent): SliceState {
       state.sold += event.quantity;
       addHolding(state, event.userId, event.quantity);
       break;
-    case 'transferred_out':
+    case 'transferred_out': {
       state.stock -= event.quantity;
       state.available -= event.quantity;
-      state.outgoing.set(event.transferId, { toSliceIndex: event.toSliceIndex, quantity: event.quantity });
+      const { toSliceIndex, quantity, sequence } = event;
+      state.outgoing = new Map(state.outgoing).set(
+        event.transferId,
+        sequence === undefined ? { toSliceIndex, quantity } : { toSliceIndex, quantity, sequence },
+      );
+      if (sequence !== undefined) state.transfersGiven.set(toSliceIndex, Math.max(sequence, state.transfersGiven.get(toSliceIndex) ?? 0));
       break;
+    }
     case 'transferred_in':
       state.stock += event.quantity;
       state.available += event.quantity;
+      if (event.sequence !== undefined) {
+        const receivedFrom = new Map(state.receivedFrom);
+        receivedFrom.set(event.fromSliceIndex, withTransferReceived(receivedFrom.get(event.fromSliceIndex), event.sequence));
+        state.receivedFrom = receivedFrom;
+        break;
+      }
       state.received.add(event.transferId);
       if (state.received.size > receivedTransfersMax) {
         const oldest = state.received.values().next().value;
@@ -443,7 +521,10 @@ export function evolve(state: SliceState, event: SliceEvent): SliceState {
       }
       break;
     case 'transfer_settled':
-      state.outgoing.delete(event.transferId);
+      if (state.outgoing.has(event.transferId)) {
+        state.outgoing = new Map(state.outgoing);
+        state.outgoing.delete(event.transferId);
+      }
       break;
     default:
       return assertNever(event);
@@ -473,6 +554,8 @@ export function assertBalanced(state: SliceState): void {
 
 export interface SliceSnapshot {
   readonly defined: boolean;
+  /** Absent in snapshots taken before it existed. */
+  readonly version?: number;
   readonly itemId: string;
   readonly sliceIndex: number;
   readonly stock: number;
@@ -487,6 +570,8 @@ export interface SliceSnapshot {
   readonly open: ReadonlyArray<readonly [string, OpenReservation]>;
   readonly closed: ReadonlyArray<readonly [string, ReservationOutcome]>;
   readonly outgoing: ReadonlyArray<readonly [string, OutgoingTransfer]>;
+  readonly transfersGiven?: ReadonlyArray<readonly [number, number]>;
+  readonly receivedFrom?: ReadonlyArray<readonly [number, ReceivedTransfers]>;
   readonly received: readonly string[];
 }
 
@@ -498,6 +583,8 @@ export function toSnapshot(state: SliceState): SliceSnapshot {
     open: [...state.open],
     closed: [...state.closed],
     outgoing: [...state.outgoing],
+    transfersGiven: [...state.transfersGiven],
+    receivedFrom: [...state.receivedFrom],
     received: [...state.received],
   };
 }
@@ -505,10 +592,13 @@ export function toSnapshot(state: SliceState): SliceSnapshot {
 export function fromSnapshot(snapshot: SliceSnapshot): SliceState {
   const state: SliceState = {
     ...snapshot,
+    version: snapshot.version ?? 0,
     holdings: new Map(snapshot.holdings),
     open: new Map(snapshot.open),
     closed: new Map(snapshot.closed),
     outgoing: new Map(snapshot.outgoing),
+    transfersGiven: new Map(snapshot.transfersGiven ?? []),
+    receivedFrom: new Map(snapshot.receivedFrom ?? []),
     received: new Set(snapshot.received),
   };
   assertBalanced(state);

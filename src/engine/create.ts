@@ -4,9 +4,7 @@
  */
 import path from 'node:path';
 import pg from 'pg';
-import type { SliceFigures } from '../actors/sliceActor.js';
 import { systemClock } from '../clock.js';
-import type { SliceEvent } from '../domain/slice.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../persistence/embeddedPostgres.js';
 import { takeEngineLock, type EngineLock } from '../persistence/engineLock.js';
 import { Catalog } from '../persistence/catalog.js';
@@ -70,8 +68,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       flushEventsMax: options.flushEventsMax,
       snapshotEvery: options.snapshotEvery,
       mailboxDepthMax: options.mailboxDepthMax,
-      onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) =>
-        engine?.sliceChanged(sliceId, figures, events),
+      onFigures: (sliceId: string) => engine?.sliceChanged(sliceId),
       onFlush: options.onFlush,
       log,
     };

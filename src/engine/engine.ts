@@ -5,9 +5,8 @@
  * (`create.ts`).
  */
 import type pg from 'pg';
-import type { SliceFigures, SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
+import type { SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
-import type { SliceEvent } from '../domain/slice.js';
 import { reject, type Rejection } from '../domain/reasons.js';
 import { EngineClosedError, OutcomeUnknownError } from '../errors.js';
 import { IdGenerator } from '../ids.js';
@@ -17,7 +16,7 @@ import type { EngineLock } from '../persistence/engineLock.js';
 import type { Catalog, SlicePlacement } from '../persistence/catalog.js';
 import type { SliceRuntime } from '../sliceRuntime.js';
 import type { TokenSigner } from '../tokens.js';
-import { availableOf, newItemRuntime, trackTransfers, viewOf, type ItemRuntime } from './itemRuntime.js';
+import { availableOf, newItemRuntime, viewOf, type ItemRuntime } from './itemRuntime.js';
 import { restockSlices } from './restock.js';
 import { StockNotifier } from './stockNotifier.js';
 import { Transfers } from './transfers.js';
@@ -46,7 +45,7 @@ export class Engine {
     private readonly engineLock: EngineLock,
   ) {
     this.ids = new IdGenerator(clock, nodeId);
-    this.transfers = new Transfers(clock, this.ids, () => this.closed);
+    this.transfers = new Transfers(clock, () => this.closed, log);
   }
 
   // ---------------------------------------------------------------- administration
@@ -105,7 +104,8 @@ export class Engine {
     const routed = this.route(buyer, request);
     if (!routed.ok) return Promise.resolve(routed);
     const { item, sliceIndex } = routed;
-    const reservationId = this.ids.next(buyer.userId);
+    const reservationId = item.reservationIds[sliceIndex]!.next(routed.slice);
+    if (reservationId === null) return Promise.resolve(reject('unavailable'));
     return this.transfers
       .submitWithRebalance(item, sliceIndex, request.quantity, () => ({
         kind: 'reserve',
@@ -274,12 +274,10 @@ export class Engine {
     for (const userId of userIds) this.blocked.add(userId);
   }
 
-  sliceChanged(sliceId: string, _figures: SliceFigures, events: readonly SliceEvent[]): void {
+  /** A slice's committed figures changed: its item's listeners hear of it. */
+  sliceChanged(sliceId: string): void {
     const itemId = this.sliceItems.get(sliceId);
-    if (itemId === undefined) return;
-    const item = this.items.get(itemId);
-    if (item !== undefined) trackTransfers(item, events);
-    this.notifier.changed(itemId);
+    if (itemId !== undefined) this.notifier.changed(itemId);
   }
 
   // ---------------------------------------------------------------- internals

@@ -285,13 +285,13 @@ function eventColumns(event: SliceEvent): EventColumns {
       return {
         ...none,
         quantity: event.quantity,
-        detail: JSON.stringify({ transferId: event.transferId, toSliceIndex: event.toSliceIndex }),
+        detail: JSON.stringify({ transferId: event.transferId, toSliceIndex: event.toSliceIndex, sequence: event.sequence }),
       };
     case 'transferred_in':
       return {
         ...none,
         quantity: event.quantity,
-        detail: JSON.stringify({ transferId: event.transferId, fromSliceIndex: event.fromSliceIndex }),
+        detail: JSON.stringify({ transferId: event.transferId, fromSliceIndex: event.fromSliceIndex, sequence: event.sequence }),
       };
     case 'transfer_settled':
       return { ...none, detail: JSON.stringify({ transferId: event.transferId }) };
@@ -363,13 +363,16 @@ export function eventFromRow(row: JournalRow): SliceEvent {
       return { kind: row.kind, reservationId: reservationId(), userId: userId(), quantity: quantity(), atMs };
     case 'purchased':
       return { kind: 'purchased', orderId: orderId(), userId: userId(), quantity: quantity(), atMs };
+    // Transfers journaled before transfers were numbered have no `sequence`.
     case 'transferred_out': {
-      const detail = required(row.detail, 'detail', row) as { transferId: string; toSliceIndex: number };
-      return { kind: 'transferred_out', transferId: detail.transferId, toSliceIndex: detail.toSliceIndex, quantity: quantity(), atMs };
+      const detail = required(row.detail, 'detail', row) as { transferId: string; toSliceIndex: number; sequence?: number };
+      const { transferId, toSliceIndex, sequence } = detail;
+      return { kind: 'transferred_out', transferId, toSliceIndex, ...(sequence === undefined ? {} : { sequence }), quantity: quantity(), atMs };
     }
     case 'transferred_in': {
-      const detail = required(row.detail, 'detail', row) as { transferId: string; fromSliceIndex: number };
-      return { kind: 'transferred_in', transferId: detail.transferId, fromSliceIndex: detail.fromSliceIndex, quantity: quantity(), atMs };
+      const detail = required(row.detail, 'detail', row) as { transferId: string; fromSliceIndex: number; sequence?: number };
+      const { transferId, fromSliceIndex, sequence } = detail;
+      return { kind: 'transferred_in', transferId, fromSliceIndex, ...(sequence === undefined ? {} : { sequence }), quantity: quantity(), atMs };
     }
     case 'transfer_settled': {
       const detail = required(row.detail, 'detail', row) as { transferId: string };
