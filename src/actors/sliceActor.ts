@@ -78,6 +78,8 @@ export interface SliceHostOptions {
   /** Called when a slice's committed figures change, with the events that changed them. */
   readonly onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) => void;
   readonly onError?: (error: unknown, context: string) => void;
+  /** Told when a slice stops serving (it reloads after a failure) and when it serves again. */
+  readonly onServing?: (sliceId: string, serving: boolean) => void;
 }
 
 export const snapshotEveryDefault = 10_000;
@@ -296,6 +298,7 @@ export class Slice implements SliceHandle {
         this.uncommitted = 0;
         this.latestCommit = Promise.resolve();
         this.status = 'ready';
+        this.host.onServing(this.sliceId, true);
         this.publish(figuresOf(message.state), []);
         this.scheduleExpiry(message.state);
         return message.state;
@@ -321,6 +324,7 @@ export class Slice implements SliceHandle {
         pending.reply(unavailable);
         this.host.onError(error, `slice ${this.sliceId} failed to decide ${pending.command.kind}`);
         this.status = 'reloading';
+        this.host.onServing(this.sliceId, false);
         void this.reload(error);
         continue;
       }
@@ -390,6 +394,7 @@ export class Slice implements SliceHandle {
   journalFailed(cause: unknown): void {
     if (this.status !== 'ready') return;
     this.status = 'reloading';
+    this.host.onServing(this.sliceId, false);
     void this.reload(cause);
   }
 
@@ -468,6 +473,10 @@ export class SliceHost {
 
   onError(error: unknown, context: string): void {
     this.options.onError?.(error, context);
+  }
+
+  onServing(sliceId: string, serving: boolean): void {
+    this.options.onServing?.(sliceId, serving);
   }
 
   /** Waits until every slice's inbox is empty and the journal has committed what it holds. */

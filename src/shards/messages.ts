@@ -21,6 +21,8 @@ export type ToShard =
 export type FromShard =
   | { readonly kind: 'started'; readonly threadId: number }
   | { readonly kind: 'ready'; readonly slice: SliceKey }
+  /** A slice stopped serving (it reloads after a failed flush) or serves again. */
+  | { readonly kind: 'serving'; readonly slice: SliceKey; readonly serving: boolean }
   | { readonly kind: 'spawn_failed'; readonly slice: SliceKey; readonly message: string }
   | { readonly kind: 'outcome'; readonly request: number; readonly outcome: SliceOutcome }
   | { readonly kind: 'figures'; readonly slice: SliceKey; readonly figures: SliceFigures }

@@ -73,9 +73,12 @@ export class RemoteSlice implements SliceHandle {
     return 0;
   }
 
-  /** Ready on a live shard. A slice reloading inside the worker still counts; it answers `unavailable` meanwhile. */
+  /** False while reloading inside the worker, as the worker reports it. */
+  sliceServing = true;
+
+  /** Ready on a live shard, and not reloading inside it. */
   get serving(): boolean {
-    return this.ok;
+    return this.ok && this.sliceServing;
   }
 
   submit(command: SliceCommand): Promise<SliceOutcome> {
@@ -85,6 +88,7 @@ export class RemoteSlice implements SliceHandle {
 
   markReady(): void {
     this.ok = true;
+    this.sliceServing = true;
     this.wasReady = true;
     this.started();
   }
@@ -259,6 +263,11 @@ export class ShardPool {
           const recovering = slice.wasReady && !slice.ok;
           slice.markReady();
           if (recovering && [...shard.slices.values()].every((each) => each.ok)) this.options.onShardRecovered?.(shard.index);
+          break;
+        }
+        case 'serving': {
+          const slice = shard.slices.get(message.slice);
+          if (slice !== undefined) slice.sliceServing = message.serving;
           break;
         }
         case 'spawn_failed':

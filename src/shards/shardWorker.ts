@@ -68,6 +68,7 @@ export default async function hostShard(task: ShardTask): Promise<void> {
         out.schedule();
       },
       onError: (error, context) => log('error', `shard ${task.shardIndex}: ${context}`, error),
+      onServing: (sliceId, serving) => out.send({ kind: 'serving', slice: sliceKey(databaseIndex, sliceId), serving }),
     });
     return { pool, journal, host };
   });
