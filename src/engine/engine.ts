@@ -128,9 +128,14 @@ export class Engine {
       });
   }
 
+  /**
+   * Turns a reservation into an order. A blocked user's reservations can no longer become
+   * orders (they can still be cancelled, or run out); see the README on blocks.
+   */
   confirm(buyer: Buyer, token: string): Promise<Order | Rejection> {
     const target = this.tokenTarget(buyer, token);
     if (!target.ok) return Promise.resolve(target);
+    if (this.blocked.has(buyer.userId)) return Promise.resolve(reject('blocked'));
     const { slice, itemId, reservationId } = target;
     const orderId = this.ids.next(buyer.userId);
     return slice
@@ -142,6 +147,7 @@ export class Engine {
       });
   }
 
+  /** Gives a reservation's stock back. Allowed to blocked users too: it only helps the other buyers. */
   cancel(buyer: Buyer, token: string): Promise<Release | Rejection> {
     const target = this.tokenTarget(buyer, token);
     if (!target.ok) return Promise.resolve(target);
