@@ -102,6 +102,11 @@ export interface SliceState {
   receivedFrom: Map<number, ReceivedTransfers>;
   /** Old-style transfer ids received, oldest first, bounded by `receivedTransfersMax`. */
   received: Set<string>;
+  /**
+   * Ids of the restocks this slice has taken its share of, so a restock retried with its id
+   * adds nothing twice. Restocks are an administrator's rare act, so every id is kept.
+   */
+  restocks: Set<string>;
 }
 
 export interface SliceTerms {
@@ -116,7 +121,13 @@ export interface SliceTerms {
 
 export type SliceCommand =
   | ({ readonly kind: 'define'; readonly nowMs: number } & SliceTerms)
-  | { readonly kind: 'restock'; readonly quantity: number; readonly nowMs: number }
+  | {
+      readonly kind: 'restock';
+      readonly quantity: number;
+      /** Names the restock across its slices and its retries; one taken already adds nothing. */
+      readonly restockId?: string | undefined;
+      readonly nowMs: number;
+    }
   | {
       readonly kind: 'reserve';
       readonly userId: string;
@@ -161,7 +172,7 @@ export type SliceCommand =
 
 export type SliceEvent =
   | ({ readonly kind: 'defined'; readonly atMs: number } & SliceTerms)
-  | { readonly kind: 'restocked'; readonly quantity: number; readonly atMs: number }
+  | { readonly kind: 'restocked'; readonly quantity: number; readonly restockId?: string; readonly atMs: number }
   | {
       readonly kind: 'reserved';
       readonly reservationId: string;
@@ -260,6 +271,7 @@ export function initialState(): SliceState {
     transfersGiven: new Map(),
     receivedFrom: new Map(),
     received: new Set(),
+    restocks: new Set(),
   };
 }
 
@@ -311,7 +323,10 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
     case 'restock': {
       if (!state.defined) return rejected('unknown_item');
       if (!isPositiveInteger(command.quantity)) return rejected('invalid');
-      return accepted([{ kind: 'restocked', quantity: command.quantity, atMs: command.nowMs }]);
+      const { restockId } = command;
+      if (restockId === undefined) return accepted([{ kind: 'restocked', quantity: command.quantity, atMs: command.nowMs }]);
+      if (state.restocks.has(restockId)) return accepted(noEvents);
+      return accepted([{ kind: 'restocked', quantity: command.quantity, restockId, atMs: command.nowMs }]);
     }
     case 'reserve': {
       const refusal =
@@ -465,6 +480,7 @@ export function evolve(state: SliceState, event: SliceEvent): SliceState {
     case 'restocked':
       state.stock += event.quantity;
       state.available += event.quantity;
+      if (event.restockId !== undefined) state.restocks.add(event.restockId);
       break;
     case 'reserved':
       state.available -= event.quantity;
@@ -573,6 +589,7 @@ export interface SliceSnapshot {
   readonly transfersGiven?: ReadonlyArray<readonly [number, number]>;
   readonly receivedFrom?: ReadonlyArray<readonly [number, ReceivedTransfers]>;
   readonly received: readonly string[];
+  readonly restocks?: readonly string[];
 }
 
 /** A JSON-safe copy of the state that shares nothing with it. */
@@ -586,6 +603,7 @@ export function toSnapshot(state: SliceState): SliceSnapshot {
     transfersGiven: [...state.transfersGiven],
     receivedFrom: [...state.receivedFrom],
     received: [...state.received],
+    restocks: [...state.restocks],
   };
 }
 
@@ -600,6 +618,7 @@ export function fromSnapshot(snapshot: SliceSnapshot): SliceState {
     transfersGiven: new Map(snapshot.transfersGiven ?? []),
     receivedFrom: new Map(snapshot.receivedFrom ?? []),
     received: new Set(snapshot.received),
+    restocks: new Set(snapshot.restocks ?? []),
   };
   assertBalanced(state);
   return state;

@@ -76,6 +76,18 @@ const cases: Case[] = [
     then: { events: [{ kind: 'restocked', quantity: 5, atMs: open }], rejection: null },
   },
   {
+    name: 'restock under an id',
+    given: [defined(1)],
+    when: { kind: 'restock', quantity: 5, restockId: 'r1', nowMs: open },
+    then: { events: [{ kind: 'restocked', quantity: 5, restockId: 'r1', atMs: open }], rejection: null },
+  },
+  {
+    name: 'restock again under an id already taken',
+    given: [defined(1), { kind: 'restocked', quantity: 5, restockId: 'r1', atMs: open }],
+    when: { kind: 'restock', quantity: 5, restockId: 'r1', nowMs: open },
+    then: { events: [], rejection: null },
+  },
+  {
     name: 'restock by zero',
     given: [defined(1)],
     when: { kind: 'restock', quantity: 0, nowMs: open },

@@ -72,12 +72,16 @@ export class Engine {
     return { ok: true, value: this.itemView(definition.id)! };
   }
 
-  /** Adds `delta` units to an item, spread over its slices. */
-  async restock(itemId: string, delta: number): Promise<AdminResult<ItemView>> {
+  /**
+   * Adds `delta` units to an item, spread over its slices. Safe to retry with the same
+   * `idempotencyKey` (a failure names the key it used when the caller gave none); see
+   * `restock.ts` for what a failure says.
+   */
+  async restock(itemId: string, delta: number, idempotencyKey?: string): Promise<AdminResult<ItemView>> {
     this.assertOpen();
     const item = this.items.get(itemId);
     if (item === undefined) return { ok: false, error: 'not_found', message: `no item ${itemId}` };
-    const failure = await restockSlices(item, delta, this.clock.now());
+    const failure = await restockSlices(item, delta, idempotencyKey, this.clock);
     if (failure !== null) return failure;
     return { ok: true, value: this.itemView(itemId)! };
   }

@@ -258,7 +258,7 @@ function eventColumns(event: SliceEvent): EventColumns {
       return { ...none, quantity: event.stock, detail: JSON.stringify(terms) };
     }
     case 'restocked':
-      return { ...none, quantity: event.quantity };
+      return { ...none, quantity: event.quantity, detail: event.restockId === undefined ? null : JSON.stringify({ restockId: event.restockId }) };
     case 'reserved':
       return {
         ...none,
@@ -338,8 +338,10 @@ export function eventFromRow(row: JournalRow): SliceEvent {
       };
       return { kind: 'defined', atMs, ...detail };
     }
-    case 'restocked':
-      return { kind: 'restocked', quantity: quantity(), atMs };
+    case 'restocked': {
+      const restockId = (row.detail as { restockId?: string } | null)?.restockId;
+      return { kind: 'restocked', quantity: quantity(), ...(restockId === undefined ? {} : { restockId }), atMs };
+    }
     case 'reserved':
       return {
         kind: 'reserved',

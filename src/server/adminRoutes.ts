@@ -10,7 +10,7 @@ import type { ServerContext } from './context.js';
 import { guarded, isAdmin, json, readJson, watchAbort } from './http.js';
 import { answerOrders } from './userRoutes.js';
 
-const restockSchema = z.object({ delta: z.number() });
+const restockSchema = z.object({ delta: z.number(), idempotencyKey: z.string().min(1).max(64).optional() });
 
 export function registerAdminRoutes(app: TemplatedApp, context: ServerContext): void {
   const route = (handler: (response: HttpResponse, request: HttpRequest) => void) =>
@@ -42,12 +42,15 @@ function restock(response: HttpResponse, request: HttpRequest, context: ServerCo
   readJson(response, request, bodyOptions(context), async (body) => {
     const parsed = restockSchema.safeParse(body);
     if (!parsed.success) {
-      json(response, 400, { error: 'invalid', message: 'the body must be {"delta": n} with n a positive integer' });
+      json(response, 400, {
+        error: 'invalid',
+        message: 'the body must be {"delta": n} with n a positive integer, and optionally "idempotencyKey" (1 to 64 characters)',
+      });
       return;
     }
-    const result = await context.engine.restock(itemId, parsed.data.delta);
+    const result = await context.engine.restock(itemId, parsed.data.delta, parsed.data.idempotencyKey);
     if (result.ok) json(response, 200, result.value);
-    else json(response, adminStatus(result.error), { error: result.error, message: result.message });
+    else json(response, adminStatus(result.error), { ...result, ok: undefined });
   });
 }
 
@@ -80,7 +83,7 @@ function bodyOptions(context: ServerContext): { bodyBytesMax: number; logger: Se
   return { bodyBytesMax: context.limits.httpBodyBytesMax, logger: context.logger };
 }
 
-function adminStatus(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable'): number {
+function adminStatus(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable' | 'incomplete'): number {
   switch (error) {
     case 'invalid':
       return 400;
@@ -89,6 +92,7 @@ function adminStatus(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable'
     case 'not_found':
       return 404;
     case 'unavailable':
+    case 'incomplete':
       return 503;
   }
 }
