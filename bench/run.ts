@@ -1,0 +1,174 @@
+/**
+ * `npm run bench`: every contender, side by side, in one run on one machine.
+ *
+ *   npm run bench                          # a few minutes; writes bench/results/<date>.{json,md,svg}
+ *   BENCH_QUICK=1 npm run bench            # a smoke run of a few seconds per contender
+ *   BENCH_CONTENDERS=decider,engine npm run bench
+ *   DATABASE_URL=postgres://… npm run bench   # PostgreSQL contenders on your server, a fresh database each
+ *   BENCH_NOTE='Taken with other work on the machine.' npm run bench   # a sentence the report shows as it is
+ *
+ * Each contender runs in a child process of its own (as pino's benchmarks do), one after the
+ * other, so none warms or slows another; those that need PostgreSQL start a server of their own.
+ * Settings are in bench/harness/settings.ts. For each contender the run measures: the maximum
+ * orders/s in a closed loop; the CPU per order of its process and its store's server over that
+ * window, from /proc; the ack latency at a fixed offered load of half that maximum, in an open
+ * loop; the batch sizes; and, after a sell-out of a small stock, the oversell and the lost
+ * acknowledgements, counted against what the store holds. The last line is one JSON object.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FromContender } from './harness/child.js';
+import { isSkipped, type ContenderReport } from './harness/result.js';
+import { readSettings, type BenchSettings } from './harness/settings.js';
+import { renderChart } from './report/chart.js';
+import { machineLine, renderMarkdown, renderTable, summaryLine, type BenchRun } from './report/markdown.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The project's root: this file runs as dist/bench/run.js. */
+const projectDirectory = path.resolve(here, '..', '..');
+/** A contender that has not reported by then is stopped and reported as failed. */
+const contenderSecondsMax = 600;
+
+interface ContenderEntry {
+  readonly name: string;
+  readonly title: string;
+  readonly file: string;
+  /** Extra arguments after the settings: a variant of the contender. */
+  readonly variant?: string;
+  readonly needsRedis?: boolean;
+}
+
+function contenderEntries(settings: BenchSettings): ContenderEntry[] {
+  return [
+    { name: 'decider', title: 'Pure decider (decide + evolve)', file: 'decider.js' },
+    { name: 'engine', title: 'Engine in-process (durable)', file: 'engineInProcess.js' },
+    { name: 'engine-ws', title: 'Engine over WebSocket (durable)', file: 'engineWebSocket.js' },
+    ...settings.baselineClients.map((clients) => ({
+      name: `postgres-${clients}`,
+      title: `PostgreSQL, one transaction per order, ${clients} clients`,
+      file: 'postgresPerOrder.js',
+      variant: String(clients),
+    })),
+    { name: 'redis-always', title: 'Redis + Lua, appendfsync always', file: 'redisLua.js', variant: 'always', needsRedis: true },
+    { name: 'redis-memory', title: 'Redis + Lua, no persistence', file: 'redisLua.js', variant: 'memory', needsRedis: true },
+    { name: 'floor', title: 'Durable floor (one row per batch)', file: 'durableFloor.js' },
+  ];
+}
+
+/** The V8 flags of `npm start`, so Node contenders run as the server is run. */
+function startFlags(): string[] {
+  const manifest = JSON.parse(readFileSync(path.join(projectDirectory, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const match = /^node\s+(.*?)\s*dist\/src\/main\.js/.exec(manifest.scripts?.start ?? '');
+  return (match?.[1] ?? '').split(' ').filter((flag) => flag !== '');
+}
+
+function onPath(program: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((directory) => directory !== '' && existsSync(path.join(directory, program)));
+}
+
+function runContender(entry: ContenderEntry, settings: BenchSettings, nodeFlags: readonly string[]): Promise<ContenderReport> {
+  const file = path.join(here, 'contenders', entry.file);
+  const child = spawn(process.execPath, [...nodeFlags, file, JSON.stringify(settings), ...(entry.variant === undefined ? [] : [entry.variant])], {
+    cwd: projectDirectory,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve) => {
+    let message: FromContender | undefined;
+    const timer = setTimeout(() => child.kill('SIGKILL'), contenderSecondsMax * 1000);
+    child.on('message', (received: FromContender) => {
+      message = received;
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (message?.kind === 'report') return resolve(message.report);
+      const why = message?.kind === 'error' ? message.message : `it exited with ${signal ?? code} before reporting`;
+      resolve({ name: entry.name, title: entry.title, skipped: `failed: ${why.split('\n')[0]}` });
+      if (message?.kind === 'error') console.error(`${entry.name}: ${message.message}`);
+    });
+  });
+}
+
+function uptimeLine(): string {
+  try {
+    return execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    return `load average: ${os.loadavg().map((value) => value.toFixed(2)).join(', ')}`;
+  }
+}
+
+function gitCommit(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: projectDirectory, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: projectDirectory, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${commit} (with uncommitted changes)` : commit;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  const settings = readSettings(process.env);
+  const nodeFlags = startFlags();
+  const cpus = os.cpus();
+  const run: BenchRun = {
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    commit: gitCommit(),
+    machine: {
+      cpuModel: cpus[0]?.model ?? 'unknown',
+      cores: cpus.length,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      nodeFlags: nodeFlags.join(' '),
+      platform: `${os.type()} ${os.release()}`,
+      uptimeBefore: uptimeLine(),
+      uptimeAfter: '',
+    },
+    settings,
+    ...(process.env.BENCH_NOTE ? { note: process.env.BENCH_NOTE } : {}),
+    contenders: [],
+  };
+  console.log(`npm run bench — ${machineLine(run)}`);
+  console.log(`machine load before: ${run.machine.uptimeBefore}`);
+  if (settings.quick) console.log('BENCH_QUICK=1: a smoke run; its figures are not for comparison');
+
+  const redisAvailable = onPath('redis-server');
+  for (const entry of contenderEntries(settings)) {
+    if (settings.contenders !== null && !settings.contenders.includes(entry.name)) continue;
+    if (entry.needsRedis === true && !redisAvailable) {
+      run.contenders.push({
+        name: entry.name,
+        title: entry.title,
+        skipped: 'redis-server is not on PATH; install it (Debian, Ubuntu: `apt-get install redis-server`) and run again',
+      });
+      console.log(`${entry.name}: skipped, redis-server is not on PATH`);
+      continue;
+    }
+    console.log(`\n${entry.name}: ${entry.title} …`);
+    const report = await runContender(entry, settings, nodeFlags);
+    run.contenders.push(report);
+    console.log(isSkipped(report) ? `${entry.name}: ${report.skipped}` : renderTable([report]));
+  }
+  run.finishedAt = new Date().toISOString();
+  run.machine.uptimeAfter = uptimeLine();
+
+  const stamp = run.startedAt.slice(0, 16).replace(/:/g, '-');
+  const directory = path.resolve(projectDirectory, settings.resultsDirectory);
+  await mkdir(directory, { recursive: true });
+  const chartName = `${stamp}.svg`;
+  await writeFile(path.join(directory, `${stamp}.json`), `${JSON.stringify(run, null, 2)}\n`);
+  await writeFile(path.join(directory, chartName), renderChart(run.contenders));
+  await writeFile(path.join(directory, `${stamp}.md`), renderMarkdown(run, chartName));
+  console.log(`\n${renderTable(run.contenders)}`);
+  console.log(`machine load after: ${run.machine.uptimeAfter}`);
+  console.log(`report: ${path.join(settings.resultsDirectory, `${stamp}.md`)} (and .json, .svg)`);
+  const failed = run.contenders.some((report) => !isSkipped(report) && (report.check.lostAcknowledgements > 0 || report.check.oversold > 0));
+  if (failed) process.exitCode = 1;
+  console.log(JSON.stringify(summaryLine(run)));
+}
+
+await main();
