@@ -15,13 +15,13 @@
  * loop; the batch sizes; and, after a sell-out of a small stock, the oversell and the lost
  * acknowledgements, counted against what the store holds. The last line is one JSON object.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FromContender } from './harness/child.js';
+import { runContender, type ContenderEntry } from './harness/parent.js';
 import { isSkipped, type ContenderReport } from './harness/result.js';
 import { readSettings, type BenchSettings } from './harness/settings.js';
 import { renderChart } from './report/chart.js';
@@ -30,17 +30,6 @@ import { machineLine, renderMarkdown, renderTable, summaryLine, type BenchRun } 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The project's root: this file runs as dist/bench/run.js. */
 const projectDirectory = path.resolve(here, '..', '..');
-/** A contender that has not reported by then is stopped and reported as failed. */
-const contenderSecondsMax = 600;
-
-interface ContenderEntry {
-  readonly name: string;
-  readonly title: string;
-  readonly file: string;
-  /** Extra arguments after the settings: a variant of the contender. */
-  readonly variant?: string;
-  readonly needsRedis?: boolean;
-}
 
 function contenderEntries(settings: BenchSettings): ContenderEntry[] {
   return [
@@ -68,28 +57,6 @@ function startFlags(): string[] {
 
 function onPath(program: string): boolean {
   return (process.env.PATH ?? '').split(path.delimiter).some((directory) => directory !== '' && existsSync(path.join(directory, program)));
-}
-
-function runContender(entry: ContenderEntry, settings: BenchSettings, nodeFlags: readonly string[]): Promise<ContenderReport> {
-  const file = path.join(here, 'contenders', entry.file);
-  const child = spawn(process.execPath, [...nodeFlags, file, JSON.stringify(settings), ...(entry.variant === undefined ? [] : [entry.variant])], {
-    cwd: projectDirectory,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve) => {
-    let message: FromContender | undefined;
-    const timer = setTimeout(() => child.kill('SIGKILL'), contenderSecondsMax * 1000);
-    child.on('message', (received: FromContender) => {
-      message = received;
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (message?.kind === 'report') return resolve(message.report);
-      const why = message?.kind === 'error' ? message.message : `it exited with ${signal ?? code} before reporting`;
-      resolve({ name: entry.name, title: entry.title, skipped: `failed: ${why.split('\n')[0]}` });
-      if (message?.kind === 'error') console.error(`${entry.name}: ${message.message}`);
-    });
-  });
 }
 
 function uptimeLine(): string {
@@ -149,7 +116,7 @@ async function main(): Promise<void> {
       continue;
     }
     console.log(`\n${entry.name}: ${entry.title} …`);
-    const report = await runContender(entry, settings, nodeFlags);
+    const report = await runContender({ ...entry, file: path.join(here, 'contenders', entry.file) }, settings, nodeFlags, { cwd: projectDirectory });
     run.contenders.push(report);
     console.log(isSkipped(report) ? `${entry.name}: ${report.skipped}` : renderTable([report]));
   }

@@ -121,14 +121,22 @@ export async function sellOut(placeOrder: PlaceOrder, concurrency: number): Prom
   return outcome;
 }
 
-/** How many requests of an open loop at `ratePerSecond` are due `elapsedMs` after its start. */
-export function requestsDue(elapsedMs: number, ratePerSecond: number): number {
-  return elapsedMs < 0 ? 0 : Math.floor((elapsedMs * ratePerSecond) / 1000) + 1;
-}
-
 /** When request `index` (from 0) of an open loop is due, in milliseconds after its start. */
 export function dueTimeMs(index: number, ratePerSecond: number): number {
   return (index * 1000) / ratePerSecond;
+}
+
+/**
+ * How many requests of an open loop at `ratePerSecond` are due `elapsedMs` after its start:
+ * those whose `dueTimeMs` has come. The division's rounding can put the estimate one off, so it
+ * is settled against `dueTimeMs` itself, and the two never disagree.
+ */
+export function requestsDue(elapsedMs: number, ratePerSecond: number): number {
+  if (elapsedMs < 0) return 0;
+  let due = Math.floor((elapsedMs * ratePerSecond) / 1000) + 1;
+  while (dueTimeMs(due, ratePerSecond) <= elapsedMs) due++;
+  while (due > 0 && dueTimeMs(due - 1, ratePerSecond) > elapsedMs) due--;
+  return due;
 }
 
 export interface OpenLoopOptions {
