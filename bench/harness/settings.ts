@@ -15,6 +15,8 @@
  *   BENCH_CONTENDERS         a comma-separated subset of the contender names (default: all)
  *   BENCH_RESULTS_DIR        where the JSON and Markdown reports go (default bench/results)
  *   BENCH_QUICK=1            a smoke run: one-second windows and small loads; figures are not comparable
+ *   BENCH_NOTE               a sentence the report shows as it is: conditions no command sees
+ *                            ("taken with four other engineers' work on the machine")
  */
 export interface BenchSettings {
   readonly quick: boolean;

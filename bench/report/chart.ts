@@ -7,8 +7,8 @@
 import { isSkipped, type ContenderReport } from '../harness/result.js';
 
 const rowHeight = 26;
-const labelWidth = 300;
-const panelWidth = 330;
+const labelWidth = 370;
+const panelWidth = 400;
 const gap = 40;
 const top = 48;
 

@@ -205,8 +205,12 @@ export function renderMarkdown(run: BenchRun, chartFile: string): string {
         (report.cpu.serverLabel === null ? '' : `, ${report.cpu.serverLabel} ${figure(report.cpu.serverCores, 2)} cores`) +
         '.',
       `  Check: ${check.method}. Acknowledged ${figure(check.acknowledged)}, stored ${figure(check.stored)}, ` +
-        `lost acknowledgements ${figure(check.lostAcknowledgements)}; sell-out of ${figure(check.sellOutStock)} units: ` +
-        `${figure(check.sellOutSold)} stored as sold, oversold ${figure(check.oversold)}.`,
+        `lost acknowledgements ${figure(check.lostAcknowledgements)}; ` +
+        (check.sellOutStock === 0
+          ? 'no sell-out.'
+          : `sell-out of ${figure(check.sellOutStock)} units: ${figure(check.sellOutSold)} stored as sold, oversold ${figure(check.oversold)}` +
+            (check.sellOutSold < check.sellOutStock ? ' (NOT sold out: the race for the last units did not happen)' : '') +
+            '.'),
       ...report.notes.map((note) => `  Note: ${note}`),
       '',
     );
