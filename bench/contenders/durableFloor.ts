@@ -86,6 +86,7 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
         conditions: {
           clients: 1,
           batchBoundEvents: eventsPerBatch,
+          processCpu: 'filling each batch row and sending it',
           bytesPerEvent,
           statement: 'INSERT one journal row + UPDATE the stock row, one statement per batch',
           ...postgresConditions(database),

@@ -86,6 +86,7 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
         conditions: {
           clients: `${settings.engineInFlight} buyers in flight, distinct users`,
           slices: '1, in this thread (shards: 0)',
+          processCpu: 'the engine and the buyers that drive it, one thread: they cannot be told apart',
           batchBoundEvents: flushEventsMaxDefault,
           ...postgresConditions(database),
           node: `${process.version} ${process.execArgv.join(' ')}`.trim(),

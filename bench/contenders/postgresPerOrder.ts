@@ -102,7 +102,13 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
           sellOutStock: settings.sellOutStock,
           sellOutSold,
         },
-        conditions: { clients, batchBoundEvents: 1, statements: 'BEGIN; UPDATE … WHERE quantity >= 1; INSERT; COMMIT', ...postgresConditions(database) },
+        conditions: {
+          clients,
+          batchBoundEvents: 1,
+          processCpu: 'the node-postgres clients that run the transactions',
+          statements: 'BEGIN; UPDATE … WHERE quantity >= 1; INSERT; COMMIT',
+          ...postgresConditions(database),
+        },
         notes: failures > 0 ? [`${failures} orders failed: ${maximum.firstFailure ?? latency.firstFailure ?? soldOut.firstFailure}`] : [],
       };
     } finally {

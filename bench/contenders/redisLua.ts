@@ -179,6 +179,7 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
       },
       conditions: {
         clients: `${settings.redisClients} connections from this process, RESP pipelined per event-loop turn`,
+        processCpu: 'the client: RESP encoding, the Lua call, reply matching',
         redis: version,
         appendonly: durability === 'always' ? 'yes' : 'no',
         appendfsync: durability === 'always' ? 'always' : 'n/a',
