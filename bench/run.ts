@@ -25,6 +25,7 @@ import { runContender, type ContenderEntry } from './harness/parent.js';
 import { isSkipped, type ContenderReport } from './harness/result.js';
 import { readSettings, type BenchSettings } from './harness/settings.js';
 import { renderChart } from './report/chart.js';
+import { combineRounds } from './report/rounds.js';
 import { machineLine, renderMarkdown, renderTable, summaryLine, type BenchRun } from './report/markdown.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -104,22 +105,27 @@ async function main(): Promise<void> {
   if (settings.quick) console.log('BENCH_QUICK=1: a smoke run; its figures are not for comparison');
 
   const redisAvailable = onPath('redis-server');
-  for (const entry of contenderEntries(settings)) {
-    if (settings.contenders !== null && !settings.contenders.includes(entry.name)) continue;
-    if (entry.needsRedis === true && !redisAvailable) {
-      run.contenders.push({
-        name: entry.name,
-        title: entry.title,
-        skipped: 'redis-server is not on PATH; install it (Debian, Ubuntu: `apt-get install redis-server`) and run again',
-      });
-      console.log(`${entry.name}: skipped, redis-server is not on PATH`);
-      continue;
+  const entries = contenderEntries(settings).filter((entry) => settings.contenders === null || settings.contenders.includes(entry.name));
+  const rounds = new Map<string, ContenderReport[]>(entries.map((entry) => [entry.name, []]));
+  // Every contender once per round, so slow drifts of the machine's load fall on all of them.
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const entry of entries) {
+      let report: ContenderReport;
+      if (entry.needsRedis === true && !redisAvailable) {
+        report = {
+          name: entry.name,
+          title: entry.title,
+          skipped: 'redis-server is not on PATH; install it (Debian, Ubuntu: `apt-get install redis-server`) and run again',
+        };
+      } else {
+        console.log(`\n${entry.name}${settings.rounds > 1 ? `, round ${round} of ${settings.rounds}` : ''}: ${entry.title} …`);
+        report = await runContender({ ...entry, file: path.join(here, 'contenders', entry.file) }, settings, nodeFlags, { cwd: projectDirectory });
+      }
+      rounds.get(entry.name)!.push(report);
+      console.log(isSkipped(report) ? `${entry.name}: ${report.skipped}` : renderTable([report]));
     }
-    console.log(`\n${entry.name}: ${entry.title} …`);
-    const report = await runContender({ ...entry, file: path.join(here, 'contenders', entry.file) }, settings, nodeFlags, { cwd: projectDirectory });
-    run.contenders.push(report);
-    console.log(isSkipped(report) ? `${entry.name}: ${report.skipped}` : renderTable([report]));
   }
+  for (const entry of entries) run.contenders.push(combineRounds(rounds.get(entry.name)!));
   run.finishedAt = new Date().toISOString();
   run.machine.uptimeAfter = uptimeLine();
 

@@ -12,6 +12,7 @@ import { batchFigures, countMissing, cpuFigures, halfOf, type ContenderReport, t
 import { readSettings } from '../bench/harness/settings.js';
 import { logBarLength, renderChart } from '../bench/report/chart.js';
 import { goals, renderMarkdown, renderTable, summaryLine, type BenchRun } from '../bench/report/markdown.js';
+import { combineRounds } from '../bench/report/rounds.js';
 
 describe('CPU accounting from /proc', () => {
   it('reads a stat line whose command holds spaces and parentheses, with reaped children', () => {
@@ -284,5 +285,24 @@ describe('the report', () => {
     expect(logBarLength(10, 1, 1000, 300)).toBeCloseTo(100);
     expect(logBarLength(1000, 1, 1000, 300)).toBeCloseTo(300);
     expect(logBarLength(0, 1, 1000, 300)).toBe(0);
+  });
+});
+
+describe('rounds', () => {
+  it('reports the median round, the spread of all, and every round\'s losses', () => {
+    const lossy = { ...contender('engine', 300, 5, 8) };
+    const rounds = [contender('engine', 100, 3, 8), { ...lossy, check: { ...lossy.check, lostAcknowledgements: 2 } }, contender('engine', 200, 4, 8)];
+    const combined = combineRounds(rounds);
+    expect(combined).toMatchObject({ ordersPerSecond: 200, spread: { rounds: 3, ordersPerSecond: { min: 100, max: 300 }, totalUsPerOrder: { min: 3, max: 5 } } });
+    expect(!('skipped' in combined) && combined.check.lostAcknowledgements).toBe(2);
+    const markdown = renderMarkdown({ ...benchRun([combined]), settings: { ...readSettings({}), rounds: 3 } }, 'chart.svg');
+    expect(markdown).toContain('| engine & co | 3 | 100 – 300 (±50%) | 3.00 – 5.00 (±25%) |');
+  });
+
+  it('keeps a failed round as a note, and a contender that never ran as skipped', () => {
+    const failed = { name: 'engine', title: 'Engine', skipped: 'failed: out of memory' };
+    expect(combineRounds([failed, contender('engine', 100, 3, 8)])).toMatchObject({ notes: ['one round did not count: failed: out of memory'] });
+    expect(combineRounds([failed, failed])).toEqual(failed);
+    expect(combineRounds([contender('engine', 100, 3, 8)])).not.toHaveProperty('spread');
   });
 });

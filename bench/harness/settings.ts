@@ -12,6 +12,7 @@
  *   BENCH_SELLOUT_STOCK      the stock of the item every contender sells out, to check oversell
  *   BENCH_DECIDER_BUYERS     distinct buyers the pure decider cycles through
  *   BENCH_FLOOR_EVENTS       events per row of the durable floor
+ *   BENCH_ROUNDS             rounds of every contender, alternated, to show the run's own noise (default 1)
  *   BENCH_CONTENDERS         a comma-separated subset of the contender names (default: all)
  *   BENCH_RESULTS_DIR        where the JSON and Markdown reports go (default bench/results)
  *   BENCH_QUICK=1            a smoke run: one-second windows and small loads; figures are not comparable
@@ -30,6 +31,7 @@ export interface BenchSettings {
   readonly sellOutStock: number;
   readonly deciderBuyers: number;
   readonly floorEventsPerBatch: number;
+  readonly rounds: number;
   readonly contenders: readonly string[] | null;
   readonly resultsDirectory: string;
 }
@@ -68,6 +70,7 @@ export function readSettings(environment: NodeJS.ProcessEnv): BenchSettings {
     sellOutStock: read('BENCH_SELLOUT_STOCK', 5_000, 500),
     deciderBuyers: read('BENCH_DECIDER_BUYERS', 500_000, 50_000),
     floorEventsPerBatch: read('BENCH_FLOOR_EVENTS', 10_000),
+    rounds: read('BENCH_ROUNDS', 1),
     contenders: contenders === undefined || contenders === '' ? null : contenders.split(',').map((name) => name.trim()),
     resultsDirectory: environment.BENCH_RESULTS_DIR ?? 'bench/results',
   };

@@ -5,6 +5,7 @@
  */
 import { isSkipped, type ContenderReport, type ContenderResult } from '../harness/result.js';
 import type { BenchSettings } from '../harness/settings.js';
+import type { CombinedReport } from './rounds.js';
 
 export interface BenchRun {
   readonly startedAt: string;
@@ -23,7 +24,7 @@ export interface BenchRun {
   readonly settings: BenchSettings;
   /** Said in the report as it is: the conditions no command shows (BENCH_NOTE). */
   readonly note?: string;
-  readonly contenders: ContenderReport[];
+  readonly contenders: CombinedReport[];
 }
 
 export function machineLine(run: BenchRun): string {
@@ -160,6 +161,31 @@ function conditionsText(report: ContenderResult): string {
     .join('; ');
 }
 
+/** The spread over the rounds, where there were several: what a difference must exceed to be real. */
+function noiseSection(run: BenchRun): string[] {
+  const spread = run.contenders.filter((report) => report.spread !== undefined);
+  if (spread.length === 0) return [];
+  const percent = (min: number, max: number, middle: number): string => `±${figure(((max - min) / 2 / middle) * 100)}%`;
+  return [
+    `## Noise: ${run.settings.rounds} rounds, alternated`,
+    '',
+    'The table shows each contender\'s median round. A difference is real only where it is larger than these spreads.',
+    '',
+    '| contender | rounds | orders/s, min – max | CPU µs per order, min – max |',
+    '| --- | ---: | --- | --- |',
+    ...spread.map((report) => {
+      const { rounds, ordersPerSecond, totalUsPerOrder } = report.spread!;
+      const median = isSkipped(report) ? Number.NaN : report.ordersPerSecond;
+      const medianCpu = isSkipped(report) ? Number.NaN : report.cpu.totalUsPerOrder;
+      return (
+        `| ${report.title} | ${rounds} | ${figure(ordersPerSecond.min)} – ${figure(ordersPerSecond.max)} (${percent(ordersPerSecond.min, ordersPerSecond.max, median)}) | ` +
+        `${microseconds(totalUsPerOrder.min)} – ${microseconds(totalUsPerOrder.max)} (${percent(totalUsPerOrder.min, totalUsPerOrder.max, medianCpu)}) |`
+      );
+    }),
+    '',
+  ];
+}
+
 export function renderMarkdown(run: BenchRun, chartFile: string): string {
   const lines = [
     `# npm run bench — ${run.startedAt.slice(0, 16).replace('T', ' ')} UTC`,
@@ -184,6 +210,7 @@ export function renderMarkdown(run: BenchRun, chartFile: string): string {
       'process under it, or redis-server), read from /proc over the measured window, divided by the orders acknowledged in ' +
       'it. It moves far less between machines than orders/s does. Compare figures only within one run.',
     '',
+    ...noiseSection(run),
     "## Issue 10's goals, against this run",
     '',
     '| goal | this run | met |',
