@@ -46,6 +46,13 @@ export interface OpenLoopResult extends LoadOutcome {
 
 const sleep = (milliseconds: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, milliseconds));
 
+/** Waits `milliseconds` or until `done` settles, whichever is first, and leaves no timer behind. */
+async function waitOrDone(milliseconds: number, done: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, milliseconds))), done]);
+  clearTimeout(timer);
+}
+
 function recordOutcome(outcome: { acknowledged: string[]; refused: Record<string, number> }, attempt: Attempt): void {
   if (attempt.kind === 'order') outcome.acknowledged.push(attempt.orderId);
   else outcome.refused[attempt.reason] = (outcome.refused[attempt.reason] ?? 0) + 1;
@@ -88,12 +95,12 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<ClosedLoop
   };
   const buyers = Array.from({ length: options.concurrency }, buyer);
   const finished = Promise.all(buyers);
-  await Promise.race([sleep(options.warmupSeconds * 1000), finished]);
+  await waitOrDone(options.warmupSeconds * 1000, finished);
   measuring = true;
   options.onWindowStart?.();
   options.meter?.begin();
   const started = performance.now();
-  await Promise.race([sleep(options.seconds * 1000), finished]);
+  await waitOrDone(options.seconds * 1000, finished);
   measuring = false;
   const cpu = options.meter?.end() ?? null;
   const windowSeconds = (performance.now() - started) / 1000;
@@ -183,10 +190,12 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
     if (sent < total) await sleep(1);
   }
   if (answered < total) {
-    await new Promise<void>((resolve) => {
-      allAnswered = resolve;
-      setTimeout(resolve, options.drainMs ?? 30_000);
-    });
+    await waitOrDone(
+      options.drainMs ?? 30_000,
+      new Promise<void>((resolve) => {
+        allAnswered = resolve;
+      }),
+    );
   }
   const sorted = latencies.slice(0, latencyCount).sort();
   return { ...outcome, offeredPerSecond: options.ratePerSecond, sent, latenciesMs: sorted, unanswered: total - answered };
