@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeReplies, encodeCommand } from '../bench/contenders/respConnection.js';
 import { parseProcessStat, treeTicks, type ProcessTimes } from '../bench/harness/cpu.js';
 import { closedLoop, dueTimeMs, openLoop, quantile, requestsDue, sellOut, type Attempt } from '../bench/harness/loops.js';
-import { batchFigures, countMissing, cpuFigures, halfOf, type ContenderReport, type ContenderResult } from '../bench/harness/result.js';
+import { batchFigures, countMissing, cpuFigures, halfOf, loadNotes, type ContenderReport, type ContenderResult } from '../bench/harness/result.js';
 import { readSettings } from '../bench/harness/settings.js';
 import { logBarLength, renderChart } from '../bench/report/chart.js';
 import { goals, renderMarkdown, renderTable, summaryLine, type BenchRun } from '../bench/report/markdown.js';
@@ -166,6 +166,22 @@ describe('per-order figures', () => {
       serverCores: 0.25,
     });
     expect(cpuFigures({ seconds: 1, cpuSeconds: { node: 1 } }, 0, 'node', null).totalUsPerOrder).toBeNaN();
+  });
+
+  it('notes failures, and refusals only where nothing should refuse', () => {
+    const clean = { acknowledged: [], refused: {}, failures: 0 };
+    expect(loadNotes({ maximum: clean, latency: clean, sellOut: { ...clean, refused: { sold_out: 9 } } })).toEqual([]);
+    expect(
+      loadNotes({
+        maximum: { ...clean, failures: 2, firstFailure: 'ECONNRESET' },
+        latency: { ...clean, refused: { unavailable: 3 } },
+        sellOut: { ...clean, refused: { sold_out: 9, limit_exceeded: 1 } },
+      }),
+    ).toEqual([
+      'maximum: 2 attempts failed, the first with: ECONNRESET',
+      'latency: refused where nothing should refuse: unavailable 3',
+      'sellOut: refused where nothing should refuse: limit_exceeded 1',
+    ]);
   });
 
   it('summarises batches and halves the maximum', () => {

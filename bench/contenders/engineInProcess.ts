@@ -9,7 +9,7 @@ import { flushEventsMaxDefault } from '../../src/persistence/journal.js';
 import { contenderMain, postgresConditions, withDatabase } from '../harness/child.js';
 import { CpuMeter, type CpuSubject } from '../harness/cpu.js';
 import { closedLoop, openLoop, sellOut, type Attempt, type PlaceOrder } from '../harness/loops.js';
-import { batchFigures, cpuFigures, halfOf, latencyFigures, type ContenderResult } from '../harness/result.js';
+import { batchFigures, cpuFigures, halfOf, latencyFigures, loadNotes, type ContenderResult } from '../harness/result.js';
 import type { BenchSettings } from '../harness/settings.js';
 import { checkEngineStore, readEngineStore } from './engineStore.js';
 
@@ -73,7 +73,6 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
       closed = true;
 
       const store = await readEngineStore(database.url);
-      const failures = maximum.failures + latency.failures + soldOut.failures;
       return {
         name: 'engine',
         title: 'Engine in-process (durable)',
@@ -93,7 +92,7 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
         },
         notes: [
           ...(store.replayConsistent ? [] : [`replay found the projections inconsistent: ${store.replayProblems.slice(0, 3).join('; ')}`]),
-          ...(failures > 0 ? [`${failures} buys failed: ${maximum.firstFailure ?? latency.firstFailure ?? soldOut.firstFailure}`] : []),
+          ...loadNotes({ maximum, latency, sellOut: soldOut }),
         ],
       };
     } finally {

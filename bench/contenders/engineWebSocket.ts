@@ -14,7 +14,7 @@ import { flushEventsMaxDefault } from '../../src/persistence/journal.js';
 import { contenderMain, postgresConditions, withDatabase } from '../harness/child.js';
 import { CpuMeter, type CpuSubject } from '../harness/cpu.js';
 import { openLoop, sellOut } from '../harness/loops.js';
-import { cpuFigures, halfOf, latencyFigures, type ContenderResult } from '../harness/result.js';
+import { cpuFigures, halfOf, latencyFigures, loadNotes, type ContenderResult } from '../harness/result.js';
 import type { BenchSettings } from '../harness/settings.js';
 import type { FromMain, FromWorker, LoadWorkerData } from '../support/wsLoad.js';
 import { checkEngineStore, readEngineStore } from './engineStore.js';
@@ -139,7 +139,6 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
         [items.openLoop, latency.acknowledged],
         [items.sellOut, soldOut.acknowledged],
       ]);
-      const failures = latency.failures + soldOut.failures;
       return {
         name: 'engine-ws',
         title: 'Engine over WebSocket (durable)',
@@ -159,7 +158,7 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
         notes: [
           ...(store.replayConsistent ? [] : [`replay found the projections inconsistent: ${store.replayProblems.slice(0, 3).join('; ')}`]),
           ...(maximum.unanswered + maximum.rejected > 0 ? [`closed loop: ${maximum.rejected} rejected, ${maximum.unanswered} unanswered`] : []),
-          ...(failures > 0 ? [`${failures} buys failed: ${latency.firstFailure ?? soldOut.firstFailure}`] : []),
+          ...loadNotes({ latency, sellOut: soldOut }),
           ...(exitCode === 0 ? [] : [`the server exited with ${exitCode} on SIGTERM`]),
         ],
       };

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { contenderMain, postgresConditions, withDatabase } from '../harness/child.js';
 import { CpuMeter, type CpuSubject } from '../harness/cpu.js';
 import { closedLoop, openLoop, sellOut, type Attempt, type PlaceOrder } from '../harness/loops.js';
-import { countMissing, cpuFigures, halfOf, latencyFigures, type ContenderResult } from '../harness/result.js';
+import { countMissing, cpuFigures, halfOf, latencyFigures, loadNotes, type ContenderResult } from '../harness/result.js';
 import type { BenchSettings } from '../harness/settings.js';
 
 const items = { closedLoop: 1, openLoop: 2, sellOut: 3 } as const;
@@ -84,7 +84,6 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
         countMissing(latency.acknowledged, stored.get(String(items.openLoop)) ?? new Set()) +
         countMissing(soldOut.acknowledged, stored.get(String(items.sellOut)) ?? new Set());
       const sellOutSold = stored.get(String(items.sellOut))?.size ?? 0;
-      const failures = maximum.failures + latency.failures + soldOut.failures;
       return {
         name: `postgres-${clients}`,
         title: `PostgreSQL, one transaction per order, ${clients} clients`,
@@ -109,7 +108,7 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
           statements: 'BEGIN; UPDATE … WHERE quantity >= 1; INSERT; COMMIT',
           ...postgresConditions(database),
         },
-        notes: failures > 0 ? [`${failures} orders failed: ${maximum.firstFailure ?? latency.firstFailure ?? soldOut.firstFailure}`] : [],
+        notes: loadNotes({ maximum, latency, sellOut: soldOut }),
       };
     } finally {
       await pool.end();

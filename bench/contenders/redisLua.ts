@@ -26,7 +26,7 @@ import { createClient } from '@redis/client';
 import { contenderMain } from '../harness/child.js';
 import { CpuMeter } from '../harness/cpu.js';
 import { closedLoop, openLoop, sellOut, type Attempt, type PlaceOrder } from '../harness/loops.js';
-import { countMissing, cpuFigures, halfOf, latencyFigures, type ContenderResult } from '../harness/result.js';
+import { countMissing, cpuFigures, halfOf, latencyFigures, loadNotes, type ContenderResult } from '../harness/result.js';
 import type { BenchSettings } from '../harness/settings.js';
 import { RespConnection } from './respConnection.js';
 
@@ -155,7 +155,6 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
     const openStored = await storedOrders(reader, items.openLoop);
     const sellOutStored = await storedOrders(reader, items.sellOut);
     const sellOutLeft = Number(await reader.get(`stock:${items.sellOut}`));
-    const failures = maximum.failures + latency.failures + soldOut.failures;
     return {
       name: `redis-${durability}`,
       title: durability === 'always' ? 'Redis + Lua, appendfsync always' : 'Redis + Lua, no persistence',
@@ -188,7 +187,7 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
       },
       notes: [
         ...(durability === 'memory' ? ['not durable: acknowledged orders live only in memory until a snapshot nobody takes'] : []),
-        ...(failures > 0 ? [`${failures} orders failed: ${maximum.firstFailure ?? latency.firstFailure ?? soldOut.firstFailure}`] : []),
+        ...loadNotes({ maximum, latency, sellOut: soldOut }),
       ],
     };
   } finally {

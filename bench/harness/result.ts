@@ -3,7 +3,7 @@
  * turns raw counts into the reported figures. Every figure travels with its conditions.
  */
 import type { CpuWindow } from './cpu.js';
-import { quantile, type OpenLoopResult } from './loops.js';
+import { quantile, type LoadOutcome, type OpenLoopResult } from './loops.js';
 
 export interface CpuFigures {
   /** What "process" means for this contender: the engine, the client, the server… */
@@ -126,4 +126,26 @@ export function halfOf(ordersPerSecond: number): number {
 
 export function isSkipped(report: ContenderReport): report is SkippedContender {
   return 'skipped' in report;
+}
+
+function refusalsText(refused: Readonly<Record<string, number>>): string {
+  return Object.entries(refused)
+    .map(([reason, count]) => `${reason} ${count}`)
+    .join(', ');
+}
+
+/**
+ * What went wrong in a contender's phases, for its notes: attempts that failed, and refusals
+ * where nothing should refuse (the maximum and latency items have stock no run exhausts; the
+ * sell-out should refuse only with sold_out). Empty when all went as it should.
+ */
+export function loadNotes(phases: { readonly maximum?: LoadOutcome; readonly latency?: LoadOutcome; readonly sellOut?: LoadOutcome }): string[] {
+  const notes: string[] = [];
+  for (const [phase, outcome] of Object.entries(phases) as [string, LoadOutcome | undefined][]) {
+    if (outcome === undefined) continue;
+    if (outcome.failures > 0) notes.push(`${phase}: ${outcome.failures} attempts failed, the first with: ${outcome.firstFailure}`);
+    const unexpected = Object.fromEntries(Object.entries(outcome.refused).filter(([reason]) => phase !== 'sellOut' || reason !== 'sold_out'));
+    if (Object.keys(unexpected).length > 0) notes.push(`${phase}: refused where nothing should refuse: ${refusalsText(unexpected)}`);
+  }
+  return notes;
 }
