@@ -13,7 +13,6 @@
  * the item's `perUserLimit`. A business "no" resolves to `{ ok: false, reason }`; the promises
  * reject only on programming errors (an engine used after `close`).
  */
-import path from 'node:path';
 import pg from 'pg';
 import type { SliceFigures, SliceHandle, SliceOutcome } from './actors/sliceActor.js';
 import { systemClock, type Clock } from './clock.js';
@@ -22,6 +21,7 @@ import { reject, type Rejection } from './domain/reasons.js';
 import { EngineClosedError } from './errors.js';
 import { IdGenerator } from './ids.js';
 import {
+  describeItemDefinition,
   itemStatus,
   parseItemDefinition,
   qualify,
@@ -31,12 +31,12 @@ import {
   type ItemDefinition,
   type ItemView,
 } from './items.js';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './persistence/embeddedPostgres.js';
 import { takeEngineLock, type EngineLock } from './persistence/engineLock.js';
 import { Catalog, type SlicePlacement, type StoredOrder } from './persistence/catalog.js';
 import type { FlushReport } from './persistence/journal.js';
 import { migrate } from './persistence/migrations.js';
 import { createPool } from './persistence/pools.js';
+import { openStorage } from './persistence/storage.js';
 import { InProcessSlices, ShardedSlices, type SliceRuntime } from './sliceRuntime.js';
 import { TokenSigner } from './tokens.js';
 
@@ -53,23 +53,35 @@ export interface EngineOptions {
   readonly extraInventoryDatabaseUrls?: readonly string[] | undefined;
   /** Where the embedded PostgreSQL keeps its data; default `./.seckill`. */
   readonly dataDirectory?: string | undefined;
-  readonly clock?: Clock;
+  /**
+   * Throw-away storage, for tests: without `databaseUrl`, the embedded PostgreSQL runs in a new
+   * temporary directory instead of `dataDirectory`; with it, the engine works in new databases
+   * it creates on that server (and on each extra inventory server). `close()` removes them.
+   */
+  readonly temporary?: boolean | undefined;
+  /**
+   * How long to keep trying to reach `databaseUrl` at start while PostgreSQL is down or starting,
+   * with growing pauses, saying each time what it waits for; default 0, one try. (The server sets
+   * it from SECKILL_DATABASE_WAIT_MS.)
+   */
+  readonly databaseWaitMs?: number | undefined;
+  readonly clock?: Clock | undefined;
   /** Events written by one journal transaction at most. */
-  readonly flushEventsMax?: number;
-  readonly snapshotEvery?: number;
-  readonly mailboxDepthMax?: number;
+  readonly flushEventsMax?: number | undefined;
+  readonly snapshotEvery?: number | undefined;
+  readonly mailboxDepthMax?: number | undefined;
   /**
    * Worker threads hosting the slices (piscina). 0 runs every slice in this thread, which on a
    * 2-core machine is the fastest for one hot item (see bench/shards.ts).
    */
-  readonly shards?: number;
+  readonly shards?: number | undefined;
   /** Slices of an item created without `slices`: the engine's choice. */
-  readonly defaultSlices?: number;
+  readonly defaultSlices?: number | undefined;
   /** Engine process number (0..99), kept in the order ids so several processes never collide. */
-  readonly nodeId?: number;
-  readonly log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
+  readonly nodeId?: number | undefined;
+  readonly log?: ((level: 'debug' | 'info' | 'warn' | 'error', message: string, detail?: unknown) => void) | undefined;
   /** Told about every journal flush: batch size and duration, for metrics and benchmarks. */
-  readonly onFlush?: (report: FlushReport) => void;
+  readonly onFlush?: ((report: FlushReport) => void) | undefined;
 }
 
 export interface Reservation {
@@ -145,7 +157,8 @@ export class Engine {
     private readonly runtime: SliceRuntime,
     private readonly tokens: TokenSigner,
     private readonly clock: Clock,
-    private readonly embedded: EmbeddedPostgresHandle | undefined,
+    /** Stops the embedded PostgreSQL and removes temporary storage, once the engine let go of it. */
+    private readonly storage: { stop(): Promise<void> },
     nodeId: number,
     private readonly log: NonNullable<EngineOptions['log']>,
     private readonly defaultSlices: number,
@@ -175,6 +188,7 @@ export class Engine {
       return { ok: false, error: 'unavailable', message: 'storage is unavailable; nothing was created' };
     }
     await this.startItem(definition, placements);
+    this.log('info', `item ${definition.id} created: ${describeItemDefinition(definition)}`, definition);
     return { ok: true, value: this.itemView(definition.id)! };
   }
 
@@ -196,19 +210,23 @@ export class Engine {
     if (outcomes.some((outcome) => outcome !== undefined && outcome.rejection !== null)) {
       return { ok: false, error: 'unavailable', message: 'storage is unavailable; the restock was not applied' };
     }
-    return { ok: true, value: this.itemView(itemId)! };
+    const view = this.itemView(itemId)!;
+    this.log('info', `item ${itemId} restocked: ${delta} units added, stock now ${view.stock}, ${view.available} available`);
+    return { ok: true, value: view };
   }
 
   async block(userId: string): Promise<void> {
     this.assertOpen();
     await this.catalog.block(userId, this.clock.now());
     this.blocked.add(userId);
+    this.log('info', `user ${userId} blocked from every sale`);
   }
 
   async unblock(userId: string): Promise<void> {
     this.assertOpen();
     await this.catalog.unblock(userId);
     this.blocked.delete(userId);
+    this.log('info', `user ${userId} unblocked`);
   }
 
   isBlocked(userId: string): boolean {
@@ -363,7 +381,7 @@ export class Engine {
     await this.runtime.close();
     await Promise.all(this.pools.map((pool) => pool.end()));
     await this.engineLock.release();
-    await this.embedded?.stop();
+    await this.storage.stop();
   }
 
   // ---------------------------------------------------------------- internals
@@ -618,45 +636,16 @@ function rejectionOf(outcome: SliceOutcome): Rejection {
   return reject(outcome.rejection ?? 'unavailable');
 }
 
-/** Makes sure the database named in an embedded server's URL exists, and returns its URL. */
-async function ensureDatabase(serverUrl: string, database: string): Promise<string> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
-  let embedded: EmbeddedPostgresHandle | undefined;
-  let databaseUrls: string[];
-  if (options.databaseUrl === undefined) {
-    embedded = await startEmbeddedPostgres({
-      dataDirectory: path.resolve(options.dataDirectory ?? '.seckill'),
-      // PostgreSQL's own chatter: there when asked for, not in every start's log.
-      log: (line) => log('debug', line.trimEnd()),
-    });
-    // Like the seed service's `inventory` and `inventory2`: two inventory databases.
-    databaseUrls = [
-      await ensureDatabase(embedded.connectionString, 'seckill'),
-      await ensureDatabase(embedded.connectionString, 'seckill_inventory2'),
-    ];
-  } else {
-    databaseUrls = [options.databaseUrl, ...(options.extraInventoryDatabaseUrls ?? [])];
-  }
+  const storage = await openStorage(options, log);
+  const { databaseUrls } = storage;
   let engineLock: EngineLock;
   try {
     engineLock = await takeEngineLock(databaseUrls, log);
   } catch (error) {
-    await embedded?.stop();
+    await storage.stop();
     throw error;
   }
   const pools = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 8 }));
@@ -690,7 +679,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       runtime,
       new TokenSigner(await catalog.tokenSecret()),
       clock,
-      embedded,
+      storage,
       options.nodeId ?? 0,
       log,
       options.defaultSlices ?? 1,
@@ -703,7 +692,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     await runtime?.close().catch(() => undefined);
     await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
     await engineLock.release();
-    await embedded?.stop();
+    await storage.stop();
     throw error;
   }
 }

@@ -88,6 +88,22 @@ export function parseItemDefinition(body: unknown, nowMs: number, defaultSlices:
   };
 }
 
+/** An item's definition in one line of an operator's log. */
+export function describeItemDefinition(definition: ItemDefinition): string {
+  const window =
+    `on sale from ${new Date(definition.startsAt).toISOString()}` +
+    (definition.endsAt === null ? ' with no end' : ` to ${new Date(definition.endsAt).toISOString()}`);
+  const eligibility =
+    definition.eligibility === null
+      ? 'anyone eligible'
+      : `eligible: level >= ${definition.eligibility.minLevel ?? 'any'}, tags ${JSON.stringify(definition.eligibility.tags ?? [])}`;
+  return (
+    `${JSON.stringify(definition.name)} of seller ${definition.sellerId}, stock ${definition.stock} over ` +
+    `${definition.slices} ${definition.slices === 1 ? 'slice' : 'slices'}, ${definition.perUserLimit} per user, ` +
+    `reservations held ${definition.reserveTtlMs / 1_000} s, challenge ${definition.challenge}, ${eligibility}, ${window}`
+  );
+}
+
 /** Splits `units` over `slices` as evenly as whole units allow; the first slices get the remainder. */
 export function splitEvenly(units: number, slices: number): number[] {
   const base = Math.floor(units / slices);
