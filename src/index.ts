@@ -14,10 +14,11 @@ export {
   type Release,
   type OrderView,
   type AdminFailure,
+  type AdminItemView,
   type AdminResult,
   type PurchaseRequest,
 } from './engine.js';
 export { SimulatedClock, systemClock, type Clock, type TimerHandle } from './clock.js';
-export type { Buyer, Eligibility, ItemDefinition, ItemStatus, ItemView } from './items.js';
+export type { Buyer, Eligibility, ItemDefinition, ItemStatus, ItemView, SaleTerms } from './items.js';
 export { rejectionReasons, type Rejection, type RejectionReason } from './domain/reasons.js';
 export { ConfigurationError, EngineClosedError, StartupError, StorageUnavailableError } from './errors.js';

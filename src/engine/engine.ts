@@ -11,16 +11,27 @@ import type { SliceEvent } from '../domain/slice.js';
 import { reject, type Rejection } from '../domain/reasons.js';
 import { EngineClosedError } from '../errors.js';
 import { IdGenerator } from '../ids.js';
-import { describeItemDefinition, parseItemDefinition, qualify, sliceIndexFor, type Buyer, type ItemDefinition, type ItemView } from '../items.js';
+import {
+  describeItemDefinition,
+  parseItemAmendment,
+  parseItemDefinition,
+  qualify,
+  sliceIndexFor,
+  type Buyer,
+  type ItemDefinition,
+  type ItemView,
+  type SaleTerms,
+} from '../items.js';
 import type { EngineLock } from '../persistence/engineLock.js';
 import type { Catalog, SlicePlacement } from '../persistence/catalog.js';
 import type { SliceRuntime } from '../sliceRuntime.js';
 import type { TokenSigner } from '../tokens.js';
-import { availableOf, newItemRuntime, trackTransfers, viewOf, type ItemRuntime } from './itemRuntime.js';
+import { adminViewOf, availableOf, newItemRuntime, trackTransfers, viewOf, type ItemRuntime } from './itemRuntime.js';
+import { amendSlices, describeAmendment, endingTerms } from './amend.js';
 import { restockSlices } from './restock.js';
 import { StockNotifier } from './stockNotifier.js';
 import { Transfers } from './transfers.js';
-import type { AdminResult, EngineLog, Order, OrderView, PurchaseRequest, Release, Reservation } from './types.js';
+import type { AdminItemView, AdminResult, EngineLog, Order, OrderView, PurchaseRequest, Release, Reservation } from './types.js';
 
 export class Engine {
   private closed = false;
@@ -98,6 +109,50 @@ export class Engine {
     await this.catalog.unblock(userId);
     this.blocked.delete(userId);
     this.log('info', `user ${userId} unblocked`);
+  }
+
+  /**
+   * Changes an item's window or per-user limit: `change` is the body of PATCH /admin/items/:id,
+   * `{perUserLimit?, startsAt?, endsAt?}`. Journaled in every slice (see amend.ts).
+   */
+  async amendItem(itemId: string, change: unknown): Promise<AdminResult<AdminItemView>> {
+    this.assertOpen();
+    const item = this.items.get(itemId);
+    if (item === undefined) return { ok: false, error: 'not_found', message: `no item ${itemId}` };
+    const parsed = parseItemAmendment(change, item.definition);
+    if (!parsed.ok) return { ok: false, error: 'invalid', message: parsed.message };
+    return this.applyTerms(item, parsed.terms);
+  }
+
+  /** Ends an item's sale now: nobody can reserve or buy it any more; open reservations may still be confirmed. */
+  async endSale(itemId: string): Promise<AdminResult<AdminItemView>> {
+    this.assertOpen();
+    const item = this.items.get(itemId);
+    if (item === undefined) return { ok: false, error: 'not_found', message: `no item ${itemId}` };
+    const ending = endingTerms(item.definition, this.clock.now());
+    if (!ending.ok) return ending;
+    return this.applyTerms(item, ending.terms);
+  }
+
+  private async applyTerms(item: ItemRuntime, terms: SaleTerms): Promise<AdminResult<AdminItemView>> {
+    const before = item.definition;
+    try {
+      await this.catalog.amendItem(before.id, terms);
+    } catch (error) {
+      this.log('error', `changing item ${before.id} failed`, error);
+      return { ok: false, error: 'unavailable', message: 'storage is unavailable; nothing was changed' };
+    }
+    item.definition = { ...before, ...terms };
+    this.log('info', describeAmendment(before.id, before, terms), terms);
+    const failure = await amendSlices(item, terms, this.clock.now());
+    if (failure !== null) return failure;
+    return { ok: true, value: this.adminItem(before.id)! };
+  }
+
+  /** The item view with what only an administrator sees: each slice's figures and state. */
+  adminItem(itemId: string): AdminItemView | undefined {
+    const item = this.items.get(itemId);
+    return item === undefined ? undefined : adminViewOf(item, this.clock.now());
   }
 
   isBlocked(userId: string): boolean {
@@ -273,6 +328,9 @@ export class Engine {
     this.items.set(definition.id, item);
     await Promise.all(slices.map((slice) => slice.ready));
     await this.transfers.settle(item);
+    // A change of terms stored in the catalog that a slice did not take before a stop.
+    const behind = await amendSlices(item, definition, this.clock.now());
+    if (behind !== null) this.log('warn', `item ${definition.id}: ${behind.message}`);
   }
 
   loadBlocklist(userIds: Iterable<string>): void {

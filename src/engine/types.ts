@@ -2,6 +2,7 @@
  * The types of the engine's public API: its options, and what its calls resolve to.
  */
 import type { Clock } from '../clock.js';
+import type { ItemView } from '../items.js';
 import type { StoredOrder } from '../persistence/catalog.js';
 import type { FlushReport } from '../persistence/journal.js';
 
@@ -76,6 +77,21 @@ export interface AdminFailure {
   readonly ok: false;
   readonly error: 'invalid' | 'conflict' | 'not_found' | 'unavailable';
   readonly message: string;
+}
+
+/** The item view with what only an administrator sees (GET /admin/items/:id). */
+export interface AdminItemView extends ItemView {
+  /** Each slice's committed figures, and whether it serves now (false while it recovers). */
+  readonly sliceFigures: readonly {
+    readonly index: number;
+    readonly stock: number;
+    readonly available: number;
+    readonly reserved: number;
+    readonly sold: number;
+    readonly serving: boolean;
+  }[];
+  /** Units on their way from one slice to another: on sale, in no slice's figures. */
+  readonly inTransfer: number;
 }
 
 export type AdminResult<T> = { readonly ok: true; readonly value: T } | AdminFailure;
