@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sliceIndexFor } from '../src/items.js';
 import { Harness } from './e2e/harness.js';
 
 let harness: Harness;
@@ -96,6 +97,18 @@ describe('managing items', () => {
     const changed = await harness.admin('PATCH', `/admin/items/${item.id}`, { perUserLimit: 2 });
     expect(changed).toMatchObject({ status: 200, body: { id: item.id, perUserLimit: 2, sold: 1 } });
     expect(await buy(buyer, item.id)).toMatchObject({ type: 'order' });
+
+    // Not below what the buyer holds now (2): nobody may hold more than the limit in force.
+    expect(await harness.admin('PATCH', `/admin/items/${item.id}`, { perUserLimit: 1 })).toMatchObject({
+      status: 409,
+      body: { error: 'conflict', message: `a user already holds more than 1 units of item ${item.id}; the limit cannot go below that; nothing was changed` },
+    });
+    expect((await harness.admin('GET', `/admin/items/${item.id}`)).body).toMatchObject({ perUserLimit: 2 });
+    // The other slice took the change and was put back: a buyer there may still take 2.
+    let other = newUser();
+    while (sliceIndexFor(other, 2) === sliceIndexFor(buyer, 2)) other = newUser();
+    expect(await buy(other, item.id)).toMatchObject({ type: 'order' });
+    expect(await buy(other, item.id)).toMatchObject({ type: 'order' });
 
     expect(await harness.admin('PATCH', `/admin/items/${item.id}`, { perUserLimit: 0 })).toMatchObject({ status: 400 });
     expect(await harness.admin('PATCH', `/admin/items/${item.id}`, { stock: 50 })).toMatchObject({

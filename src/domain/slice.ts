@@ -78,8 +78,9 @@ export type SliceCommand =
   | ({ readonly kind: 'define'; readonly nowMs: number } & SliceTerms)
   | { readonly kind: 'restock'; readonly quantity: number; readonly nowMs: number }
   /**
-   * New terms, whole (not a difference), so that sending them again changes nothing. Units a
-   * user already holds stay theirs when the limit goes down; it bounds what they take next.
+   * New terms, whole (not a difference), so that sending them again changes nothing. The limit
+   * cannot go below what a user of this slice already holds: that user would hold more than
+   * the limit, which the contract promises never happens.
    */
   | ({ readonly kind: 'amend'; readonly nowMs: number } & SaleTerms)
   | {
@@ -283,6 +284,10 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
       if (!valid) return rejected('invalid');
       if (perUserLimit === state.perUserLimit && startsAt === state.startsAt && endsAt === state.endsAt) {
         return accepted(noEvents);
+      }
+      // A pass over the holders, for a rare administrative command, never for a purchase.
+      if (perUserLimit < state.perUserLimit) {
+        for (const held of state.holdings.values()) if (held > perUserLimit) return rejected('limit_exceeded');
       }
       return accepted([{ kind: 'amended', perUserLimit, startsAt, endsAt, atMs: nowMs }]);
     }

@@ -125,8 +125,20 @@ const cases: Case[] = [
     then: { events: [], rejection: 'ended' },
   },
   {
-    name: 'buy past a lowered limit, with units already held',
-    given: [defined(10), purchased('1', '7', 2), { kind: 'amended', perUserLimit: 1, startsAt, endsAt: null, atMs: open }],
+    name: 'amend the limit below what a user holds',
+    given: [defined(10), purchased('1', '7', 2)],
+    when: { kind: 'amend', perUserLimit: 1, startsAt, endsAt: null, nowMs: open },
+    then: { events: [], rejection: 'limit_exceeded' },
+  },
+  {
+    name: 'amend the limit down to what users hold',
+    given: [defined(10), purchased('1', '7', 1), reserved('2', '8', 1)],
+    when: { kind: 'amend', perUserLimit: 1, startsAt, endsAt: terms.endsAt, nowMs: open },
+    then: { events: [{ kind: 'amended', perUserLimit: 1, startsAt, endsAt: terms.endsAt, atMs: open }], rejection: null },
+  },
+  {
+    name: 'buy past a lowered limit',
+    given: [defined(10), purchased('1', '7', 1), { kind: 'amended', perUserLimit: 1, startsAt, endsAt: null, atMs: open }],
     when: { kind: 'buy', userId: '7', quantity: 1, orderId: '2', nowMs: open },
     then: { events: [], rejection: 'limit_exceeded' },
   },

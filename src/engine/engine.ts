@@ -27,7 +27,7 @@ import type { Catalog, SlicePlacement } from '../persistence/catalog.js';
 import type { SliceRuntime } from '../sliceRuntime.js';
 import type { TokenSigner } from '../tokens.js';
 import { adminViewOf, availableOf, newItemRuntime, trackTransfers, viewOf, type ItemRuntime } from './itemRuntime.js';
-import { amendSlices, describeAmendment, endingTerms } from './amend.js';
+import { amendItemTerms, endingTerms, reconcileSlices } from './amend.js';
 import { restockSlices } from './restock.js';
 import { StockNotifier } from './stockNotifier.js';
 import { Transfers } from './transfers.js';
@@ -135,18 +135,12 @@ export class Engine {
   }
 
   private async applyTerms(item: ItemRuntime, terms: SaleTerms): Promise<AdminResult<AdminItemView>> {
-    const before = item.definition;
-    try {
-      await this.catalog.amendItem(before.id, terms);
-    } catch (error) {
-      this.log('error', `changing item ${before.id} failed`, error);
-      return { ok: false, error: 'unavailable', message: 'storage is unavailable; nothing was changed' };
-    }
-    item.definition = { ...before, ...terms };
-    this.log('info', describeAmendment(before.id, before, terms), terms);
-    const failure = await amendSlices(item, terms, this.clock.now());
-    if (failure !== null) return failure;
-    return { ok: true, value: this.adminItem(before.id)! };
+    const failure = await amendItemTerms(item, terms, {
+      nowMs: () => this.clock.now(),
+      store: (itemId, stored) => this.catalog.amendItem(itemId, stored),
+      log: this.log,
+    });
+    return failure ?? { ok: true, value: this.adminItem(item.definition.id)! };
   }
 
   /** The item view with what only an administrator sees: each slice's figures and state. */
@@ -328,9 +322,9 @@ export class Engine {
     this.items.set(definition.id, item);
     await Promise.all(slices.map((slice) => slice.ready));
     await this.transfers.settle(item);
-    // A change of terms stored in the catalog that a slice did not take before a stop.
-    const behind = await amendSlices(item, definition, this.clock.now());
-    if (behind !== null) this.log('warn', `item ${definition.id}: ${behind.message}`);
+    // The catalog's terms win over a slice's: a slice may keep a failed change whose undo failed too.
+    const behind = await reconcileSlices(item, this.clock.now());
+    if (behind !== null) this.log('warn', `${behind}; they take them at the next start`);
   }
 
   loadBlocklist(userIds: Iterable<string>): void {
