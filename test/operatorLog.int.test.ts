@@ -1,6 +1,6 @@
 /**
  * What the engine tells an operator: a line for every administrative change (item created,
- * restocked, users blocked and unblocked), and one when a storage outage is over.
+ * restocked, changed, users blocked and unblocked), and one when a storage outage is over.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type EngineOptions } from '../src/engine.js';
@@ -57,6 +57,12 @@ describe('administrative changes in the log', () => {
     const restocked = lines.length;
     expect((await engine.restock('42', 50)).ok).toBe(true);
     expect(linesAfter(restocked)).toEqual(['item 42 restocked: 50 units added, stock now 150, 150 available']);
+  });
+
+  it('says what a change of window or limit changed', async () => {
+    const before = lines.length;
+    expect((await engine.amendItem('42', { perUserLimit: 3, endsAt: null })).ok).toBe(true);
+    expect(linesAfter(before)).toEqual(['item 42 changed: limit 2 → 3 per user, end 2030-01-01T00:00:00.000Z → no end']);
   });
 
   it('says who was blocked and unblocked', async () => {
