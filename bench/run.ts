@@ -49,10 +49,10 @@ function contenderEntries(settings: BenchSettings): ContenderEntry[] {
   ];
 }
 
-/** The V8 flags of `npm start`, so Node contenders run as the server is run. */
+/** The V8 flags of `npm start` (`node FLAGS dist/src/….js …`), so Node contenders run as the server is run. */
 function startFlags(): string[] {
   const manifest = JSON.parse(readFileSync(path.join(projectDirectory, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
-  const match = /^node\s+(.*?)\s*dist\/src\/main\.js/.exec(manifest.scripts?.start ?? '');
+  const match = /^node\s+(.*?)\s*dist\/src\/\S+\.js/.exec(manifest.scripts?.start ?? '');
   return (match?.[1] ?? '').split(' ').filter((flag) => flag !== '');
 }
 

@@ -1,5 +1,5 @@
 /**
- * Contender: the engine over WebSocket, the real server (`dist/src/main.js` with npm start's
+ * Contender: the engine over WebSocket, the real server (`dist/src/cli.js serve` with npm start's
  * flags) in a child process, on a PostgreSQL of this contender's own, with many connections
  * held open, one user each, one hot item. An order counts when its `order` reply arrived, which
  * the server sends only after the order committed.
@@ -150,7 +150,7 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
         check: checkEngineStore(store, acknowledged, items.sellOut, 'the journal, read back as recovery reads it and folded with evolve, after the server stopped'),
         conditions: {
           clients: `${settings.connections} WebSocket connections (one user each), one buy in flight each, ${loadThreads} load threads (ws client)`,
-          server: `node ${process.execArgv.join(' ')} dist/src/main.js, shards by its default for ${os.cpus().length} cores`,
+          server: `node ${process.execArgv.join(' ')} dist/src/cli.js serve, shards by its default for ${os.cpus().length} cores`,
           batchBoundEvents: flushEventsMaxDefault,
           ...postgresConditions(database),
           loadGenerator: 'on the same machine; its CPU is not counted',

@@ -1,5 +1,5 @@
 /**
- * The real server (`dist/src/main.js`, as `npm start` runs it) as a child of the WebSocket
+ * The real server (`dist/src/cli.js serve`, as `npm start` runs it) as a child of the WebSocket
  * contender, on the PostgreSQL database it is given, with its admin API and metrics, and its
  * WebSocket clients. bench/ws.ts starts the server the same way for its own report.
  */
@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import type { Attempt, PlaceOrder } from '../harness/loops.js';
 
 const projectDirectory = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const serverEntry = path.join(projectDirectory, 'dist', 'src', 'main.js');
+const serverCommand = [path.join(projectDirectory, 'dist', 'src', 'cli.js'), 'serve'];
 
 export interface BenchServer {
   readonly process: ChildProcess;
@@ -27,7 +27,7 @@ export interface BenchServer {
 export async function startServer(databaseUrl: string, connectionsMax: number): Promise<BenchServer> {
   const jwtSecret = randomBytes(32).toString('base64url');
   const adminToken = randomBytes(24).toString('base64url');
-  const child = spawn(process.execPath, [...process.execArgv, serverEntry], {
+  const child = spawn(process.execPath, [...process.execArgv, ...serverCommand], {
     cwd: projectDirectory,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
