@@ -7,9 +7,11 @@ import type { SliceHandle } from '../actors/sliceActor.js';
 import { transferReceived } from '../domain/slice.js';
 import { itemStatus, type ItemDefinition, type ItemView } from '../items.js';
 import { ReservationIds } from './reservationIds.js';
+import type { AdminItemView } from './types.js';
 
 export interface ItemRuntime {
-  readonly definition: ItemDefinition;
+  /** Replaced whole when an administrator changes the item's window or limit. */
+  definition: ItemDefinition;
   readonly slices: SliceHandle[];
   /** Reservation ids of each slice, by slice index. */
   readonly reservationIds: ReservationIds[];
@@ -99,5 +101,21 @@ export function viewOf(item: ItemRuntime, nowMs: number): ItemView {
     startsAt: definition.startsAt,
     endsAt: definition.endsAt,
     status: itemStatus(definition, available, nowMs),
+    reserveTtlMs: definition.reserveTtlMs,
+    slices: definition.slices,
+    challenge: definition.challenge,
+    eligibility: definition.eligibility,
+  };
+}
+
+/** The item view with each slice's figures and state, for an administrator. */
+export function adminViewOf(item: ItemRuntime, nowMs: number): AdminItemView {
+  return {
+    ...viewOf(item, nowMs),
+    sliceFigures: item.slices.map((slice, index) => {
+      const { stock, available, reserved, sold } = slice.figures;
+      return { index, stock, available, reserved, sold, serving: slice.serving };
+    }),
+    inTransfer: unitsInTransfer(item),
   };
 }
