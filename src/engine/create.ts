@@ -2,10 +2,7 @@
  * Creating an engine: the databases (given, embedded or temporary: `persistence/storage.ts`),
  * their migrations, the slice runtime, and the start of every stored item before the engine serves.
  */
-import path from 'node:path';
-import pg from 'pg';
 import { systemClock } from '../clock.js';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../persistence/embeddedPostgres.js';
 import { takeEngineLock, type EngineLock } from '../persistence/engineLock.js';
 import { Catalog } from '../persistence/catalog.js';
 import { migrate } from '../persistence/migrations.js';
