@@ -332,9 +332,12 @@ export class Slice implements SliceHandle {
       if (events.length === 0) {
         // A refusal decided on top of events that have not committed yet ("sold out" because
         // of an order still in flight) is only true once they commit; if they fail, it was
-        // decided on state that never was, and the buyer hears `unavailable` instead.
-        if (this.uncommitted === 0) pending.reply({ events, rejection });
-        else this.latestCommit.then(() => pending.reply({ events, rejection }), () => pending.reply(unavailable));
+        // decided on state that never was, and the buyer hears `unavailable` instead. The same
+        // holds for a retry answered with its original event, which may be among them.
+        const outcome: SliceOutcome =
+          decision.recalled === undefined ? { events, rejection } : { events: [decision.recalled], rejection: null };
+        if (this.uncommitted === 0) pending.reply(outcome);
+        else this.latestCommit.then(() => pending.reply(outcome), () => pending.reply(unavailable));
         continue;
       }
       // The figures as they will be once these events commit, shown only then.

@@ -62,6 +62,8 @@ export interface OpenReservation {
   readonly userId: string;
   readonly quantity: number;
   readonly expiresAt: number;
+  /** The client's key of the reserve that made it, forgotten with it when it is cancelled or expires. */
+  readonly idempotencyKey?: string;
 }
 
 export type ReservationOutcome = 'confirmed' | 'cancelled' | 'expired';
@@ -107,6 +109,17 @@ export interface SliceState {
    * adds nothing twice. Restocks are an administrator's rare act, so every id is kept.
    */
   restocks: Set<string>;
+  /**
+   * The event each keyed purchase came to, by user and key (see `requestKey`), so that a retry
+   * is answered with it instead of buying again. Kept for as long as its order exists or its
+   * reservation is open or confirmed; so bounded by the stock, like `holdings`.
+   */
+  requests: Map<string, SliceEvent>;
+}
+
+/** Where a user's keyed request is remembered. User ids are decimal digits, so this is unambiguous. */
+export function requestKey(userId: string, idempotencyKey: string): string {
+  return `${userId}:${idempotencyKey}`;
 }
 
 export interface SliceTerms {
@@ -147,6 +160,14 @@ export type SliceCommand =
       readonly quantity: number;
       readonly reservationId: string;
       readonly nowMs: number;
+      /** The client's key: a retry with it is answered with the original reservation. */
+      readonly idempotencyKey?: string | undefined;
+      /**
+       * The engine's own refusal (blocked, not eligible, outside the window, sold out), sent
+       * with a keyed request instead of being answered at once: a retry of a request that went
+       * through is answered with what it came to, and only a new request is refused.
+       */
+      readonly refusal?: RejectionReason | undefined;
     }
   | {
       readonly kind: 'confirm';
@@ -163,6 +184,10 @@ export type SliceCommand =
       readonly quantity: number;
       readonly orderId: string;
       readonly nowMs: number;
+      /** The client's key: a retry with it is answered with the original order. */
+      readonly idempotencyKey?: string | undefined;
+      /** As on `reserve`. */
+      readonly refusal?: RejectionReason | undefined;
     }
   /**
    * Give up to `quantity` available units to a sibling slice; gives what it has, if less. The
@@ -193,6 +218,7 @@ export type SliceEvent =
       readonly userId: string;
       readonly quantity: number;
       readonly expiresAt: number;
+      readonly idempotencyKey?: string;
       readonly atMs: number;
     }
   | {
@@ -222,6 +248,7 @@ export type SliceEvent =
       readonly orderId: string;
       readonly userId: string;
       readonly quantity: number;
+      readonly idempotencyKey?: string;
       readonly atMs: number;
     }
   | {
@@ -252,6 +279,8 @@ export type SliceEvent =
 export interface Decision {
   readonly events: readonly SliceEvent[];
   readonly rejection: RejectionReason | null;
+  /** A keyed retry of a request that went through: the event it came to, journaled already. */
+  readonly recalled?: SliceEvent;
 }
 
 const noEvents: readonly SliceEvent[] = [];
@@ -286,6 +315,7 @@ export function initialState(): SliceState {
     receivedFrom: new Map(),
     received: new Set(),
     restocks: new Set(),
+    requests: new Map(),
   };
 }
 
@@ -311,6 +341,20 @@ function checkQuantity(state: SliceState, userId: string, quantity: number): Rej
   if (held + quantity > state.perUserLimit) return 'limit_exceeded';
   if (quantity > state.available) return 'sold_out';
   return null;
+}
+
+/**
+ * A keyed purchase whose key this user used before: the original event when the request is
+ * the same (a retry), `invalid` when the key named another request; null for a new key.
+ */
+function recall(state: SliceState, command: Extract<SliceCommand, { kind: 'reserve' | 'buy' }>): Decision | null {
+  if (command.idempotencyKey === undefined) return null;
+  const original = state.requests.get(requestKey(command.userId, command.idempotencyKey));
+  if (original === undefined) return null;
+  const sameKind = command.kind === 'buy' ? original.kind === 'purchased' : original.kind === 'reserved';
+  const sameQuantity = 'quantity' in original && original.quantity === command.quantity;
+  if (!sameKind || !sameQuantity) return rejected('invalid');
+  return { events: noEvents, rejection: null, recalled: original };
 }
 
 /** A reservation that is no longer open: why, as the buyer should hear it. */
@@ -360,8 +404,10 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
       return accepted([{ kind: 'amended', perUserLimit, startsAt, endsAt, atMs: nowMs }]);
     }
     case 'reserve': {
+      const recalled = recall(state, command);
+      if (recalled !== null) return recalled;
       const refusal =
-        checkSaleOpen(state, command.nowMs) ?? checkQuantity(state, command.userId, command.quantity);
+        command.refusal ?? checkSaleOpen(state, command.nowMs) ?? checkQuantity(state, command.userId, command.quantity);
       if (refusal !== null) return rejected(refusal);
       // A reservation id already in use would overwrite an open reservation, or reopen a closed
       // one. The engine's ids never repeat; should one ever, nothing changes and a retry gets
@@ -374,13 +420,16 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
           userId: command.userId,
           quantity: command.quantity,
           expiresAt: command.nowMs + state.reserveTtlMs,
+          ...(command.idempotencyKey === undefined ? {} : { idempotencyKey: command.idempotencyKey }),
           atMs: command.nowMs,
         },
       ]);
     }
     case 'buy': {
+      const recalled = recall(state, command);
+      if (recalled !== null) return recalled;
       const refusal =
-        checkSaleOpen(state, command.nowMs) ?? checkQuantity(state, command.userId, command.quantity);
+        command.refusal ?? checkSaleOpen(state, command.nowMs) ?? checkQuantity(state, command.userId, command.quantity);
       if (refusal !== null) return rejected(refusal);
       return accepted([
         {
@@ -388,6 +437,7 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
           orderId: command.orderId,
           userId: command.userId,
           quantity: command.quantity,
+          ...(command.idempotencyKey === undefined ? {} : { idempotencyKey: command.idempotencyKey }),
           atMs: command.nowMs,
         },
       ]);
@@ -526,7 +576,9 @@ export function evolve(state: SliceState, event: SliceEvent): SliceState {
         userId: event.userId,
         quantity: event.quantity,
         expiresAt: event.expiresAt,
+        ...(event.idempotencyKey === undefined ? {} : { idempotencyKey: event.idempotencyKey }),
       });
+      if (event.idempotencyKey !== undefined) state.requests.set(requestKey(event.userId, event.idempotencyKey), event);
       break;
     case 'confirmed':
       state.reserved -= event.quantity;
@@ -534,17 +586,22 @@ export function evolve(state: SliceState, event: SliceEvent): SliceState {
       close(state, event.reservationId, 'confirmed');
       break;
     case 'cancelled':
-    case 'expired':
+    case 'expired': {
       // Add-back: the reserved units go back on sale and stop counting against the user's limit.
       state.reserved -= event.quantity;
       state.available += event.quantity;
       addHolding(state, event.userId, -event.quantity);
+      // Its key goes with it: a retry now makes a new reservation, as a new request would.
+      const key = state.open.get(event.reservationId)?.idempotencyKey;
+      if (key !== undefined) state.requests.delete(requestKey(event.userId, key));
       close(state, event.reservationId, event.kind);
       break;
+    }
     case 'purchased':
       state.available -= event.quantity;
       state.sold += event.quantity;
       addHolding(state, event.userId, event.quantity);
+      if (event.idempotencyKey !== undefined) state.requests.set(requestKey(event.userId, event.idempotencyKey), event);
       break;
     case 'transferred_out': {
       state.stock -= event.quantity;
@@ -626,6 +683,7 @@ export interface SliceSnapshot {
   readonly receivedFrom?: ReadonlyArray<readonly [number, ReceivedTransfers]>;
   readonly received: readonly string[];
   readonly restocks?: readonly string[];
+  readonly requests?: ReadonlyArray<readonly [string, SliceEvent]>;
 }
 
 /** A JSON-safe copy of the state that shares nothing with it. */
@@ -640,6 +698,7 @@ export function toSnapshot(state: SliceState): SliceSnapshot {
     receivedFrom: [...state.receivedFrom],
     received: [...state.received],
     restocks: [...state.restocks],
+    requests: [...state.requests],
   };
 }
 
@@ -655,6 +714,7 @@ export function fromSnapshot(snapshot: SliceSnapshot): SliceState {
     receivedFrom: new Map(snapshot.receivedFrom ?? []),
     received: new Set(snapshot.received),
     restocks: new Set(snapshot.restocks ?? []),
+    requests: new Map(snapshot.requests ?? []),
   };
   assertBalanced(state);
   return state;

@@ -8,6 +8,7 @@
  * it is usable (a string of at most 64 characters) and `null` otherwise.
  */
 import { z } from 'zod';
+import { idempotencyKeyLengthMax } from '../domain/idempotency.js';
 import type { OrderView } from '../engine.js';
 import type { RejectionReason } from '../domain/reasons.js';
 import { decimalId, type ItemView } from '../items.js';
@@ -51,6 +52,8 @@ const clientId = z.string().max(clientIdLengthMax);
 const quantity = z.number().int().min(1).max(quantityMax);
 const answer = z.union([z.number().int().min(-1e12).max(1e12), z.string().max(answerLengthMax)]);
 const token = z.string().max(tokenLengthMax);
+/** The client's key for a `reserve` or `buy`: a retry with it gets the original outcome. */
+const idempotencyKey = z.string().min(1).max(idempotencyKeyLengthMax);
 
 function itemList(itemsMax: number) {
   return z.array(decimalId).min(1).max(itemsMax);
@@ -68,6 +71,7 @@ function requestSchema(itemsMax: number) {
       qty: quantity,
       challengeId: z.string().max(challengeIdLengthMax).optional(),
       answer: answer.optional(),
+      idempotencyKey: idempotencyKey.optional(),
     }),
     z.object({ type: z.literal('confirm'), id: clientId, token }),
     z.object({ type: z.literal('cancel'), id: clientId, token }),
@@ -78,6 +82,7 @@ function requestSchema(itemsMax: number) {
       qty: quantity,
       challengeId: z.string().max(challengeIdLengthMax).optional(),
       answer: answer.optional(),
+      idempotencyKey: idempotencyKey.optional(),
     }),
     z.object({ type: z.literal('orders'), id: clientId }),
   ]);

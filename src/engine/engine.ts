@@ -1,20 +1,18 @@
 /**
  * The engine's facade: administration, buying, reading and closing. The work behind it lives
- * beside it: the item runtime and views (`itemRuntime.ts`, `stockNotifier.ts`), restock
- * (`restock.ts`), transfers and rebalancing (`transfers.ts`), creation and start-up
- * (`create.ts`).
+ * beside it: the item runtime and views (`itemRuntime.ts`, `stockNotifier.ts`), buying
+ * (`purchases.ts`), reservation ids (`reservationIds.ts`), restock (`restock.ts`), amendments
+ * (`amend.ts`), transfers and rebalancing (`transfers.ts`), creation and start-up (`create.ts`).
  */
 import type pg from 'pg';
-import type { SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
-import { reject, type Rejection } from '../domain/reasons.js';
-import { EngineClosedError, OutcomeUnknownError } from '../errors.js';
+import type { Rejection } from '../domain/reasons.js';
+import { EngineClosedError } from '../errors.js';
 import { IdGenerator } from '../ids.js';
 import {
   describeItemDefinition,
   parseItemAmendment,
   parseItemDefinition,
-  qualify,
   sliceIndexFor,
   type Buyer,
   type ItemDefinition,
@@ -25,10 +23,11 @@ import type { EngineLock } from '../persistence/engineLock.js';
 import type { Catalog, SlicePlacement } from '../persistence/catalog.js';
 import type { SliceRuntime } from '../sliceRuntime.js';
 import type { TokenSigner } from '../tokens.js';
-import { adminViewOf, availableOf, newItemRuntime, viewOf, type ItemRuntime } from './itemRuntime.js';
+import { adminViewOf, newItemRuntime, viewOf, type ItemRuntime } from './itemRuntime.js';
 import { amendItemTerms, endingTerms, reconcileSlices } from './amend.js';
 import { restockSlices } from './restock.js';
 import { StockNotifier } from './stockNotifier.js';
+import { Purchases } from './purchases.js';
 import { Transfers } from './transfers.js';
 import type { AdminItemView, AdminResult, EngineLog, Order, OrderView, PurchaseRequest, Release, Reservation } from './types.js';
 
@@ -38,7 +37,7 @@ export class Engine {
   private readonly sliceItems = new Map<string, string>();
   private readonly blocked = new Set<string>();
   private readonly notifier = new StockNotifier((itemId) => this.itemView(itemId));
-  private readonly ids: IdGenerator;
+  private readonly purchases: Purchases;
   private readonly transfers: Transfers;
 
   /** Use `createEngine`. */
@@ -46,7 +45,7 @@ export class Engine {
     private readonly catalog: Catalog,
     private readonly pools: readonly pg.Pool[],
     private readonly runtime: SliceRuntime,
-    private readonly tokens: TokenSigner,
+    tokens: TokenSigner,
     private readonly clock: Clock,
     /** Stops the embedded PostgreSQL and removes temporary storage, once the engine let go of it. */
     private readonly storage: { stop(): Promise<void> },
@@ -55,8 +54,16 @@ export class Engine {
     private readonly defaultSlices: number,
     private readonly engineLock: EngineLock,
   ) {
-    this.ids = new IdGenerator(clock, nodeId);
     this.transfers = new Transfers(clock, () => this.closed, log);
+    this.purchases = new Purchases({
+      items: this.items,
+      blocked: this.blocked,
+      clock,
+      orderIds: new IdGenerator(clock, nodeId),
+      tokens,
+      transfers: this.transfers,
+      assertOpen: () => this.assertOpen(),
+    });
   }
 
   // ---------------------------------------------------------------- administration
@@ -159,84 +166,22 @@ export class Engine {
   // ---------------------------------------------------------------- buying
 
   reserve(buyer: Buyer, request: PurchaseRequest): Promise<Reservation | Rejection> {
-    const routed = this.route(buyer, request);
-    if (!routed.ok) return Promise.resolve(routed);
-    const { item, sliceIndex } = routed;
-    const reservationId = item.reservationIds[sliceIndex]!.next(routed.slice);
-    if (reservationId === null) return Promise.resolve(reject('unavailable'));
-    return this.transfers
-      .submitWithRebalance(item, sliceIndex, request.quantity, () => ({
-        kind: 'reserve',
-        userId: buyer.userId,
-        quantity: request.quantity,
-        reservationId,
-        nowMs: this.clock.now(),
-      }))
-      .then((outcome) => {
-        const event = outcome.events[0];
-        if (outcome.rejection !== null || event?.kind !== 'reserved') return rejectionOf(outcome);
-        const token = this.tokens.sign({
-          itemId: item.definition.id,
-          sliceIndex,
-          reservationId,
-          userId: buyer.userId,
-          expiresAt: event.expiresAt,
-        });
-        return { ok: true, token, expiresAt: event.expiresAt, itemId: item.definition.id, quantity: event.quantity };
-      });
+    return this.purchases.reserve(buyer, request);
   }
 
-  /**
-   * Turns a reservation into an order. A blocked user's reservations can no longer become
-   * orders (they can still be cancelled, or run out); see the README on blocks.
-   */
+  /** Turns a reservation into an order; refused to a blocked user. */
   confirm(buyer: Buyer, token: string): Promise<Order | Rejection> {
-    const target = this.tokenTarget(buyer, token);
-    if (!target.ok) return Promise.resolve(target);
-    if (this.blocked.has(buyer.userId)) return Promise.resolve(reject('blocked'));
-    const { slice, itemId, reservationId } = target;
-    const orderId = this.ids.next(buyer.userId);
-    return slice
-      .submit({ kind: 'confirm', userId: buyer.userId, reservationId, orderId, nowMs: this.clock.now() })
-      .then((outcome) => {
-        const event = outcome.events[0];
-        if (outcome.rejection !== null || event?.kind !== 'confirmed') return rejectionOf(outcome);
-        return { ok: true, orderId, itemId, quantity: event.quantity };
-      });
+    return this.purchases.confirm(buyer, token);
   }
 
-  /** Gives a reservation's stock back. Allowed to blocked users too: it only helps the other buyers. */
+  /** Gives a reservation's stock back; allowed to a blocked user too. */
   cancel(buyer: Buyer, token: string): Promise<Release | Rejection> {
-    const target = this.tokenTarget(buyer, token);
-    if (!target.ok) return Promise.resolve(target);
-    const { slice, itemId, reservationId } = target;
-    return slice
-      .submit({ kind: 'cancel', userId: buyer.userId, reservationId, nowMs: this.clock.now() })
-      .then((outcome) => {
-        const event = outcome.events[0];
-        if (outcome.rejection !== null || event?.kind !== 'cancelled') return rejectionOf(outcome);
-        return { ok: true, itemId, quantity: event.quantity };
-      });
+    return this.purchases.cancel(buyer, token);
   }
 
   /** A reserve and a confirm in one step: one journaled `purchased` event. */
   buy(buyer: Buyer, request: PurchaseRequest): Promise<Order | Rejection> {
-    const routed = this.route(buyer, request);
-    if (!routed.ok) return Promise.resolve(routed);
-    const orderId = this.ids.next(buyer.userId);
-    return this.transfers
-      .submitWithRebalance(routed.item, routed.sliceIndex, request.quantity, () => ({
-        kind: 'buy',
-        userId: buyer.userId,
-        quantity: request.quantity,
-        orderId,
-        nowMs: this.clock.now(),
-      }))
-      .then((outcome) => {
-        const event = outcome.events[0];
-        if (outcome.rejection !== null || event?.kind !== 'purchased') return rejectionOf(outcome);
-        return { ok: true, orderId, itemId: request.itemId, quantity: event.quantity };
-      });
+    return this.purchases.buy(buyer, request);
   }
 
   // ---------------------------------------------------------------- reading
@@ -354,51 +299,7 @@ export class Engine {
     return item === undefined ? undefined : viewOf(item, this.clock.now());
   }
 
-  /**
-   * Everything that can be answered before a hop to a slice: the item exists, the user
-   * qualifies, the sale is open, and there is stock at all. A sold-out item is answered here,
-   * from memory, for as long as nothing is available.
-   */
-  private route(
-    buyer: Buyer,
-    request: PurchaseRequest,
-  ): { ok: true; item: ItemRuntime; slice: SliceHandle; sliceIndex: number } | Rejection {
-    this.assertOpen();
-    if (!Number.isSafeInteger(request.quantity) || request.quantity < 1) {
-      return reject('invalid', 'qty must be a positive integer');
-    }
-    const item = this.items.get(request.itemId);
-    if (item === undefined) return reject('unknown_item');
-    const refusal = qualify(buyer, item.definition, this.blocked.has(buyer.userId));
-    if (refusal !== null) return reject(refusal);
-    const nowMs = this.clock.now();
-    const { startsAt, endsAt } = item.definition;
-    if (nowMs < startsAt) return reject('not_started');
-    if (endsAt !== null && nowMs >= endsAt) return reject('ended');
-    if (availableOf(item) === 0) return reject('sold_out');
-    const sliceIndex = sliceIndexFor(buyer.userId, item.slices.length);
-    return { ok: true, item, slice: item.slices[sliceIndex]!, sliceIndex };
-  }
-
-  private tokenTarget(
-    buyer: Buyer,
-    token: string,
-  ): { ok: true; slice: SliceHandle; itemId: string; reservationId: string } | Rejection {
-    this.assertOpen();
-    const claims = typeof token === 'string' ? this.tokens.verify(token) : null;
-    if (claims === null || claims.userId !== buyer.userId) return reject('token_invalid');
-    const slice = this.items.get(claims.itemId)?.slices[claims.sliceIndex];
-    if (slice === undefined) return reject('token_invalid');
-    return { ok: true, slice, itemId: claims.itemId, reservationId: claims.reservationId };
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new EngineClosedError();
   }
-}
-
-function rejectionOf(outcome: SliceOutcome): Rejection {
-  // Not `unavailable`: that would promise that nothing changed.
-  if (outcome.outcomeUnknown === true) throw new OutcomeUnknownError('the engine closed before the outcome was known');
-  return reject(outcome.rejection ?? 'unavailable');
 }

@@ -116,8 +116,4 @@ export interface PurchaseRequest {
   readonly idempotencyKey?: string | undefined;
 }
 
-export const idempotencyKeyLengthMax = 64;
-
-export function isIdempotencyKey(value: unknown): value is string {
-  return typeof value === 'string' && value.length >= 1 && value.length <= idempotencyKeyLengthMax;
-}
+export { idempotencyKeyLengthMax, isIdempotencyKey } from '../domain/idempotency.js';

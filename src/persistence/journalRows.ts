@@ -245,6 +245,16 @@ interface EventColumns {
   detail: string | null;
 }
 
+/** A client's idempotency key rides in `detail`: only keyed requests pay for it. */
+function keyDetail(idempotencyKey: string | undefined): string | null {
+  return idempotencyKey === undefined ? null : JSON.stringify({ idempotencyKey });
+}
+
+function keyOf(row: JournalRow): { idempotencyKey?: string } {
+  const idempotencyKey = (row.detail as { idempotencyKey?: string } | null)?.idempotencyKey;
+  return idempotencyKey === undefined ? {} : { idempotencyKey };
+}
+
 function eventColumns(event: SliceEvent): EventColumns {
   const none: EventColumns = {
     userId: null,
@@ -273,6 +283,7 @@ function eventColumns(event: SliceEvent): EventColumns {
         quantity: event.quantity,
         reservationId: event.reservationId,
         expiresAt: event.expiresAt,
+        detail: keyDetail(event.idempotencyKey),
       };
     case 'confirmed':
       return {
@@ -286,7 +297,7 @@ function eventColumns(event: SliceEvent): EventColumns {
     case 'expired':
       return { ...none, userId: event.userId, quantity: event.quantity, reservationId: event.reservationId };
     case 'purchased':
-      return { ...none, userId: event.userId, quantity: event.quantity, orderId: event.orderId };
+      return { ...none, userId: event.userId, quantity: event.quantity, orderId: event.orderId, detail: keyDetail(event.idempotencyKey) };
     // Transfers are rare next to orders, so their few fields ride in `detail`.
     case 'transferred_out':
       return {
@@ -360,6 +371,7 @@ export function eventFromRow(row: JournalRow): SliceEvent {
         userId: userId(),
         quantity: quantity(),
         expiresAt: Number(required(row.expires_at, 'expires_at', row)),
+        ...keyOf(row),
         atMs,
       };
     case 'confirmed':
@@ -375,7 +387,7 @@ export function eventFromRow(row: JournalRow): SliceEvent {
     case 'expired':
       return { kind: row.kind, reservationId: reservationId(), userId: userId(), quantity: quantity(), atMs };
     case 'purchased':
-      return { kind: 'purchased', orderId: orderId(), userId: userId(), quantity: quantity(), atMs };
+      return { kind: 'purchased', orderId: orderId(), userId: userId(), quantity: quantity(), ...keyOf(row), atMs };
     // Transfers journaled before transfers were numbered have no `sequence`.
     case 'transferred_out': {
       const detail = required(row.detail, 'detail', row) as { transferId: string; toSliceIndex: number; sequence?: number };

@@ -6,13 +6,14 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
+import { idempotencyKeyLengthMax } from '../domain/idempotency.js';
 import { decimalId } from '../items.js';
 import type { AdminResult } from '../engine.js';
 import type { ServerContext } from './context.js';
 import { guarded, isAdmin, json, readJson, watchAbort } from './http.js';
 import { answerOrders } from './userRoutes.js';
 
-const restockSchema = z.object({ delta: z.number(), idempotencyKey: z.string().min(1).max(64).optional() });
+const restockSchema = z.object({ delta: z.number(), idempotencyKey: z.string().min(1).max(idempotencyKeyLengthMax).optional() });
 
 export function registerAdminRoutes(app: TemplatedApp, context: ServerContext): void {
   const route = (handler: (response: HttpResponse, request: HttpRequest) => void) =>

@@ -66,7 +66,7 @@ export class RequestDispatcher {
           this.replies.refuse(connection, request.type, request.id, refusal);
           return;
         }
-        const purchase = { itemId: request.item, quantity: request.qty };
+        const purchase = { itemId: request.item, quantity: request.qty, idempotencyKey: request.idempotencyKey };
         if (request.type === 'reserve') {
           this.perform(connection, request.type, request.id, () => engine.reserve(buyer, purchase), (reservation) =>
             reservedMessage(request.id, reservation),
