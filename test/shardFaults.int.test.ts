@@ -49,3 +49,37 @@ describe('readiness with shard workers', () => {
     expect(await engine.buy({ userId: '1' }, { itemId, quantity: 1 })).toMatchObject({ ok: true });
   });
 });
+
+describe('a shard worker that dies after a batch committed, before the replies crossed back', () => {
+  it('answers the buyers with their orders once the slice has recovered, not unavailable', async () => {
+    const engine = await createEngine({ databaseUrl: database.url, shards: 1 });
+    onTestFinished(() => engine.close());
+    const itemId = '901';
+    await engine.createItem({ id: itemId, name: 'Lantern', sellerId: '2', stock: 10 });
+    // The batch takes a moment to commit: long enough to kill the worker while PostgreSQL runs it.
+    await admin.query(`
+      CREATE FUNCTION slow_order() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $$;
+      CREATE TRIGGER slow_order BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.kind = 'purchased') EXECUTE FUNCTION slow_order();`);
+    const lift = () => admin.query('DROP TRIGGER IF EXISTS slow_order ON journal; DROP FUNCTION IF EXISTS slow_order();');
+    onTestFinished(async () => void (await lift()));
+
+    const purchase = engine.buy({ userId: '1' }, { itemId, quantity: 1 });
+    await vi.waitFor(
+      async () => {
+        const sleeping = await admin.query(`SELECT count(*)::int AS count FROM pg_stat_activity WHERE wait_event = 'PgSleep'`);
+        expect(sleeping.rows[0].count).toBeGreaterThan(0);
+      },
+      { timeout: 10_000, interval: 10 },
+    );
+    await engine.killShardWorker(0);
+    await lift();
+
+    const answer = await purchase;
+    const stored = await admin.query(`SELECT order_id FROM journal WHERE kind = 'purchased' AND slice_id IN (SELECT id FROM item_inventory WHERE item_id = $1)`, [itemId]);
+    // The truth either way: the order it stored, or `unavailable` and nothing stored.
+    if (stored.rowCount === 1) expect(answer).toMatchObject({ ok: true, orderId: stored.rows[0].order_id });
+    else expect(answer).toMatchObject({ ok: false, reason: 'unavailable' });
+    // Here PostgreSQL finishes the statement long before the replacement worker recovers.
+    expect(stored.rowCount).toBe(1);
+  });
+});

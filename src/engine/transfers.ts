@@ -114,6 +114,8 @@ export class Transfers {
         quantity: wanted,
         nowMs: this.clock.now(),
       });
+      // Given or not, nobody can say (its shard died with it): the units may be on their way.
+      if (given.outcomeUnknown === true) return 'stuck';
       const event = given.events[0];
       if (given.rejection !== null || event?.kind !== 'transferred_out') continue;
       const delivered = await within(this.deliver(item, giver.index, event), transferWaitMs);

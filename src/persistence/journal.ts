@@ -243,6 +243,27 @@ export class BatchingJournal {
   }
 
   /**
+   * The committed event of `kind` whose `column` holds `id`, among the slice's events after its
+   * `afterVersion`-th committed one (the k-th committed event has a sequence of at least k, so
+   * the search is a range of the primary key). Only final once the slice has been claimed.
+   */
+  async findEvent(
+    sliceId: string,
+    afterVersion: number,
+    kind: 'purchased' | 'reserved' | 'confirmed' | 'cancelled',
+    column: 'order_id' | 'reservation_id',
+    id: string,
+  ): Promise<SliceEvent | undefined> {
+    const found = await this.pool.query<JournalRow>(
+      `SELECT sequence, kind, user_id, quantity, reservation_id, order_id, expires_at, at_ms, detail
+         FROM journal WHERE slice_id = $1 AND sequence > $2 AND kind = $3 AND ${column} = $4`,
+      [sliceId, afterVersion, kind, id],
+    );
+    const row = found.rows[0];
+    return row === undefined ? undefined : eventFromRow(row);
+  }
+
+  /**
    * Claims the slice (see `claim`), then reads its committed state: its latest snapshot with
    * the journal after it folded in.
    */

@@ -16,6 +16,17 @@ export function sliceKey(databaseIndex: number, sliceId: string): SliceKey {
 export type ToShard =
   | { readonly kind: 'spawn'; readonly slice: SliceKey; readonly itemId: string; readonly sellerId: string }
   | { readonly kind: 'submit'; readonly request: number; readonly slice: SliceKey; readonly command: SliceCommand }
+  /**
+   * A request a dead host left unanswered: answer it once the slice has recovered, from the
+   * journal, searching after the slice's `afterVersion`-th committed event.
+   */
+  | {
+      readonly kind: 'resolve';
+      readonly request: number;
+      readonly slice: SliceKey;
+      readonly command: SliceCommand;
+      readonly afterVersion: number;
+    }
   | { readonly kind: 'stop' };
 
 export type FromShard =

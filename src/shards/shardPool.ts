@@ -3,10 +3,12 @@
  * threads, each running one long-running host task (src/shards/shardWorker.ts) that holds a
  * MessagePort. Commands go out and replies come back in one batch per event-loop turn.
  *
- * A worker that throws or exits is replaced: its in-flight requests are answered
- * `unavailable`, a new host is started, its slices recover from their journals, and the other
- * shards serve on meanwhile. Nothing acknowledged is lost, because nothing is acknowledged
- * before it committed.
+ * A worker that throws or exits is replaced: a new host is started, its slices recover from
+ * their journals, and the other shards serve on meanwhile. Its requests in flight may have
+ * committed (a batch can commit just before the worker dies, its replies lost), so they are
+ * not answered `unavailable`: each is handed to the new host, which answers it once its slice
+ * has recovered, from the journal (see `resolveAfterRecovery` in shardWorker.ts). Nothing
+ * acknowledged is lost, because nothing is acknowledged before it committed.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +37,7 @@ export interface ShardPoolOptions {
 }
 
 const unavailable: SliceOutcome = { events: [], rejection: 'unavailable' };
+const outcomeUnknown: SliceOutcome = { events: [], rejection: null, outcomeUnknown: true };
 export const requestsInFlightMaxDefault = 200_000;
 
 /** The worker file beside this module: TypeScript under tsx and vitest, JavaScript once built. */
@@ -83,7 +86,7 @@ export class RemoteSlice implements SliceHandle {
 
   submit(command: SliceCommand): Promise<SliceOutcome> {
     if (!this.ok) return Promise.resolve(unavailable);
-    return this.pool.submit(this.shardIndex, this.key, command);
+    return this.pool.submit(this.shardIndex, this.key, command, this.figures.version);
   }
 
   markReady(): void {
@@ -99,6 +102,18 @@ export class RemoteSlice implements SliceHandle {
   }
 }
 
+/** A request sent to a shard and not yet answered: enough to resolve it if the worker dies. */
+interface PendingRequest {
+  readonly reply: (outcome: SliceOutcome) => void;
+  readonly slice: SliceKey;
+  readonly command: SliceCommand;
+  /**
+   * The slice's committed version when the request was sent: its event, if it committed, lies
+   * after that many committed events, which bounds where the journal is searched.
+   */
+  readonly afterVersion: number;
+}
+
 interface Shard {
   index: number;
   port: MessagePort | null;
@@ -107,7 +122,7 @@ interface Shard {
   /** The worker thread running this shard's host, once it has said so. */
   threadId: number | null;
   task: Promise<void> | null;
-  readonly pending: Map<number, (outcome: SliceOutcome) => void>;
+  readonly pending: Map<number, PendingRequest>;
   readonly slices: Map<SliceKey, RemoteSlice>;
 }
 
@@ -165,14 +180,14 @@ export class ShardPool {
     return slice;
   }
 
-  submit(shardIndex: number, key: SliceKey, command: SliceCommand): Promise<SliceOutcome> {
+  submit(shardIndex: number, key: SliceKey, command: SliceCommand, afterVersion: number): Promise<SliceOutcome> {
     const shard = this.shards[shardIndex]!;
     if (!shard.running || shard.out === null || shard.pending.size >= this.requestsInFlightMax) {
       return Promise.resolve(unavailable);
     }
     const request = this.nextRequest++;
     return new Promise((resolve) => {
-      shard.pending.set(request, resolve);
+      shard.pending.set(request, { reply: resolve, slice: key, command, afterVersion });
       shard.out!.send({ kind: 'submit', request, slice: key, command });
     });
   }
@@ -230,21 +245,32 @@ export class ShardPool {
   private died(shard: Shard, error: unknown): void {
     if (this.closing) return;
     this.options.log('error', `shard ${shard.index} died; replacing it and recovering its slices`, error);
-    this.abandon(shard);
+    this.forgetPort(shard);
     for (const slice of shard.slices.values()) slice.ok = false;
     this.launch(shard);
+    // What the dead host owed may have committed: the new host answers it once the slice has
+    // recovered (and so fenced the dead host's writes), from what the journal holds.
+    for (const [request, { slice, command, afterVersion }] of shard.pending) {
+      shard.out!.send({ kind: 'resolve', request, slice, command, afterVersion });
+    }
   }
 
-  /** Answers everything the shard still owed `unavailable` and forgets its port. */
-  private abandon(shard: Shard): void {
+  private forgetPort(shard: Shard): void {
     shard.running = false;
     shard.threadId = null;
     shard.port?.close();
     shard.port = null;
     shard.out = null;
+  }
+
+  /** Forgets the shard's port and answers what it still owed (see below). */
+  private abandon(shard: Shard): void {
+    this.forgetPort(shard);
     const pending = [...shard.pending.values()];
     shard.pending.clear();
-    for (const reply of pending) reply(unavailable);
+    // Only at close: the host stopped without answering these, so whether they committed is
+    // not known (a host answers everything before it stops, so this is for a host that died).
+    for (const { reply } of pending) reply(outcomeUnknown);
   }
 
   private receive(shard: Shard, messages: FromShard[]): void {
@@ -275,10 +301,10 @@ export class ShardPool {
           this.options.log('error', `slice ${message.slice} failed to start on shard ${shard.index}: ${message.message}`);
           break;
         case 'outcome': {
-          const reply = shard.pending.get(message.request);
-          if (reply === undefined) break;
+          const pending = shard.pending.get(message.request);
+          if (pending === undefined) break;
           shard.pending.delete(message.request);
-          reply(message.outcome);
+          pending.reply(message.outcome);
           break;
         }
         case 'flushed':

@@ -13,6 +13,7 @@ import { BatchingJournal } from '../persistence/journal.js';
 import { OutageWatch } from '../persistence/outageWatch.js';
 import type { SliceOwner } from '../persistence/journalRows.js';
 import { createPool } from '../persistence/pools.js';
+import { resolveAfterRecovery } from './resolve.js';
 import { sliceKey, TurnBatcher, type FromShard, type ShardTask, type SliceKey, type ToShard } from './messages.js';
 
 const unavailable: SliceOutcome = { events: [], rejection: 'unavailable' };
@@ -117,6 +118,18 @@ export default async function hostShard(task: ShardTask): Promise<void> {
             break;
           }
           void slice.submit(message.command).then((outcome) => out.send({ kind: 'outcome', request: message.request, outcome }));
+          break;
+        }
+        case 'resolve': {
+          const slice = slices.get(message.slice);
+          const database = databases[parseKey(message.slice).databaseIndex];
+          if (slice === undefined || database === undefined) {
+            out.send({ kind: 'outcome', request: message.request, outcome: { events: [], rejection: null, outcomeUnknown: true } });
+            break;
+          }
+          void resolveAfterRecovery(slice, database.journal, message.command, message.afterVersion).then((outcome) =>
+            out.send({ kind: 'outcome', request: message.request, outcome }),
+          );
           break;
         }
         case 'stop':
