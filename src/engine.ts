@@ -17,6 +17,7 @@
 export { createEngine } from './engine/create.js';
 export { Engine } from './engine/engine.js';
 export type {
+  AdminError,
   AdminFailure,
   AdminItemView,
   AdminResult,

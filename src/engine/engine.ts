@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import type { Clock } from '../clock.js';
 import type { Rejection } from '../domain/reasons.js';
-import { EngineClosedError } from '../errors.js';
+import { EngineClosedError, OutcomeUnknownError } from '../errors.js';
 import { IdGenerator } from '../ids.js';
 import {
   describeItemDefinition,
@@ -84,6 +84,9 @@ export class Engine {
         return { ok: false, error: 'conflict', message: `item ${definition.id} exists` };
       }
       this.log('error', `creating item ${definition.id} failed`, error);
+      if (error instanceof OutcomeUnknownError) {
+        return { ok: false, error: 'unknown', message: `whether item ${definition.id} was created is not known; GET /items/${definition.id} after a restart tells` };
+      }
       return { ok: false, error: 'unavailable', message: 'storage is unavailable; nothing was created' };
     }
     await this.startItem(definition, placements);

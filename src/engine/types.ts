@@ -75,11 +75,14 @@ export type OrderView = StoredOrder;
 /**
  * An administrative request that did not go through. `unavailable` means that nothing
  * changed; `incomplete` (a restock some slices could not take in time) says exactly what was
- * applied, and a retry with `idempotencyKey` applies only the rest.
+ * applied, and a retry with `idempotencyKey` applies only the rest; `unknown` means that
+ * storage never said whether the change committed.
  */
+export type AdminError = 'invalid' | 'conflict' | 'not_found' | 'unavailable' | 'incomplete' | 'unknown';
+
 export interface AdminFailure {
   readonly ok: false;
-  readonly error: 'invalid' | 'conflict' | 'not_found' | 'unavailable' | 'incomplete';
+  readonly error: AdminError;
   readonly message: string;
   /** Units of a restock that were applied, of `requested`. */
   readonly applied?: number;

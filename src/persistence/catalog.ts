@@ -11,7 +11,10 @@
  * An item spread over several databases is written without a transaction across them: first
  * its slices on the other databases, then, last, its catalog row on the primary, which lists
  * where each slice lives. That last commit is the moment the item exists. If it never comes,
- * the slice rows written before it belong to no item, and nothing ever reads them.
+ * the slice rows written before it belong to no item: the next create of the same id removes
+ * them before it writes its own (a create holds the id's lock on the primary throughout, so no
+ * other create of it runs meanwhile). A commit whose answer is lost is read back, so the
+ * caller hears whether the item exists.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -20,6 +23,7 @@ import type { ItemDefinition, SaleTerms } from '../items.js';
 import { splitEvenly } from '../items.js';
 import { writeBatch } from './journal.js';
 import { buildFlushParameters } from './journalRows.js';
+import { OutcomeUnknownError } from '../errors.js';
 import { inTransaction } from './pools.js';
 
 /** A slice of an item and the inventory database it lives on. */
@@ -45,6 +49,10 @@ export interface StoredOrder {
 }
 
 const ordersListMax = 1_000;
+/** The advisory-lock class of item creation ("17E" for item); the id's hash is the key within it. */
+const itemLockClass = 0x17e;
+/** How long a create whose commit answer was lost keeps asking whether the item exists. */
+const readBackWaitMs = 10_000;
 
 export class Catalog {
   /** `pools[0]` is the primary. */
@@ -66,12 +74,67 @@ export class Catalog {
    * is taken.
    */
   async insertItem(definition: ItemDefinition, nowMs: number): Promise<SlicePlacement[]> {
-    const taken = await this.primary.query('SELECT 1 FROM sale_item WHERE id = $1', [definition.id]);
-    if (taken.rowCount !== 0) throw Object.assign(new Error(`item ${definition.id} exists`), { code: '23505' });
+    const client = await this.primary.connect();
+    let broken = false;
+    let committing = false;
+    let placements: SlicePlacement[] = [];
+    try {
+      await client.query('BEGIN');
+      // Held until this transaction ends: creates of one id take turns.
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [itemLockClass, definition.id]);
+      const taken = await client.query('SELECT 1 FROM sale_item WHERE id = $1', [definition.id]);
+      if (taken.rowCount !== 0) throw Object.assign(new Error(`item ${definition.id} exists`), { code: '23505' });
+      const { headerId, placements: placed, onDatabase } = await this.placeSlices(client, definition);
+      placements = placed;
+      for (let databaseIndex = 1; databaseIndex < this.pools.length; databaseIndex++) {
+        await inTransaction(this.pools[databaseIndex]!, async (secondary) => {
+          await removeOrphans(secondary, definition.id);
+          const slices = onDatabase(databaseIndex);
+          if (slices.length > 0) await writeSlices(secondary, definition, headerId, slices, nowMs, false);
+        });
+      }
+      await removeOrphans(client, definition.id);
+      await writeSlices(client, definition, headerId, onDatabase(0), nowMs, true, placements);
+      committing = true;
+      await client.query('COMMIT');
+      return placements;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      // The commit's answer was lost, not PostgreSQL's refusal: whether the item exists is
+      // read back, so the caller hears the truth.
+      if (committing && !(error instanceof pg.DatabaseError)) {
+        if (await this.stored(definition.id, placements)) return placements;
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
 
+  /**
+   * Whether the item's catalog row is stored with these slices, asked until the primary
+   * answers, for `readBackWaitMs` at most; throws if it never does.
+   */
+  private async stored(itemId: string, placements: readonly SlicePlacement[]): Promise<boolean> {
+    const deadline = Date.now() + readBackWaitMs;
+    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 1_000)) {
+      try {
+        const row = await this.primary.query<{ slice_ids: string[] }>('SELECT slice_ids FROM sale_item WHERE id = $1', [itemId]);
+        const sliceIds = row.rows[0]?.slice_ids;
+        return sliceIds !== undefined && sliceIds.join(',') === placements.map((placement) => placement.sliceId).join(',');
+      } catch (error) {
+        if (Date.now() + delayMs > deadline) throw new OutcomeUnknownError(`whether item ${itemId} was created is not known`, { cause: error });
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+
+  private async placeSlices(client: pg.PoolClient, definition: ItemDefinition) {
     // Ids for the header row and every slice come from the primary's sequence, so a slice id
     // names one slice across all the databases.
-    const ids = await this.primary.query<{ id: string }>(
+    const ids = await client.query<{ id: string }>(
       `SELECT nextval(pg_get_serial_sequence('seckill.item_inventory', 'id'))::text AS id FROM generate_series(0, $1)`,
       [definition.slices],
     );
@@ -83,13 +146,7 @@ export class Catalog {
       placements.flatMap((placement, sliceIndex) =>
         placement.databaseIndex === databaseIndex ? [{ ...placement, sliceIndex, stock: shares[sliceIndex]! }] : [],
       );
-    for (let databaseIndex = 1; databaseIndex < this.pools.length; databaseIndex++) {
-      const slices = onDatabase(databaseIndex);
-      if (slices.length === 0) continue;
-      await inTransaction(this.pools[databaseIndex]!, (client) => writeSlices(client, definition, headerId, slices, nowMs, false));
-    }
-    await inTransaction(this.primary, (client) => writeSlices(client, definition, headerId, onDatabase(0), nowMs, true, placements));
-    return placements;
+    return { headerId, placements, onDatabase };
   }
 
   /**
@@ -219,6 +276,25 @@ export class Catalog {
 }
 
 /**
+ * Removes, in the caller's transaction, what an earlier create of this id left on a database
+ * when its catalog row never committed: slice rows that belong to no item, their journal and
+ * snapshots. Only called while the id has no catalog row and its create lock is held, so these
+ * rows can be nobody else's. (The primary's own rows commit with the catalog row, so this only
+ * ever finds something on the other databases, or after an engine of an older version.)
+ */
+async function removeOrphans(client: pg.PoolClient, itemId: string): Promise<void> {
+  const orphans = await client.query<{ id: string }>('SELECT id FROM item_inventory WHERE item_id = $1', [itemId]);
+  if (orphans.rowCount === 0) return;
+  const ids = orphans.rows.map((row) => row.id);
+  await client.query('DELETE FROM journal WHERE slice_id = ANY($1::bigint[])', [ids]);
+  await client.query('DELETE FROM journal_snapshot WHERE slice_id = ANY($1::bigint[])', [ids]);
+  await client.query('DELETE FROM order_order WHERE item_id = $1', [itemId]);
+  // Slice rows first: they refer to the header row.
+  await client.query('DELETE FROM item_inventory WHERE item_id = $1 AND parent_id IS NOT NULL', [itemId]);
+  await client.query('DELETE FROM item_inventory WHERE item_id = $1', [itemId]);
+}
+
+/**
  * On one database, in the caller's transaction: the item's definition (the catalog row on the
  * primary, a copy elsewhere for the foreign keys), its header row, the given slices and each
  * slice's first journal event.
@@ -236,7 +312,14 @@ async function writeSlices(
     `INSERT INTO sale_item (id, name, seller_id, stock, per_user_limit, starts_at, ends_at, reserve_ttl_ms, slices,
                             challenge, eligibility, create_time, slice_ids, slice_databases)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-     ${primary ? '' : 'ON CONFLICT (id) DO NOTHING'}`,
+     ${
+       primary
+         ? ''
+         : `ON CONFLICT (id) DO UPDATE SET name = excluded.name, seller_id = excluded.seller_id, stock = excluded.stock,
+              per_user_limit = excluded.per_user_limit, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
+              reserve_ttl_ms = excluded.reserve_ttl_ms, slices = excluded.slices, challenge = excluded.challenge,
+              eligibility = excluded.eligibility, create_time = excluded.create_time`
+     }`,
     [
       definition.id, definition.name, definition.sellerId, definition.stock, definition.perUserLimit,
       definition.startsAt, definition.endsAt, definition.reserveTtlMs, definition.slices, definition.challenge,

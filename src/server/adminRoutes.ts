@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { idempotencyKeyLengthMax } from '../domain/idempotency.js';
 import { decimalId } from '../items.js';
 import type { AdminResult } from '../engine.js';
+import type { AdminError } from '../engine.js';
 import type { ServerContext } from './context.js';
 import { guarded, isAdmin, json, readJson, watchAbort } from './http.js';
 import { answerOrders } from './userRoutes.js';
@@ -125,7 +126,7 @@ function bodyOptions(context: ServerContext): { bodyBytesMax: number; logger: Se
   return { bodyBytesMax: context.limits.httpBodyBytesMax, logger: context.logger };
 }
 
-function adminStatus(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable' | 'incomplete'): number {
+function adminStatus(error: AdminError): number {
   switch (error) {
     case 'invalid':
       return 400;
@@ -135,6 +136,7 @@ function adminStatus(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable'
       return 404;
     case 'unavailable':
     case 'incomplete':
+    case 'unknown':
       return 503;
   }
 }

@@ -39,6 +39,31 @@ export function withFlushHook(real: pg.Pool, hook: () => FlushHook | undefined, 
   });
 }
 
+/**
+ * The real pool, except that queries on its connections whose text `matches` pass through
+ * `hook` (given the query's run). `pool.query` itself is left alone.
+ */
+export function withQueryHook(real: pg.Pool, matches: (text: string) => boolean, hook: () => FlushHook | undefined): pg.Pool {
+  return new Proxy(real, {
+    get(target, property, receiver) {
+      if (property !== 'connect') return Reflect.get(target, property, receiver);
+      return async (callback?: unknown) => {
+        if (typeof callback === 'function') return target.connect(callback as never);
+        const client = await target.connect();
+        const query = client.query.bind(client) as (...parameters: unknown[]) => Promise<pg.QueryResult>;
+        (client as unknown as { query: unknown }).query = (...parameters: unknown[]) => {
+          const config = parameters[0] as pg.QueryConfig | string;
+          const text = typeof config === 'string' ? config : config.text;
+          const intercept = matches(text) ? hook() : undefined;
+          if (intercept === undefined) return query(...parameters);
+          return intercept(() => query(...parameters), typeof config === 'string' ? { text: config } : config);
+        };
+        return client;
+      };
+    },
+  });
+}
+
 /** An error PostgreSQL would answer for a statement it rolled back (a check constraint, say). */
 export function rolledBack(message = 'refused on purpose'): pg.DatabaseError {
   const error = new pg.DatabaseError(message, 0, 'error');
