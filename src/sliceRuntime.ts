@@ -16,6 +16,8 @@ export interface SliceRuntime {
   spawn(sliceId: string, databaseIndex: number, owner: SliceOwner, placement: number): SliceHandle;
   /** Commits and answers everything in flight, then stops the slices. */
   close(): Promise<void>;
+  /** Resolves once every due timer has run and every flush has committed and been answered. */
+  idle(): Promise<void>;
   /** Decided work not yet committed and answered. */
   readonly backlog: number;
   /** Kills a shard worker as a crash would; only runtimes with workers can. */
@@ -80,6 +82,10 @@ export class InProcessSlices implements SliceRuntime {
   get backlog(): number {
     return this.databases.reduce((sum, { journal }) => sum + journal.bufferedEvents, 0);
   }
+
+  async idle(): Promise<void> {
+    await Promise.all(this.databases.map(({ host }) => host.idle()));
+  }
 }
 
 export class ShardedSlices implements SliceRuntime {
@@ -109,6 +115,10 @@ export class ShardedSlices implements SliceRuntime {
 
   get backlog(): number {
     return this.pool.requestsInFlight;
+  }
+
+  idle(): Promise<void> {
+    return this.pool.idle();
   }
 
   terminateWorker(shardIndex: number): Promise<void> {

@@ -301,3 +301,38 @@ describe('a block', () => {
     await engine.close();
   });
 });
+
+describe('idle', () => {
+  it('resolves once the due expiries have run and their flush has committed and been answered', async () => {
+    const clock = new SimulatedClock(Date.now());
+    const engine = await createEngine({ databaseUrl: database.url, clock });
+    const itemId = newItemId();
+    await engine.createItem({ id: itemId, name: 'Torch', sellerId: '7', stock: 3, reserveTtlMs: 5_000, perUserLimit: 3 });
+    const pending = Array.from({ length: 3 }, (_, index) => engine.reserve({ userId: String(60 + index) }, { itemId, quantity: 1 }));
+    let answered = 0;
+    for (const reservation of pending) void reservation.then(() => answered++);
+    await engine.idle();
+    expect(answered).toBe(3);
+    expect(engine.item(itemId)).toMatchObject({ available: 0, reserved: 3 });
+
+    clock.advance(5_000);
+    await engine.idle();
+    // No polling: the sweep ran, committed, and the figures and the stored rows say so.
+    expect(engine.item(itemId)).toMatchObject({ available: 3, reserved: 0 });
+    expect(await storedFigures(admin, itemId)).toEqual({ stock: 3, available: 3, reserved: 0, sold: 0 });
+    await engine.close();
+  });
+
+  it('waits for the shard workers too', async () => {
+    const engine = await createEngine({ databaseUrl: database.url, shards: 1 });
+    const itemId = newItemId();
+    await engine.createItem({ id: itemId, name: 'Rope', sellerId: '7', stock: 100, slices: 2 });
+    let answered = 0;
+    for (let index = 0; index < 50; index++) void engine.buy({ userId: String(700 + index) }, { itemId, quantity: 1 }).then(() => answered++);
+    await engine.idle();
+    expect(answered).toBe(50);
+    expect(engine.journalBacklog).toBe(0);
+    expect(await storedFigures(admin, itemId)).toMatchObject({ sold: 50 });
+    await engine.close();
+  });
+});

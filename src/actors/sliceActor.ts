@@ -239,6 +239,11 @@ export class Slice implements SliceHandle {
     return this.inbox.length;
   }
 
+  /** An expiry sweep is due and its timer has not run yet (a real timer can run late). */
+  get expiryDue(): boolean {
+    return this.expiryTimer !== null && this.expiryTimer.at <= this.host.clock.now();
+  }
+
   get serving(): boolean {
     return this.status === 'ready';
   }
@@ -491,6 +496,20 @@ export class SliceHost {
         await new Promise((resolve) => setImmediate(resolve));
         if (![...this.slices.values()].some((slice) => slice.inboxDepth > 0) && this.journal.bufferedEvents === 0) return;
       }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  /**
+   * Resolves once every due expiry has run, no slice has a command waiting, and the journal
+   * has committed and answered everything it was given, flushes in doubt included. For tests
+   * that advance a simulated clock and then look at the figures.
+   */
+  async idle(): Promise<void> {
+    for (;;) {
+      await this.drain();
+      const due = [...this.slices.values()].some((slice) => slice.expiryDue);
+      if (!due && this.journal.batchesInDoubt === 0) return;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }

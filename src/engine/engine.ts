@@ -242,6 +242,20 @@ export class Engine {
     }
   }
 
+  /**
+   * Resolves once every due timer has run, every flush has committed and been answered, and no
+   * transfer between slices is on its way: for tests that advance a `SimulatedClock` and then
+   * look at the figures, instead of polling for them.
+   */
+  async idle(): Promise<void> {
+    for (;;) {
+      await this.runtime.idle();
+      const moving = [...this.items.values()].flatMap((item) => [...item.deliveries.values(), ...item.rebalancing.values()]);
+      if (moving.length === 0) return;
+      await Promise.allSettled(moving);
+    }
+  }
+
   /** True when open and every slice of every item serves: what a readiness probe asks. */
   get ready(): boolean {
     if (this.closed) return false;

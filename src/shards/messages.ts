@@ -27,10 +27,13 @@ export type ToShard =
       readonly command: SliceCommand;
       readonly afterVersion: number;
     }
+  /** Answer `idle` once every slice of the shard is idle (see `SliceHost.idle`). */
+  | { readonly kind: 'idle'; readonly request: number }
   | { readonly kind: 'stop' };
 
 export type FromShard =
   | { readonly kind: 'started'; readonly threadId: number }
+  | { readonly kind: 'idle'; readonly request: number }
   | { readonly kind: 'ready'; readonly slice: SliceKey }
   /** A slice stopped serving (it reloads after a failed flush) or serves again. */
   | { readonly kind: 'serving'; readonly slice: SliceKey; readonly serving: boolean }

@@ -131,6 +131,7 @@ export class ShardPool {
   private readonly shards: Shard[];
   private readonly requestsInFlightMax: number;
   private nextRequest = 1;
+  private readonly idleWaiters = new Map<number, () => void>();
   private closing = false;
 
   constructor(private readonly options: ShardPoolOptions) {
@@ -190,6 +191,25 @@ export class ShardPool {
       shard.pending.set(request, { reply: resolve, slice: key, command, afterVersion });
       shard.out!.send({ kind: 'submit', request, slice: key, command });
     });
+  }
+
+  /** Resolves once no request is in flight and every shard says its slices are idle. */
+  async idle(): Promise<void> {
+    for (;;) {
+      await Promise.all(
+        this.shards.map(
+          (shard) =>
+            new Promise<void>((resolve) => {
+              if (!shard.running || shard.out === null) return resolve();
+              const request = this.nextRequest++;
+              this.idleWaiters.set(request, resolve);
+              shard.out.send({ kind: 'idle', request });
+            }),
+        ),
+      );
+      if (this.requestsInFlight === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
 
   get requestsInFlight(): number {
@@ -256,6 +276,9 @@ export class ShardPool {
   }
 
   private forgetPort(shard: Shard): void {
+    // Whoever waits for the shards to be idle asks again, of the host that replaces this one.
+    for (const wake of this.idleWaiters.values()) wake();
+    this.idleWaiters.clear();
     shard.running = false;
     shard.threadId = null;
     shard.port?.close();
@@ -310,6 +333,12 @@ export class ShardPool {
         case 'flushed':
           this.options.onFlush?.({ events: message.events, durationMs: message.durationMs, committed: message.committed });
           break;
+        case 'idle': {
+          const wake = this.idleWaiters.get(message.request);
+          this.idleWaiters.delete(message.request);
+          wake?.();
+          break;
+        }
         case 'started':
           shard.threadId = message.threadId;
           break;

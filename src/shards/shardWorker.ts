@@ -132,6 +132,11 @@ export default async function hostShard(task: ShardTask): Promise<void> {
           );
           break;
         }
+        case 'idle':
+          void Promise.all(databases.map((database) => database.host.idle())).then(() =>
+            out.send({ kind: 'idle', request: message.request }),
+          );
+          break;
         case 'stop':
           void stop();
           break;
