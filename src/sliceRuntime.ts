@@ -4,7 +4,8 @@
  * not care which.
  */
 import type pg from 'pg';
-import { SliceHost, type SliceFigures, type SliceHandle } from './actors/sliceActor.js';
+import type { SliceFigures, SliceHandle } from './actors/sliceActor.js';
+import { SliceHost } from './actors/sliceHost.js';
 import type { Clock } from './clock.js';
 import { BatchingJournal, type FlushReport } from './persistence/journal.js';
 import { OutageWatch } from './persistence/outageWatch.js';

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SliceHost } from '../src/actors/sliceActor.js';
+import { SliceHost } from '../src/actors/sliceHost.js';
 import { systemClock } from '../src/clock.js';
 import { parseItemDefinition } from '../src/items.js';
 import { Catalog } from '../src/persistence/catalog.js';

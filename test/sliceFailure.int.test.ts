@@ -4,7 +4,8 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SliceHost, type Slice, type SliceOutcome } from '../src/actors/sliceActor.js';
+import type { Slice, SliceOutcome } from '../src/actors/sliceActor.js';
+import { SliceHost } from '../src/actors/sliceHost.js';
 import { SimulatedClock, systemClock } from '../src/clock.js';
 import { parseItemDefinition } from '../src/items.js';
 import { Catalog } from '../src/persistence/catalog.js';

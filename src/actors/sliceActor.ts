@@ -15,7 +15,7 @@
  * turn and a hot slice receives thousands per turn.
  */
 import nact from 'nact';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { TimerHandle } from '../clock.js';
 import {
   decide,
   evolve,
@@ -23,69 +23,16 @@ import {
   initialState,
   toSnapshot,
   type SliceCommand,
-  type OutgoingTransfer,
-  type ReceivedTransfers,
   type SliceEvent,
   type SliceSnapshot,
   type SliceState,
 } from '../domain/slice.js';
-import type { RejectionReason } from '../domain/reasons.js';
 import { OutcomeUnknownError, StorageUnavailableError } from '../errors.js';
-import type { BatchingJournal } from '../persistence/journal.js';
-import { NactJournal } from './nactJournal.js';
+import { figuresOf, noFigures, type SliceFigures, type SliceHandle, type SliceOutcome } from './sliceHandle.js';
+import type { SliceHost } from './sliceHost.js';
 
-export interface SliceOutcome {
-  /** The committed events of the command; empty when it was refused outright. */
-  readonly events: readonly SliceEvent[];
-  readonly rejection: RejectionReason | null;
-  /**
-   * Set when the command's events may or may not have committed and nobody can find out any
-   * more (the slice was stopped while its flush was in doubt). The caller must not say
-   * `unavailable`, which promises that nothing changed.
-   */
-  readonly outcomeUnknown?: true;
-}
+export * from './sliceHandle.js';
 
-/** A slice's committed figures: what buyers are shown. */
-export interface SliceFigures {
-  readonly stock: number;
-  readonly available: number;
-  readonly reserved: number;
-  readonly sold: number;
-  /** Transfers this slice gave away and has not yet settled: what recovery must redeliver. */
-  readonly outgoing: readonly (OutgoingTransfer & { readonly transferId: string })[];
-  /**
-   * Transfers this slice has received, by giving slice. With the givers' `outgoing`, it tells
-   * which units are still on their way: the item view counts them from committed figures
-   * alone, whatever happened to the replies and events in between.
-   */
-  readonly receivedFrom: ReadonlyMap<number, ReceivedTransfers>;
-  /** Events folded into the committed state: only moves forward (see `SliceState.version`). */
-  readonly version: number;
-}
-
-export interface SliceHostOptions {
-  readonly journal: BatchingJournal;
-  readonly clock: Clock;
-  /**
-   * Events between two snapshots of a slice, at least. A slice whose state is larger waits for
-   * as many events as its state has entries, so that writing snapshots costs O(1) per event
-   * however many buyers the slice remembers.
-   */
-  readonly snapshotEvery?: number;
-  /** Commands waiting in one slice's inbox at most; past it, `unavailable`. */
-  readonly mailboxDepthMax?: number;
-  /** Called when a slice's committed figures change, with the events that changed them. */
-  readonly onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) => void;
-  readonly onError?: (error: unknown, context: string) => void;
-  /** Told when a slice stops serving (it reloads after a failure) and when it serves again. */
-  readonly onServing?: (sliceId: string, serving: boolean) => void;
-}
-
-export const snapshotEveryDefault = 10_000;
-export const mailboxDepthMaxDefault = 50_000;
-/** How long closing waits for a flush in doubt to be settled, before its outcome is given up as unknown. */
-export const closeInDoubtWaitMsDefault = 10_000;
 const reloadBackoffMinMs = 50;
 const reloadBackoffMaxMs = 2_000;
 
@@ -110,62 +57,11 @@ interface Pending {
 
 type Status = 'starting' | 'ready' | 'reloading' | 'stopped';
 
-const noTransfers: SliceFigures['outgoing'] = [];
-/**
- * The figures' list of a slice's outgoing transfers, made once per version of the map: the
- * state replaces the map whenever it changes, and figures are taken after every command.
- */
-const outgoingLists = new WeakMap<SliceState['outgoing'], SliceFigures['outgoing']>();
-
-function outgoingOf(state: SliceState): SliceFigures['outgoing'] {
-  if (state.outgoing.size === 0) return noTransfers;
-  let list = outgoingLists.get(state.outgoing);
-  if (list === undefined) {
-    list = [...state.outgoing].map(([transferId, transfer]) => ({ transferId, ...transfer }));
-    outgoingLists.set(state.outgoing, list);
-  }
-  return list;
-}
-
-function figuresOf(state: SliceState): SliceFigures {
-  return {
-    stock: state.stock,
-    available: state.available,
-    reserved: state.reserved,
-    sold: state.sold,
-    outgoing: outgoingOf(state),
-    receivedFrom: state.receivedFrom,
-    version: state.version,
-  };
-}
-
-export const noFigures: SliceFigures = {
-  stock: 0,
-  available: 0,
-  reserved: 0,
-  sold: 0,
-  outgoing: noTransfers,
-  receivedFrom: new Map(),
-  version: 0,
-};
-
 function ignore(): void {}
 
 /** How large a state is, as a snapshot would hold it. */
 function entriesOf(state: SliceState): number {
   return state.holdings.size + state.open.size + state.closed.size + state.received.size + state.outgoing.size;
-}
-
-/** What the engine needs of a slice, wherever it runs: in this thread or on a shard worker. */
-export interface SliceHandle {
-  /** Settles once the slice has recovered from its journal. */
-  readonly ready: Promise<void>;
-  /** The figures of the last committed change. */
-  readonly figures: SliceFigures;
-  readonly inboxDepth: number;
-  /** True while the slice takes commands: recovered, and not reloading after a failed flush. */
-  readonly serving: boolean;
-  submit(command: SliceCommand): Promise<SliceOutcome>;
 }
 
 /** The handle the engine holds for one slice hosted in this thread. */
@@ -446,89 +342,3 @@ export class Slice implements SliceHandle {
   }
 }
 
-/** The nact actor system that hosts a set of slices, and the journal they persist to. */
-export class SliceHost {
-  readonly system: nact.ActorSystemRef;
-  readonly journal: BatchingJournal;
-  readonly clock: Clock;
-  readonly snapshotEvery: number;
-  readonly mailboxDepthMax: number;
-  private readonly options: SliceHostOptions;
-  private readonly slices = new Map<string, Slice>();
-
-  constructor(options: SliceHostOptions) {
-    this.options = options;
-    this.journal = options.journal;
-    this.clock = options.clock;
-    this.snapshotEvery = options.snapshotEvery ?? snapshotEveryDefault;
-    this.mailboxDepthMax = options.mailboxDepthMax ?? mailboxDepthMaxDefault;
-    this.journal.onSliceFailed((sliceId, cause) => this.slices.get(sliceId)?.journalFailed(cause));
-    this.system = nact.start(nact.configurePersistence(new NactJournal(options.journal) as never) as never);
-  }
-
-  /** Spawns the slice's actor; `slice.ready` settles once it has recovered from the journal. */
-  spawn(sliceId: string): Slice {
-    const existing = this.slices.get(sliceId);
-    if (existing !== undefined) return existing;
-    const slice = new Slice(this, sliceId);
-    this.slices.set(sliceId, slice);
-    return slice;
-  }
-
-  onFigures(sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]): void {
-    this.options.onFigures(sliceId, figures, events);
-  }
-
-  onError(error: unknown, context: string): void {
-    this.options.onError?.(error, context);
-  }
-
-  onServing(sliceId: string, serving: boolean): void {
-    this.options.onServing?.(sliceId, serving);
-  }
-
-  /** Waits until every slice's inbox is empty and the journal has committed what it holds. */
-  async drain(): Promise<void> {
-    for (;;) {
-      const busy = [...this.slices.values()].some((slice) => slice.inboxDepth > 0);
-      if (!busy && this.journal.bufferedEvents === 0) {
-        await this.journal.whenIdle();
-        await new Promise((resolve) => setImmediate(resolve));
-        if (![...this.slices.values()].some((slice) => slice.inboxDepth > 0) && this.journal.bufferedEvents === 0) return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-
-  /**
-   * Resolves once every due expiry has run, no slice has a command waiting, and the journal
-   * has committed and answered everything it was given, flushes in doubt included. For tests
-   * that advance a simulated clock and then look at the figures.
-   */
-  async idle(): Promise<void> {
-    for (;;) {
-      await this.drain();
-      const due = [...this.slices.values()].some((slice) => slice.expiryDue);
-      if (!due && this.journal.batchesInDoubt === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-
-  /**
-   * Commits and answers what the slices hold, waits up to `inDoubtWaitMs` for the flushes in
-   * doubt to be settled by their slices' recovery, then stops the slices and releases the
-   * journal (which tells what is still in doubt that its outcome is unknown).
-   */
-  async close(inDoubtWaitMs = closeInDoubtWaitMsDefault): Promise<void> {
-    await this.drain();
-    await this.journal.inDoubtSettled(inDoubtWaitMs);
-    this.stop();
-    await this.journal.release();
-  }
-
-  stop(): void {
-    for (const slice of this.slices.values()) slice.stop();
-    this.slices.clear();
-    nact.stop(this.system);
-  }
-}

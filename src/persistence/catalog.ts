@@ -21,7 +21,7 @@ import pg from 'pg';
 import { decide, initialState } from '../domain/slice.js';
 import type { ItemDefinition, SaleTerms } from '../items.js';
 import { splitEvenly } from '../items.js';
-import { writeBatch } from './journal.js';
+import { writeBatch } from './flushStatement.js';
 import { buildFlushParameters } from './journalRows.js';
 import { OutcomeUnknownError } from '../errors.js';
 import { inTransaction } from './pools.js';

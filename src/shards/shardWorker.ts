@@ -7,7 +7,8 @@
  * Everything here can be lost at any moment: nothing is acknowledged before it is committed.
  */
 import { threadId } from 'node:worker_threads';
-import { SliceHost, type Slice, type SliceFigures, type SliceOutcome } from '../actors/sliceActor.js';
+import type { Slice, SliceFigures, SliceOutcome } from '../actors/sliceActor.js';
+import { SliceHost } from '../actors/sliceHost.js';
 import { systemClock } from '../clock.js';
 import { BatchingJournal } from '../persistence/journal.js';
 import { OutageWatch } from '../persistence/outageWatch.js';

@@ -1,0 +1,87 @@
+/**
+ * What the engine sees of a slice, wherever it runs (in this thread or on a shard worker): its
+ * handle, what a command came to, and the slice's committed figures.
+ */
+import type { OutgoingTransfer, ReceivedTransfers, SliceCommand, SliceEvent, SliceState } from '../domain/slice.js';
+import type { RejectionReason } from '../domain/reasons.js';
+
+export interface SliceOutcome {
+  /** The committed events of the command; empty when it was refused outright. */
+  readonly events: readonly SliceEvent[];
+  readonly rejection: RejectionReason | null;
+  /**
+   * Set when the command's events may or may not have committed and nobody can find out any
+   * more (the slice was stopped while its flush was in doubt). The caller must not say
+   * `unavailable`, which promises that nothing changed.
+   */
+  readonly outcomeUnknown?: true;
+}
+
+/** A slice's committed figures: what buyers are shown. */
+export interface SliceFigures {
+  readonly stock: number;
+  readonly available: number;
+  readonly reserved: number;
+  readonly sold: number;
+  /** Transfers this slice gave away and has not yet settled: what recovery must redeliver. */
+  readonly outgoing: readonly (OutgoingTransfer & { readonly transferId: string })[];
+  /**
+   * Transfers this slice has received, by giving slice. With the givers' `outgoing`, it tells
+   * which units are still on their way: the item view counts them from committed figures
+   * alone, whatever happened to the replies and events in between.
+   */
+  readonly receivedFrom: ReadonlyMap<number, ReceivedTransfers>;
+  /** Events folded into the committed state: only moves forward (see `SliceState.version`). */
+  readonly version: number;
+}
+
+/** What the engine needs of a slice, wherever it runs: in this thread or on a shard worker. */
+export interface SliceHandle {
+  /** Settles once the slice has recovered from its journal. */
+  readonly ready: Promise<void>;
+  /** The figures of the last committed change. */
+  readonly figures: SliceFigures;
+  readonly inboxDepth: number;
+  /** True while the slice takes commands: recovered, and not reloading after a failed flush. */
+  readonly serving: boolean;
+  submit(command: SliceCommand): Promise<SliceOutcome>;
+}
+
+const noTransfers: SliceFigures['outgoing'] = [];
+/**
+ * The figures' list of a slice's outgoing transfers, made once per version of the map: the
+ * state replaces the map whenever it changes, and figures are taken after every command.
+ */
+const outgoingLists = new WeakMap<SliceState['outgoing'], SliceFigures['outgoing']>();
+
+function outgoingOf(state: SliceState): SliceFigures['outgoing'] {
+  if (state.outgoing.size === 0) return noTransfers;
+  let list = outgoingLists.get(state.outgoing);
+  if (list === undefined) {
+    list = [...state.outgoing].map(([transferId, transfer]) => ({ transferId, ...transfer }));
+    outgoingLists.set(state.outgoing, list);
+  }
+  return list;
+}
+
+export function figuresOf(state: SliceState): SliceFigures {
+  return {
+    stock: state.stock,
+    available: state.available,
+    reserved: state.reserved,
+    sold: state.sold,
+    outgoing: outgoingOf(state),
+    receivedFrom: state.receivedFrom,
+    version: state.version,
+  };
+}
+
+export const noFigures: SliceFigures = {
+  stock: 0,
+  available: 0,
+  reserved: 0,
+  sold: 0,
+  outgoing: noTransfers,
+  receivedFrom: new Map(),
+  version: 0,
+};
