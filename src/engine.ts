@@ -19,7 +19,7 @@ import type { SliceFigures, SliceHandle, SliceOutcome } from './actors/sliceActo
 import { systemClock, type Clock } from './clock.js';
 import type { SliceCommand, SliceEvent } from './domain/slice.js';
 import { reject, type Rejection } from './domain/reasons.js';
-import { EngineClosedError } from './errors.js';
+import { EngineClosedError, StorageUnavailableError } from './errors.js';
 import { IdGenerator } from './ids.js';
 import {
   itemStatus,
@@ -33,17 +33,21 @@ import {
 } from './items.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './persistence/embeddedPostgres.js';
 import { takeEngineLock, type EngineLock } from './persistence/engineLock.js';
-import { Catalog, type SlicePlacement, type StoredOrder } from './persistence/catalog.js';
+import { Catalog, type SlicePlacement } from './persistence/catalog.js';
 import type { FlushReport } from './persistence/journal.js';
 import { migrate } from './persistence/migrations.js';
 import { createPool } from './persistence/pools.js';
 import { InProcessSlices, ShardedSlices, type SliceRuntime } from './sliceRuntime.js';
 import { TokenSigner } from './tokens.js';
+import { OrderService, type OrderResult } from './orders/orderService.js';
+import { orderDatabaseUrlsFor, type OrderOptions } from './orders/orderOptions.js';
+import { tablesPerDatabaseDefault } from './orders/orderDatabases.js';
+import type { OrderPage, OrderView, PageRequest } from './orders/orderQueries.js';
 
 export type { Buyer, ItemDefinition, ItemView } from './items.js';
 export type { Rejection, RejectionReason } from './domain/reasons.js';
 
-export interface EngineOptions {
+export interface EngineOptions extends OrderOptions {
   /**
    * The primary PostgreSQL database: the catalog, the blocklist, and the first inventory
    * database. Unset: an embedded PostgreSQL in `dataDirectory`, with two inventory databases.
@@ -65,7 +69,7 @@ export interface EngineOptions {
   readonly shards?: number;
   /** Slices of an item created without `slices`: the engine's choice. */
   readonly defaultSlices?: number;
-  /** Engine process number (0..99), kept in the order ids so several processes never collide. */
+  /** Engine process number (0..99), kept in the order ids (src/orders/orderIds.ts). */
   readonly nodeId?: number;
   readonly log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
   /** Told about every journal flush: batch size and duration, for metrics and benchmarks. */
@@ -93,7 +97,7 @@ export interface Release {
   readonly quantity: number;
 }
 
-export type OrderView = StoredOrder;
+export type { OrderPage, OrderView, PageRequest } from './orders/orderQueries.js';
 
 /** An administrative request that did not go through. */
 export interface AdminFailure {
@@ -132,6 +136,7 @@ export class Engine {
   private closed = false;
   private readonly items = new Map<string, ItemRuntime>();
   private readonly sliceItems = new Map<string, string>();
+  private readonly sliceHandles = new Map<string, SliceHandle>();
   private readonly blocked = new Set<string>();
   private readonly stockListeners = new Set<(view: ItemView) => void>();
   private readonly changedItems = new Set<string>();
@@ -150,6 +155,8 @@ export class Engine {
     private readonly log: NonNullable<EngineOptions['log']>,
     private readonly defaultSlices: number,
     private readonly engineLock: EngineLock,
+    /** Order ids, the order databases and their projection, order queries and cancellation. */
+    readonly orderService: OrderService,
   ) {
     this.ids = new IdGenerator(clock, nodeId);
   }
@@ -246,12 +253,15 @@ export class Engine {
     const target = this.tokenTarget(buyer, token);
     if (!target.ok) return Promise.resolve(target);
     const { slice, itemId, reservationId } = target;
-    const orderId = this.ids.next(buyer.userId);
+    const sellerId = this.items.get(itemId)!.definition.sellerId;
+    const orderId = this.orderService.ids.tryNext(buyer.userId, sellerId);
+    if (orderId === undefined) return this.afterOrderIdLease(() => this.confirm(buyer, token));
     return slice
       .submit({ kind: 'confirm', userId: buyer.userId, reservationId, orderId, nowMs: this.clock.now() })
       .then((outcome) => {
         const event = outcome.events[0];
         if (outcome.rejection !== null || event?.kind !== 'confirmed') return rejectionOf(outcome);
+        this.orderService.acknowledged(acknowledgedView(orderId, itemId, buyer.userId, sellerId, event));
         return { ok: true, orderId, itemId, quantity: event.quantity };
       });
   }
@@ -273,7 +283,9 @@ export class Engine {
   buy(buyer: Buyer, request: PurchaseRequest): Promise<Order | Rejection> {
     const routed = this.route(buyer, request);
     if (!routed.ok) return Promise.resolve(routed);
-    const orderId = this.ids.next(buyer.userId);
+    const { sellerId } = routed.item.definition;
+    const orderId = this.orderService.ids.tryNext(buyer.userId, sellerId);
+    if (orderId === undefined) return this.afterOrderIdLease(() => this.buy(buyer, request));
     return this.submitWithRebalance(routed.item, routed.sliceIndex, request.quantity, () => ({
       kind: 'buy',
       userId: buyer.userId,
@@ -283,8 +295,17 @@ export class Engine {
     })).then((outcome) => {
         const event = outcome.events[0];
         if (outcome.rejection !== null || event?.kind !== 'purchased') return rejectionOf(outcome);
+        this.orderService.acknowledged(acknowledgedView(orderId, request.itemId, buyer.userId, sellerId, event));
         return { ok: true, orderId, itemId: request.itemId, quantity: event.quantity };
       });
+  }
+
+  /** Order ids ran out of their leased ticks: `retry` once a new lease has committed. */
+  private afterOrderIdLease<T>(retry: () => Promise<T | Rejection>): Promise<T | Rejection> {
+    return this.orderService.ids.whenLeased().then(retry, (error: unknown) => {
+      this.log('error', 'no order ids: leasing ticks failed', error);
+      return reject('unavailable');
+    });
   }
 
   // ---------------------------------------------------------------- reading
@@ -308,21 +329,45 @@ export class Engine {
     return () => this.stockListeners.delete(listener);
   }
 
-  /** The user's orders, newest first. */
+  /**
+   * The user's orders, newest first, the first page of `orderPage`. Holds every order this
+   * engine acknowledged to the user, however far the projection lags; rejects with
+   * `StorageUnavailableError` when it cannot say.
+   */
   async orders(userId: string): Promise<OrderView[]> {
-    this.assertOpen();
-    return this.catalog.orders('user_id', userId);
+    return pageOrThrow(await this.orderPage(userId, {}));
   }
 
-  /** The seller's orders, newest first. */
+  /** The seller's orders, newest first, the first page of `sellerOrderPage`; may lag by the projection lag. */
   async sellerOrders(sellerId: string): Promise<OrderView[]> {
-    this.assertOpen();
-    return this.catalog.orders('seller_id', sellerId);
+    return pageOrThrow(await this.sellerOrderPage(sellerId, {}));
   }
 
-  /** Whether storage answers now. */
+  /** A page of the user's orders, newest first; `next` asks for the page after it. */
+  orderPage(userId: string, request: PageRequest): Promise<OrderResult<OrderPage>> {
+    this.assertOpen();
+    return this.orderService.buyerPage(userId, request);
+  }
+
+  /** A page of the seller's orders, newest first. */
+  sellerOrderPage(sellerId: string, request: PageRequest): Promise<OrderResult<OrderPage>> {
+    this.assertOpen();
+    return this.orderService.sellerPage(sellerId, request);
+  }
+
+  /**
+   * Cancels a confirmed order (an administrator's act): through its slice's journal, its units
+   * go back on sale and its buyer's limit is freed. Cancelling it again changes nothing.
+   */
+  cancelOrder(orderId: string): Promise<OrderResult<OrderView>> {
+    this.assertOpen();
+    return this.orderService.cancel(orderId, (sliceId) => this.sliceHandles.get(sliceId));
+  }
+
+  /** Whether storage answers now: the inventory and the order databases. */
   async storageReachable(): Promise<boolean> {
-    return this.catalog.reachable();
+    const [inventory, orders] = await Promise.all([this.catalog.reachable(), this.orderService.reachable()]);
+    return inventory && orders;
   }
 
   /** Events decided and waiting for a journal flush: how far durability lags behind decisions. */
@@ -343,9 +388,12 @@ export class Engine {
     }
   }
 
-  /** True when open and every slice of every item serves: what a readiness probe asks. */
+  /**
+   * True when open, every slice of every item serves, and the order projection has caught up
+   * with what the journals held at start: what a readiness probe asks.
+   */
   get ready(): boolean {
-    if (this.closed) return false;
+    if (this.closed || !this.orderService.caughtUpSinceStart) return false;
     for (const item of this.items.values()) {
       for (const slice of item.slices) if (!slice.serving) return false;
     }
@@ -361,6 +409,7 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     await this.runtime.close();
+    await this.orderService.close();
     await Promise.all(this.pools.map((pool) => pool.end()));
     await this.engineLock.release();
     await this.embedded?.stop();
@@ -375,7 +424,10 @@ export class Engine {
     const firstShard = sliceIndexFor(definition.id, 1_024);
     const slices = placements.map(({ sliceId, databaseIndex }, index) => {
       this.sliceItems.set(sliceId, definition.id);
-      return this.runtime.spawn(sliceId, databaseIndex, { itemId: definition.id, sellerId: definition.sellerId }, firstShard + index);
+      this.orderService.addSlice(sliceId, databaseIndex, { itemId: definition.id, sellerId: definition.sellerId });
+      const slice = this.runtime.spawn(sliceId, databaseIndex, firstShard + index);
+      this.sliceHandles.set(sliceId, slice);
+      return slice;
     });
     const item: ItemRuntime = { definition, slices, inTransfer: new Map(), rebalancing: new Map(), demand: new Map() };
     this.items.set(definition.id, item);
@@ -502,6 +554,7 @@ export class Engine {
   }
 
   sliceChanged(sliceId: string, _figures: SliceFigures, events: readonly SliceEvent[]): void {
+    if (events.length > 0) this.orderService.committed();
     const itemId = this.sliceItems.get(sliceId);
     if (itemId === undefined) return;
     for (const event of events) {
@@ -618,6 +671,21 @@ function rejectionOf(outcome: SliceOutcome): Rejection {
   return reject(outcome.rejection ?? 'unavailable');
 }
 
+function acknowledgedView(
+  orderId: string,
+  itemId: string,
+  userId: string,
+  sellerId: string,
+  event: { readonly quantity: number; readonly atMs: number },
+): OrderView {
+  return { orderId, itemId, userId, sellerId, qty: event.quantity, status: 'confirmed', createdAt: event.atMs };
+}
+
+function pageOrThrow(result: OrderResult<OrderPage>): OrderView[] {
+  if (result.ok) return result.value.orders;
+  throw new StorageUnavailableError(result.message);
+}
+
 /** Makes sure the database named in an embedded server's URL exists, and returns its URL. */
 async function ensureDatabase(serverUrl: string, database: string): Promise<string> {
   const client = new pg.Client({ connectionString: serverUrl });
@@ -652,6 +720,12 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   } else {
     databaseUrls = [options.databaseUrl, ...(options.extraInventoryDatabaseUrls ?? [])];
   }
+  const embeddedUrl = embedded?.connectionString;
+  const orderDatabaseUrls = await orderDatabaseUrlsFor(
+    options,
+    databaseUrls[0]!,
+    embeddedUrl === undefined ? undefined : (name) => ensureDatabase(embeddedUrl, name),
+  );
   let engineLock: EngineLock;
   try {
     engineLock = await takeEngineLock(databaseUrls, log);
@@ -661,8 +735,24 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   }
   const pools = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 8 }));
   let runtime: SliceRuntime | undefined;
+  let orderService: OrderService | undefined;
   try {
     for (const pool of pools) await migrate(pool);
+    orderService = await OrderService.open({
+      inventoryPools: pools,
+      orderDatabaseUrls,
+      tablesPerDatabase: options.orderTablesPerDatabase ?? tablesPerDatabaseDefault,
+      clock,
+      nodeId: options.nodeId ?? 0,
+      historyAfterMs: options.orderHistoryAfterMs,
+      historyBatchRows: options.orderHistoryBatchRows,
+      historyIntervalMs: options.orderHistoryIntervalMs,
+      pendingOrdersMax: options.pendingOrdersMax,
+      orderWaitMs: options.orderWaitMs,
+      onProjection: options.onProjection,
+      beforeProjectionCommit: options.beforeProjectionCommit,
+      log,
+    });
     const catalog = new Catalog(pools);
     const items = await catalog.loadItems();
     let engine: Engine | undefined;
@@ -695,12 +785,15 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       log,
       options.defaultSlices ?? 1,
       engineLock,
+      orderService,
     );
     engine.loadBlocklist(await catalog.blocklist());
     await Promise.all(items.map((item) => engine!.startItem(item.definition, item.slices)));
+    orderService.start();
     return engine;
   } catch (error) {
     await runtime?.close().catch(() => undefined);
+    await orderService?.close().catch(() => undefined);
     await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
     await engineLock.release();
     await embedded?.stop();

@@ -98,6 +98,10 @@ async function main(): Promise<void> {
       shards: config.shards,
       defaultSlices: config.defaultSlices,
       nodeId: config.nodeId,
+      orderDatabaseUrls: config.orderDatabaseUrls,
+      orderTablesPerDatabase: config.orderTablesPerDatabase,
+      orderHistoryAfterMs: config.orderHistoryAfterMs,
+      orderHistoryBatchRows: config.orderHistoryBatchRows,
       onFlush: metrics.flush,
       log: (level, message, detail) => {
         if (detail === undefined) logger[level](message);

@@ -8,12 +8,11 @@ import { SliceHost, type SliceFigures, type SliceHandle } from './actors/sliceAc
 import type { Clock } from './clock.js';
 import type { SliceEvent } from './domain/slice.js';
 import { BatchingJournal, type FlushReport } from './persistence/journal.js';
-import type { SliceOwner } from './persistence/journalRows.js';
 import { ShardPool } from './shards/shardPool.js';
 
 export interface SliceRuntime {
   /** Starts the slice `sliceId` of the inventory database `databaseIndex`; `placement` spreads slices over shards. */
-  spawn(sliceId: string, databaseIndex: number, owner: SliceOwner, placement: number): SliceHandle;
+  spawn(sliceId: string, databaseIndex: number, placement: number): SliceHandle;
   /** Commits and answers everything in flight, then stops the slices. */
   close(): Promise<void>;
   /** Decided work not yet committed and answered. */
@@ -34,18 +33,12 @@ export interface RuntimeOptions {
 
 export class InProcessSlices implements SliceRuntime {
   private readonly databases: { journal: BatchingJournal; host: SliceHost }[];
-  private readonly owners = new Map<string, SliceOwner>();
 
   constructor(pools: readonly pg.Pool[], options: RuntimeOptions) {
     this.databases = pools.map((pool) => {
       const journal = new BatchingJournal(pool, {
         clock: options.clock,
         flushEventsMax: options.flushEventsMax,
-        ownerOf: (sliceId) => {
-          const owner = this.owners.get(sliceId);
-          if (owner === undefined) throw new Error(`slice ${sliceId} belongs to no item`);
-          return owner;
-        },
         onFlush: (report) => {
           if (!report.committed) options.log('error', `journal flush of ${report.events} events failed`, report.error);
           options.onFlush?.(report);
@@ -63,10 +56,9 @@ export class InProcessSlices implements SliceRuntime {
     });
   }
 
-  spawn(sliceId: string, databaseIndex: number, owner: SliceOwner): SliceHandle {
+  spawn(sliceId: string, databaseIndex: number): SliceHandle {
     const database = this.databases[databaseIndex];
     if (database === undefined) throw new Error(`no inventory database ${databaseIndex}`);
-    this.owners.set(sliceId, owner);
     return database.host.spawn(sliceId);
   }
 
@@ -100,8 +92,8 @@ export class ShardedSlices implements SliceRuntime {
     });
   }
 
-  spawn(sliceId: string, databaseIndex: number, owner: SliceOwner, placement: number): SliceHandle {
-    return this.pool.spawn(placement % this.pool.shardCount, databaseIndex, sliceId, owner);
+  spawn(sliceId: string, databaseIndex: number, placement: number): SliceHandle {
+    return this.pool.spawn(placement % this.pool.shardCount, databaseIndex, sliceId);
   }
 
   close(): Promise<void> {

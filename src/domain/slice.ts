@@ -55,6 +55,11 @@ export interface SliceState {
   outgoing: Map<string, OutgoingTransfer>;
   /** Transfers received, oldest first, bounded by `receivedTransfersMax`. */
   received: Set<string>;
+  /**
+   * Confirmed orders an administrator cancelled, so a second cancellation changes nothing. It
+   * grows only with cancellations, which are rare and deliberate, never with sales.
+   */
+  cancelledOrders: Set<string>;
 }
 
 export interface SliceTerms {
@@ -110,7 +115,18 @@ export type SliceCommand =
       readonly nowMs: number;
     }
   /** The giver learns that the transfer arrived. */
-  | { readonly kind: 'settle_transfer'; readonly transferId: string; readonly nowMs: number };
+  | { readonly kind: 'settle_transfer'; readonly transferId: string; readonly nowMs: number }
+  /**
+   * An administrator cancels a confirmed order of this slice: its units go back on sale and its
+   * buyer's limit is freed. The order's buyer and quantity come from its projected row.
+   */
+  | {
+      readonly kind: 'cancel_order';
+      readonly orderId: string;
+      readonly userId: string;
+      readonly quantity: number;
+      readonly nowMs: number;
+    };
 
 export type SliceEvent =
   | ({ readonly kind: 'defined'; readonly atMs: number } & SliceTerms)
@@ -166,7 +182,14 @@ export type SliceEvent =
       readonly quantity: number;
       readonly atMs: number;
     }
-  | { readonly kind: 'transfer_settled'; readonly transferId: string; readonly atMs: number };
+  | { readonly kind: 'transfer_settled'; readonly transferId: string; readonly atMs: number }
+  | {
+      readonly kind: 'order_cancelled';
+      readonly orderId: string;
+      readonly userId: string;
+      readonly quantity: number;
+      readonly atMs: number;
+    };
 
 /**
  * What a command came to: the events to journal and, when the command was turned down, why.
@@ -207,6 +230,7 @@ export function initialState(): SliceState {
     closed: new Map(),
     outgoing: new Map(),
     received: new Set(),
+    cancelledOrders: new Set(),
   };
 }
 
@@ -361,6 +385,25 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
       if (!state.outgoing.has(command.transferId)) return accepted(noEvents);
       return accepted([{ kind: 'transfer_settled', transferId: command.transferId, atMs: command.nowMs }]);
     }
+    case 'cancel_order': {
+      if (!state.defined) return rejected('unknown_item');
+      if (state.cancelledOrders.has(command.orderId)) return accepted(noEvents);
+      // The order's facts come from its projection; the slice only checks that they can be
+      // true of it, so a wrong command can never make stock out of nothing.
+      const held = state.holdings.get(command.userId) ?? 0;
+      if (!isPositiveInteger(command.quantity) || command.quantity > held || command.quantity > state.sold) {
+        return rejected('invalid');
+      }
+      return accepted([
+        {
+          kind: 'order_cancelled',
+          orderId: command.orderId,
+          userId: command.userId,
+          quantity: command.quantity,
+          atMs: command.nowMs,
+        },
+      ]);
+    }
     default:
       return assertNever(command);
   }
@@ -445,6 +488,12 @@ export function evolve(state: SliceState, event: SliceEvent): SliceState {
     case 'transfer_settled':
       state.outgoing.delete(event.transferId);
       break;
+    case 'order_cancelled':
+      state.sold -= event.quantity;
+      state.available += event.quantity;
+      addHolding(state, event.userId, -event.quantity);
+      state.cancelledOrders.add(event.orderId);
+      break;
     default:
       return assertNever(event);
   }
@@ -488,6 +537,8 @@ export interface SliceSnapshot {
   readonly closed: ReadonlyArray<readonly [string, ReservationOutcome]>;
   readonly outgoing: ReadonlyArray<readonly [string, OutgoingTransfer]>;
   readonly received: readonly string[];
+  /** Absent in snapshots taken before orders could be cancelled. */
+  readonly cancelledOrders?: readonly string[];
 }
 
 /** A JSON-safe copy of the state that shares nothing with it. */
@@ -499,6 +550,7 @@ export function toSnapshot(state: SliceState): SliceSnapshot {
     closed: [...state.closed],
     outgoing: [...state.outgoing],
     received: [...state.received],
+    cancelledOrders: [...state.cancelledOrders],
   };
 }
 
@@ -510,6 +562,7 @@ export function fromSnapshot(snapshot: SliceSnapshot): SliceState {
     closed: new Map(snapshot.closed),
     outgoing: new Map(snapshot.outgoing),
     received: new Set(snapshot.received),
+    cancelledOrders: new Set(snapshot.cancelledOrders ?? []),
   };
   assertBalanced(state);
   return state;

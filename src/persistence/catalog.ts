@@ -1,12 +1,12 @@
 /**
- * Where items, slices, orders, the blocklist and the engine's secrets are stored, across the
- * inventory databases.
+ * Where items, slices, the blocklist and the engine's secrets are stored, across the inventory
+ * databases.
  *
  * Database 0 is the primary: it holds the catalog (every item's definition and the placement
  * of its slices), the blocklist and the secrets, and it is also an inventory database. Each
  * inventory database holds the slices placed on it (their `item_inventory` rows, journal,
- * snapshots) and the order rows projected from that journal, like the seed service's
- * `inventory` and `inventory2`.
+ * snapshots), like the seed service's `inventory` and `inventory2`. Orders live in the order
+ * databases (src/orders/), projected from the journals.
  *
  * An item spread over several databases is written without a transaction across them: first
  * its slices on the other databases, then, last, its catalog row on the primary, which lists
@@ -33,18 +33,6 @@ export interface StoredItem {
   /** In slice order. */
   readonly slices: readonly SlicePlacement[];
 }
-
-export interface StoredOrder {
-  readonly orderId: string;
-  readonly itemId: string;
-  readonly userId: string;
-  readonly sellerId: string;
-  readonly qty: number;
-  readonly status: 'confirmed' | 'cancelled';
-  readonly createdAt: number;
-}
-
-const ordersListMax = 1_000;
 
 export class Catalog {
   /** `pools[0]` is the primary. */
@@ -130,40 +118,6 @@ export class Catalog {
         slices: row.slice_ids.map((sliceId, index) => ({ sliceId, databaseIndex: row.slice_databases[index]! })),
       };
     });
-  }
-
-  /** Orders of a user or a seller, newest first, gathered from every inventory database. */
-  async orders(column: 'user_id' | 'seller_id', id: string): Promise<StoredOrder[]> {
-    const perDatabase = await Promise.all(
-      this.pools.map((pool) =>
-        pool.query<{
-          order_id: string;
-          item_id: string;
-          user_id: string;
-          seller_id: string;
-          buy_quantity: string;
-          status: number;
-          create_time: string;
-        }>(
-          `SELECT order_id, item_id, user_id, seller_id, buy_quantity, status, create_time
-             FROM order_order WHERE ${column} = $1 ORDER BY create_time DESC, order_id DESC LIMIT ${ordersListMax}`,
-          [id],
-        ),
-      ),
-    );
-    return perDatabase
-      .flatMap((result) => result.rows)
-      .map((row) => ({
-        orderId: row.order_id,
-        itemId: row.item_id,
-        userId: row.user_id,
-        sellerId: row.seller_id,
-        qty: Number(row.buy_quantity),
-        status: row.status === 2 ? ('cancelled' as const) : ('confirmed' as const),
-        createdAt: Number(row.create_time),
-      }))
-      .sort((left, right) => right.createdAt - left.createdAt || (BigInt(right.orderId) > BigInt(left.orderId) ? 1 : -1))
-      .slice(0, ordersListMax);
   }
 
   async block(userId: string, nowMs: number): Promise<void> {
@@ -259,5 +213,5 @@ async function writeSlices(
     if (decision.rejection !== null || event === undefined) throw new Error(`slice definition refused: ${decision.rejection}`);
     return { sliceId, sequence: 1, event };
   });
-  await writeBatch(client, buildFlushParameters(events, [], () => ({ itemId: definition.id, sellerId: definition.sellerId })), nowMs);
+  await writeBatch(client, buildFlushParameters(events, []), nowMs);
 }

@@ -22,12 +22,6 @@ export interface JournalSnapshot {
   readonly createdAt: number;
 }
 
-/** What the flush needs to know of a slice beyond its events: the order rows carry these. */
-export interface SliceOwner {
-  readonly itemId: string;
-  readonly sellerId: string;
-}
-
 export interface FlushParameters {
   readonly journal: {
     sliceIds: string[];
@@ -41,22 +35,14 @@ export interface FlushParameters {
     atMs: number[];
     details: (string | null)[];
   };
-  /**
-   * Net change of each touched slice's figures over the batch, one entry per slice, with the
-   * slice's item and seller: the order rows are projected from the journal rows in SQL and take
-   * those two from here.
-   */
+  /** Net change of each touched slice's figures over the batch, one entry per slice. */
   readonly inventory: {
     sliceIds: string[];
-    itemIds: string[];
-    sellerIds: string[];
     stock: number[];
     available: number[];
     reserved: number[];
     sold: number[];
   };
-  /** Confirmed and purchased events in the batch: the order rows the flush must project. */
-  readonly orderCount: number;
   readonly snapshots: {
     sliceIds: string[];
     sequences: number[];
@@ -94,6 +80,8 @@ export function figureDelta(event: SliceEvent): FigureDelta {
       return { stock: event.quantity, available: event.quantity, reserved: 0, sold: 0 };
     case 'transfer_settled':
       return { stock: 0, available: 0, reserved: 0, sold: 0 };
+    case 'order_cancelled':
+      return { stock: 0, available: event.quantity, reserved: 0, sold: -event.quantity };
     default:
       return assertNever(event);
   }
@@ -102,7 +90,6 @@ export function figureDelta(event: SliceEvent): FigureDelta {
 export function buildFlushParameters(
   events: readonly JournalEvent[],
   snapshots: readonly JournalSnapshot[],
-  ownerOf: (sliceId: string) => SliceOwner,
 ): FlushParameters {
   const journal: FlushParameters['journal'] = {
     sliceIds: [],
@@ -117,7 +104,6 @@ export function buildFlushParameters(
     details: [],
   };
   const deltas = new Map<string, FigureDelta>();
-  let orderCount = 0;
 
   for (const { sliceId, sequence, event } of events) {
     journal.sliceIds.push(sliceId);
@@ -132,7 +118,6 @@ export function buildFlushParameters(
     journal.expiresAts.push(row.expiresAt);
     journal.details.push(row.detail);
 
-    if (event.kind === 'confirmed' || event.kind === 'purchased') orderCount++;
     const change = figureDelta(event);
     const total = deltas.get(sliceId);
     if (total === undefined) {
@@ -147,18 +132,13 @@ export function buildFlushParameters(
 
   const inventory: FlushParameters['inventory'] = {
     sliceIds: [],
-    itemIds: [],
-    sellerIds: [],
     stock: [],
     available: [],
     reserved: [],
     sold: [],
   };
   for (const [sliceId, delta] of deltas) {
-    const owner = ownerOf(sliceId);
     inventory.sliceIds.push(sliceId);
-    inventory.itemIds.push(owner.itemId);
-    inventory.sellerIds.push(owner.sellerId);
     inventory.stock.push(delta.stock);
     inventory.available.push(delta.available);
     inventory.reserved.push(delta.reserved);
@@ -179,7 +159,7 @@ export function buildFlushParameters(
     snapshotColumns.createdAt.push(snapshot.createdAt);
   }
 
-  return { journal, inventory, orderCount, snapshots: snapshotColumns };
+  return { journal, inventory, snapshots: snapshotColumns };
 }
 
 /**
@@ -275,6 +255,8 @@ function eventColumns(event: SliceEvent): EventColumns {
       };
     case 'transfer_settled':
       return { ...none, detail: JSON.stringify({ transferId: event.transferId }) };
+    case 'order_cancelled':
+      return { ...none, userId: event.userId, quantity: event.quantity, orderId: event.orderId };
     default:
       return assertNever(event);
   }
@@ -355,6 +337,8 @@ export function eventFromRow(row: JournalRow): SliceEvent {
       const detail = required(row.detail, 'detail', row) as { transferId: string };
       return { kind: 'transfer_settled', transferId: detail.transferId, atMs };
     }
+    case 'order_cancelled':
+      return { kind: 'order_cancelled', orderId: orderId(), userId: userId(), quantity: quantity(), atMs };
     default:
       throw new Error(`journal row ${row.sequence} has an unknown kind ${row.kind}`);
   }

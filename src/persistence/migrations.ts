@@ -26,22 +26,27 @@ function findMigrationsDirectory(): string {
 const migrationsDirectory = findMigrationsDirectory();
 const migrationLockKey = 7_431_902_118;
 
-export async function migrate(pool: pg.Pool, directory = migrationsDirectory): Promise<string[]> {
+/** The migrations of an order database (src/orders/orderDatabases.ts), applied in its own schema. */
+export const orderMigrationsDirectory = path.join(migrationsDirectory, 'orders');
+
+/**
+ * Applies the migrations of `directory` that `schema` has not seen; the pool's connections must
+ * have `schema` first on their search path.
+ */
+export async function migrate(pool: pg.Pool, directory = migrationsDirectory, schema = schemaName): Promise<string[]> {
   const files = (await readdir(directory)).filter((name) => /^\d+_.+\.sql$/.test(name)).sort();
   const applied: string[] = [];
   await inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [migrationLockKey]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schemaName}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${schemaName}.schema_migration (name text PRIMARY KEY, applied_at bigint NOT NULL)`,
-    );
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${schema}.schema_migration (name text PRIMARY KEY, applied_at bigint NOT NULL)`);
     const done = new Set(
-      (await client.query<{ name: string }>(`SELECT name FROM ${schemaName}.schema_migration`)).rows.map((row) => row.name),
+      (await client.query<{ name: string }>(`SELECT name FROM ${schema}.schema_migration`)).rows.map((row) => row.name),
     );
     for (const file of files) {
       if (done.has(file)) continue;
       await client.query(await readFile(path.join(directory, file), 'utf8'));
-      await client.query(`INSERT INTO ${schemaName}.schema_migration (name, applied_at) VALUES ($1, $2)`, [file, Date.now()]);
+      await client.query(`INSERT INTO ${schema}.schema_migration (name, applied_at) VALUES ($1, $2)`, [file, Date.now()]);
       applied.push(file);
     }
   });

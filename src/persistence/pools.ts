@@ -13,6 +13,8 @@ export interface PoolOptions {
   readonly connectionsMax?: number;
   /** How long a caller may wait for a connection before the pool gives up. */
   readonly connectTimeoutMs?: number;
+  /** The schema first on the search path; default the engine's own, `seckill`. */
+  readonly schema?: string;
 }
 
 export function createPool(options: PoolOptions): pg.Pool {
@@ -20,7 +22,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     connectionString: options.connectionString,
     max: options.connectionsMax ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
-    options: `-c search_path=${schemaName}`,
+    options: `-c search_path=${options.schema ?? schemaName}`,
   });
   // An idle client whose server went away emits 'error' on the pool; without a listener that
   // would crash the process. The next query on the pool reports the failure where it matters.

@@ -15,7 +15,6 @@ import { Piscina } from 'piscina';
 import type { SliceFigures, SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
 import type { SliceCommand, SliceEvent } from '../domain/slice.js';
 import type { FlushReport } from '../persistence/journal.js';
-import type { SliceOwner } from '../persistence/journalRows.js';
 import { sliceKey, TurnBatcher, type FromShard, type ShardTask, type SliceKey, type ToShard } from './messages.js';
 
 export interface ShardPoolOptions {
@@ -61,7 +60,6 @@ export class RemoteSlice implements SliceHandle {
     private readonly pool: ShardPool,
     readonly shardIndex: number,
     readonly key: SliceKey,
-    readonly owner: SliceOwner,
   ) {
     this.ready = new Promise((resolve, reject) => {
       this.started = resolve;
@@ -150,14 +148,14 @@ export class ShardPool {
   }
 
   /** Places a slice on a shard; `ready` settles once it has recovered there. */
-  spawn(shardIndex: number, databaseIndex: number, sliceId: string, owner: SliceOwner): RemoteSlice {
+  spawn(shardIndex: number, databaseIndex: number, sliceId: string): RemoteSlice {
     const shard = this.shards[shardIndex % this.shards.length]!;
     const key = sliceKey(databaseIndex, sliceId);
     const existing = shard.slices.get(key);
     if (existing !== undefined) return existing;
-    const slice = new RemoteSlice(this, shard.index, key, owner);
+    const slice = new RemoteSlice(this, shard.index, key);
     shard.slices.set(key, slice);
-    shard.out?.send({ kind: 'spawn', slice: key, itemId: owner.itemId, sellerId: owner.sellerId });
+    shard.out?.send({ kind: 'spawn', slice: key });
     return slice;
   }
 
@@ -219,7 +217,7 @@ export class ShardPool {
     );
     // A restarted host gets every slice it had; they recover from their journals.
     for (const slice of shard.slices.values()) {
-      shard.out.send({ kind: 'spawn', slice: slice.key, itemId: slice.owner.itemId, sellerId: slice.owner.sellerId });
+      shard.out.send({ kind: 'spawn', slice: slice.key });
     }
   }
 
