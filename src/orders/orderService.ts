@@ -172,11 +172,16 @@ export class OrderService {
     return { ok: true, value: pageOf(merged.slice(0, limit), limit) };
   }
 
-  /** A seller's orders, newest first, as the projection holds them. */
+  /**
+   * A seller's orders, newest first. The query first waits (up to `orderWaitMs`) for the
+   * projection to take in what was committed before it; past that it answers with what the
+   * tables hold, which lags by at most the projection lag.
+   */
   async sellerPage(sellerId: string, request: PageRequest): Promise<OrderResult<OrderPage>> {
     const parsed = parsePage(request);
     if (!parsed.ok) return parsed;
     const { cursor, limit } = parsed.value;
+    await this.projector.whenProjected(this.moments.next(), this.waitMs);
     const stored = await this.read(() => this.queries.page('seller', sellerId, cursor, limit));
     return stored.ok ? { ok: true, value: pageOf(stored.value, limit) } : stored;
   }
