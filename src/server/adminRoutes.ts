@@ -1,0 +1,94 @@
+/**
+ * The administrator's HTTP routes, behind `Authorization: Bearer SECKILL_ADMIN_TOKEN`: create
+ * an item, add stock, a seller's orders, and the blocklist. Every change is the engine's; these
+ * handlers check the token, parse the request and map the engine's answer to a status.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { z } from 'zod';
+import { decimalId } from '../items.js';
+import type { ServerContext } from './context.js';
+import { guarded, isAdmin, json, readJson, watchAbort } from './http.js';
+import { answerOrders } from './userRoutes.js';
+
+const restockSchema = z.object({ delta: z.number() });
+
+export function registerAdminRoutes(app: TemplatedApp, context: ServerContext): void {
+  const route = (handler: (response: HttpResponse, request: HttpRequest) => void) =>
+    guarded(context.logger, (response, request) => {
+      watchAbort(response);
+      if (!isAdmin(request, context.adminToken)) {
+        json(response, 401, { error: 'unauthorized' });
+        return;
+      }
+      handler(response, request);
+    });
+  app.post('/admin/items', route((response, request) => createItem(response, request, context)));
+  app.post('/admin/items/:id/stock', route((response, request) => restock(response, request, context)));
+  app.get('/admin/orders', route((response, request) => sellerOrders(response, request, context)));
+  app.put('/admin/blocklist/:userId', route((response, request) => changeBlocklist(response, request, context, 'block')));
+  app.del('/admin/blocklist/:userId', route((response, request) => changeBlocklist(response, request, context, 'unblock')));
+}
+
+function createItem(response: HttpResponse, request: HttpRequest, context: ServerContext): void {
+  readJson(response, request, bodyOptions(context), async (body) => {
+    const result = await context.engine.createItem(body);
+    if (result.ok) json(response, 201, result.value);
+    else json(response, adminStatus(result.error), { error: result.error, message: result.message });
+  });
+}
+
+function restock(response: HttpResponse, request: HttpRequest, context: ServerContext): void {
+  const itemId = request.getParameter(0);
+  readJson(response, request, bodyOptions(context), async (body) => {
+    const parsed = restockSchema.safeParse(body);
+    if (!parsed.success) {
+      json(response, 400, { error: 'invalid', message: 'the body must be {"delta": n} with n a positive integer' });
+      return;
+    }
+    const result = await context.engine.restock(itemId, parsed.data.delta);
+    if (result.ok) json(response, 200, result.value);
+    else json(response, adminStatus(result.error), { error: result.error, message: result.message });
+  });
+}
+
+function sellerOrders(response: HttpResponse, request: HttpRequest, context: ServerContext): void {
+  const seller = decimalId.safeParse(request.getQuery('seller') ?? '');
+  if (!seller.success) {
+    json(response, 400, { error: 'invalid', message: 'seller must be a seller id (a decimal string)' });
+    return;
+  }
+  void answerOrders(response, context, () => context.engine.sellerOrders(seller.data));
+}
+
+function changeBlocklist(response: HttpResponse, request: HttpRequest, context: ServerContext, action: 'block' | 'unblock'): void {
+  const userId = decimalId.safeParse(request.getParameter(0));
+  if (!userId.success) {
+    json(response, 400, { error: 'invalid', message: 'the user id must be a decimal string' });
+    return;
+  }
+  const change = action === 'block' ? context.engine.block(userId.data) : context.engine.unblock(userId.data);
+  change.then(
+    () => json(response, 200, { ok: true, userId: userId.data, blocked: action === 'block' }),
+    (error: unknown) => {
+      context.logger.error({ err: error, action }, 'changing the blocklist failed');
+      json(response, 503, { error: 'unavailable', message: 'storage cannot take the change now; nothing was changed' });
+    },
+  );
+}
+
+function bodyOptions(context: ServerContext): { bodyBytesMax: number; logger: ServerContext['logger'] } {
+  return { bodyBytesMax: context.limits.httpBodyBytesMax, logger: context.logger };
+}
+
+function adminStatus(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable'): number {
+  switch (error) {
+    case 'invalid':
+      return 400;
+    case 'conflict':
+      return 409;
+    case 'not_found':
+      return 404;
+    case 'unavailable':
+      return 503;
+  }
+}

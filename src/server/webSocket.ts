@@ -1,0 +1,253 @@
+/**
+ * The WebSocket side of the server at /ws: the upgrade (JWT in the `token` query parameter,
+ * the connection bound), each frame's checks before dispatch, the stock feed's transport over
+ * uWebSockets.js pub/sub, and flow control for slow readers.
+ *
+ * A slow reader never slows anyone else: its stock pushes stop while more than
+ * `stockPushBufferedBytesMax` bytes wait for it and resume with the latest figures; replies are
+ * never dropped, and a connection with more than `wsBufferedBytesMax` bytes waiting is closed
+ * with 4408.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { reject } from '../domain/reasons.js';
+import { ChallengeBook } from '../edge/challenge.js';
+import { RequestParser, closeCodes, requestTypeOf, usableId } from '../edge/protocol.js';
+import { KeyedRateLimiter, TokenBucket } from '../edge/rateLimit.js';
+import { StockFeed } from '../edge/stockFeed.js';
+import { uws } from '../edge/uws.js';
+import { Replies, type Connection } from './connection.js';
+import type { ServerContext } from './context.js';
+import { RequestDispatcher } from './dispatch.js';
+import { isAborted, json, watchAbort } from './http.js';
+
+/** Room above twice `wsBufferedBytesMax` for the largest reply (an `orders` list) before uWebSockets.js drops sends. */
+const backpressureHeadroomBytes = 1024 * 1024;
+/** How often connections with subscriptions are checked for congestion. */
+const congestionCheckIntervalMs = 100;
+
+export class WebSocketSessions {
+  private readonly open = new Set<Connection>();
+  /** Connections with at least one subscription: the only ones stock pushes can congest. */
+  private readonly watchers = new Set<Connection>();
+  private readonly replies: Replies;
+  private readonly feed: StockFeed<Connection>;
+  private readonly userLimiter: KeyedRateLimiter;
+  private readonly parser: RequestParser;
+  private readonly dispatcher: RequestDispatcher;
+  private readonly stopStockListener: () => void;
+  private congestionTimer: NodeJS.Timeout | null = null;
+  private upgrading = 0;
+
+  constructor(
+    private readonly app: TemplatedApp,
+    private readonly context: ServerContext,
+  ) {
+    const { engine, limits, clock, metrics } = context;
+    this.replies = new Replies(context);
+    this.userLimiter = new KeyedRateLimiter(
+      { requestsPerSecond: limits.userRequestsPerSecond, burstRequests: limits.userBurstRequests },
+      limits.rateLimitedUsersMax,
+    );
+    this.parser = new RequestParser(limits.subscriptionsPerConnectionMax);
+    this.feed = new StockFeed<Connection>({
+      clock,
+      view: (itemId) => engine.item(itemId),
+      onPush: (kind) => metrics.stockPush(kind),
+      transport: {
+        publish: (topic, message) => {
+          app.publish(topic, message, false, false);
+        },
+        subscribe: (connection, topic) => {
+          connection.socket?.subscribe(topic);
+        },
+        unsubscribe: (connection, topic) => {
+          connection.socket?.unsubscribe(topic);
+        },
+        send: (connection, message) => {
+          const socket = connection.socket;
+          if (socket !== null) socket.cork(() => socket.send(message, false, false));
+        },
+      },
+    });
+    const challenges = new ChallengeBook({ clock, ttlMs: limits.challengeTtlMs, challengesMax: limits.challengesMax });
+    this.dispatcher = new RequestDispatcher(context, { replies: this.replies, challenges, feed: this.feed, watchers: this.watchers });
+    this.stopStockListener = engine.onStock((view) => this.feed.changed(view.id));
+    metrics.watchCongestion(() => {
+      let parked = 0;
+      for (const connection of this.watchers) if (this.feed.isParked(connection)) parked += 1;
+      return parked;
+    });
+    this.register();
+  }
+
+  /** Open WebSocket connections. */
+  get count(): number {
+    return this.open.size;
+  }
+
+  /** Starts the periodic congestion check; call once the server listens. */
+  startCongestionChecks(): void {
+    this.congestionTimer = setInterval(() => this.checkCongestion(), congestionCheckIntervalMs);
+    this.congestionTimer.unref();
+  }
+
+  /** Stops the stock feed and the timers, for a server that will never serve. */
+  stop(): void {
+    if (this.congestionTimer !== null) clearInterval(this.congestionTimer);
+    this.stopStockListener();
+    this.feed.stop();
+  }
+
+  /** Stops everything and closes every open connection with 1001. */
+  closeAll(): void {
+    this.stop();
+    for (const connection of [...this.open]) {
+      const socket = connection.socket;
+      if (socket === null) continue;
+      this.context.metrics.connectionClosedBy('shutdown');
+      socket.end(closeCodes.goingAway, 'server shutting down');
+    }
+  }
+
+  private register(): void {
+    const { limits, metrics } = this.context;
+    this.app.ws<Connection>('/ws', {
+      compression: uws.DISABLED,
+      maxPayloadLength: limits.wsFrameBytesMax,
+      // uWebSockets.js drops any send, the close frame included, while more than this is
+      // buffered. The server itself closes a connection past `wsBufferedBytesMax` (see
+      // Replies), so the headroom above it lets the last reply and the 4408 close frame still
+      // go out.
+      maxBackpressure: limits.wsBufferedBytesMax * 2 + backpressureHeadroomBytes,
+      closeOnBackpressureLimit: false as never,
+      idleTimeout: limits.wsIdleTimeoutSeconds,
+      sendPingsAutomatically: true,
+      upgrade: (response, request, context) => this.upgrade(response, request, context),
+      open: (socket) => {
+        const connection = socket.getUserData();
+        connection.socket = socket;
+        this.open.add(connection);
+        metrics.connectionOpened();
+      },
+      message: (socket, data, isBinary) => this.onFrame(socket.getUserData(), data, isBinary),
+      drain: (socket) => {
+        const connection = socket.getUserData();
+        if (this.feed.isParked(connection) && socket.getBufferedAmount() <= limits.stockPushBufferedBytesMax / 2) {
+          this.feed.unpark(connection);
+        }
+      },
+      close: (socket) => {
+        const connection = socket.getUserData();
+        connection.socket = null;
+        this.open.delete(connection);
+        this.watchers.delete(connection);
+        this.feed.forget(connection);
+        metrics.connectionClosed();
+      },
+    });
+  }
+
+  private upgrade(response: HttpResponse, request: HttpRequest, upgradeContext: unknown): void {
+    const { limits, clock, auth } = this.context;
+    const key = request.getHeader('sec-websocket-key');
+    // The protocol defines no subprotocol; echo the client's first choice, if it offered any.
+    const protocol = request.getHeader('sec-websocket-protocol').split(',')[0]!.trim();
+    const extensions = request.getHeader('sec-websocket-extensions');
+    const token = request.getQuery('token') as string | undefined;
+    watchAbort(response);
+    if (!this.context.isAccepting() || this.open.size + this.upgrading >= limits.connectionsMax) {
+      json(response, 503, { error: 'unavailable' });
+      return;
+    }
+    this.upgrading += 1;
+    void auth.verify(token).then((identity) => {
+      this.upgrading -= 1;
+      if (isAborted(response)) return;
+      if (identity === null) {
+        json(response, 401, { error: 'unauthorized' });
+        return;
+      }
+      if (!this.context.isAccepting()) {
+        json(response, 503, { error: 'unavailable' });
+        return;
+      }
+      const connection: Connection = {
+        buyer: identity.buyer,
+        expiresAtMs: identity.expiresAtMs,
+        bucket: new TokenBucket(
+          { requestsPerSecond: limits.connectionRequestsPerSecond, burstRequests: limits.connectionBurstRequests },
+          clock.now(),
+        ),
+        socket: null,
+      };
+      response.cork(() => response.upgrade(connection, key, protocol, extensions, upgradeContext as never));
+    });
+  }
+
+  /**
+   * One frame, in this order: decode, the user token's expiry, the rate limits (which count
+   * malformed frames too), validation, then the request itself.
+   */
+  private onFrame(connection: Connection, data: ArrayBuffer, isBinary: boolean): void {
+    const { limits, clock, metrics, logger } = this.context;
+    const socket = connection.socket;
+    if (socket === null) return;
+    let frame: unknown;
+    let problem: string | null = null;
+    if (isBinary) problem = 'frames must be JSON text, not binary';
+    else if (data.byteLength > limits.wsPayloadBytesMax) {
+      problem = `the frame is larger than ${limits.wsPayloadBytesMax} bytes`;
+    } else {
+      try {
+        frame = JSON.parse(Buffer.from(data).toString('utf8'));
+      } catch {
+        problem = 'the frame is not JSON';
+      }
+    }
+    const id = problem === null ? usableId(frame) : null;
+    const type = problem === null ? requestTypeOf(frame) : 'malformed';
+    const nowMs = clock.now();
+    if (connection.expiresAtMs !== null && nowMs >= connection.expiresAtMs) {
+      metrics.connectionClosedBy('token_expired');
+      socket.end(closeCodes.tokenExpired, 'token expired');
+      return;
+    }
+    if (!connection.bucket.take(nowMs) || !this.userLimiter.take(connection.buyer.userId, nowMs)) {
+      this.replies.refuse(connection, type, id, reject('rate_limited'));
+      return;
+    }
+    if (problem !== null) {
+      this.replies.refuse(connection, type, null, reject('invalid', problem));
+      return;
+    }
+    const parsed = this.parser.parse(frame);
+    if (!parsed.ok) {
+      this.replies.refuse(connection, type, id, reject('invalid', parsed.message));
+      return;
+    }
+    if (!this.context.isAccepting()) {
+      this.replies.refuse(connection, type, id, reject('unavailable', 'the server is shutting down; nothing was changed'));
+      return;
+    }
+    try {
+      this.dispatcher.dispatch(connection, parsed.request);
+    } catch (error) {
+      // A bug, not a business outcome; the request is answered and the connection stays.
+      logger.error({ err: error, type }, 'a request failed');
+      this.replies.refuse(connection, type, id, reject('unavailable', 'the request failed; nothing was changed'));
+    }
+  }
+
+  /** Stops stock pushes to subscribers that do not keep up, resumes them when they have caught up. */
+  private checkCongestion(): void {
+    const { limits } = this.context;
+    for (const connection of this.watchers) {
+      const socket = connection.socket;
+      if (socket === null) continue;
+      const buffered = socket.getBufferedAmount();
+      if (buffered > limits.wsBufferedBytesMax) this.replies.closeTooSlow(connection, socket);
+      else if (buffered > limits.stockPushBufferedBytesMax) this.feed.park(connection);
+      else if (buffered <= limits.stockPushBufferedBytesMax / 2) this.feed.unpark(connection);
+    }
+  }
+}
