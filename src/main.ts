@@ -103,6 +103,7 @@ async function main(): Promise<void> {
       orderHistoryAfterMs: config.orderHistoryAfterMs,
       orderHistoryBatchRows: config.orderHistoryBatchRows,
       onFlush: metrics.flush,
+      onProjection: metrics.projection,
       log: (level, message, detail) => {
         if (detail === undefined) logger[level](message);
         else logger[level]({ detail: detail instanceof Error ? { message: detail.message, stack: detail.stack } : detail }, message);

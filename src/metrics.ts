@@ -11,10 +11,15 @@
  *   seckill_requests_in_flight (handed to the engine, not answered yet).
  * - seckill_stock_pushes_total{kind}, seckill_connections_closed_total{reason}, and
  *   seckill_congested_connections (connections whose stock pushes are held back as they lag).
+ * - seckill_projection_lag_events (journal events an order database has not taken in yet),
+ *   seckill_projection_lag_seconds (per order written, from its decision to its projection's
+ *   commit, fed by the engine's `onProjection`), and seckill_pending_orders (acknowledged orders
+ *   kept in memory for read-your-writes until projected).
  * - The process's default metrics (memory, event-loop lag, ...).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FlushReport } from './persistence/journal.js';
+import type { ProjectionReport } from './orders/projector.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -29,6 +34,8 @@ export class Metrics {
   private journalBacklogSource: () => number = () => 0;
   private congestedSource: () => number = () => 0;
   private inFlightSource: () => number = () => 0;
+  private projectionSource: () => { lagEvents: number; pendingOrders: number } = () => ({ lagEvents: 0, pendingOrders: 0 });
+  private readonly projectionLag: Histogram;
 
   constructor() {
     const registers = [this.registry];
@@ -86,6 +93,29 @@ export class Metrics {
       collect() {
         this.set(congested());
       },
+    });
+    const projection = (): { lagEvents: number; pendingOrders: number } => this.projectionSource();
+    new Gauge({
+      name: 'seckill_projection_lag_events',
+      help: 'Journal events committed and not yet taken in by an order database (the largest over them).',
+      registers,
+      collect() {
+        this.set(projection().lagEvents);
+      },
+    });
+    new Gauge({
+      name: 'seckill_pending_orders',
+      help: 'Acknowledged orders kept in memory for read-your-writes until the projection holds them.',
+      registers,
+      collect() {
+        this.set(projection().pendingOrders);
+      },
+    });
+    this.projectionLag = new Histogram({
+      name: 'seckill_projection_lag_seconds',
+      help: 'Per order or cancellation written to an order database: from its decision to the commit of its projection.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
     });
     this.stockPushes = new Counter({
       name: 'seckill_stock_pushes_total',
@@ -145,6 +175,16 @@ export class Metrics {
   /** Where the journal backlog gauge reads from (the engine's `journalBacklog`). */
   watchJournalBacklog(source: () => number): void {
     this.journalBacklogSource = source;
+  }
+
+  /** Pass as the engine's `onProjection`. */
+  readonly projection = (report: ProjectionReport): void => {
+    for (const lagMs of report.lagsMs) this.projectionLag.observe(lagMs / 1_000);
+  };
+
+  /** Where the projection gauges read from (the engine's order service). */
+  watchProjection(source: () => { lagEvents: number; pendingOrders: number }): void {
+    this.projectionSource = source;
   }
 
   /** Where the in-flight requests gauge reads from. */

@@ -1,6 +1,6 @@
 /**
  * The administrator's HTTP routes, behind `Authorization: Bearer SECKILL_ADMIN_TOKEN`: create
- * an item, add stock, a seller's orders, and the blocklist. Every change is the engine's; these
+ * an item, add stock, a seller's orders, cancelling an order (orderRoutes.ts), and the blocklist. Every change is the engine's; these
  * handlers check the token, parse the request and map the engine's answer to a status.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { decimalId } from '../items.js';
 import type { ServerContext } from './context.js';
 import { guarded, isAdmin, json, readJson, watchAbort } from './http.js';
-import { answerOrders } from './userRoutes.js';
+import { cancelOrder, sellerOrders } from './orderRoutes.js';
 
 const restockSchema = z.object({ delta: z.number() });
 
@@ -25,6 +25,7 @@ export function registerAdminRoutes(app: TemplatedApp, context: ServerContext): 
   app.post('/admin/items', route((response, request) => createItem(response, request, context)));
   app.post('/admin/items/:id/stock', route((response, request) => restock(response, request, context)));
   app.get('/admin/orders', route((response, request) => sellerOrders(response, request, context)));
+  app.post('/admin/orders/:orderId/cancel', route((response, request) => cancelOrder(response, request, context)));
   app.put('/admin/blocklist/:userId', route((response, request) => changeBlocklist(response, request, context, 'block')));
   app.del('/admin/blocklist/:userId', route((response, request) => changeBlocklist(response, request, context, 'unblock')));
 }
@@ -49,15 +50,6 @@ function restock(response: HttpResponse, request: HttpRequest, context: ServerCo
     if (result.ok) json(response, 200, result.value);
     else json(response, adminStatus(result.error), { error: result.error, message: result.message });
   });
-}
-
-function sellerOrders(response: HttpResponse, request: HttpRequest, context: ServerContext): void {
-  const seller = decimalId.safeParse(request.getQuery('seller') ?? '');
-  if (!seller.success) {
-    json(response, 400, { error: 'invalid', message: 'seller must be a seller id (a decimal string)' });
-    return;
-  }
-  void answerOrders(response, context, () => context.engine.sellerOrders(seller.data));
 }
 
 function changeBlocklist(response: HttpResponse, request: HttpRequest, context: ServerContext, action: 'block' | 'unblock'): void {

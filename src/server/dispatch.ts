@@ -16,10 +16,12 @@ import {
   type Request,
 } from '../edge/protocol.js';
 import type { StockFeed } from '../edge/stockFeed.js';
-import type { OrderView } from '../engine.js';
+import type { OrderPage } from '../engine.js';
 import { qualify, type Buyer } from '../items.js';
 import type { Connection, Replies } from './connection.js';
 import type { ServerContext } from './context.js';
+
+type OrderPageReply = { readonly ok: true } & OrderPage;
 
 export interface DispatchParts {
   readonly replies: Replies;
@@ -100,8 +102,13 @@ export class RequestDispatcher {
           connection,
           request.type,
           request.id,
-          () => engine.orders(buyer.userId).then((orders): { ok: true; orders: OrderView[] } => ({ ok: true, orders })),
-          (result) => ordersMessage(request.id, result.orders),
+          () =>
+            engine.orderPage(buyer.userId, { limit: request.limit, cursor: request.cursor }).then((result): OrderPageReply | Rejection =>
+              result.ok
+                ? { ok: true, ...result.value }
+                : reject(result.error === 'invalid' ? 'invalid' : 'unavailable', result.message),
+            ),
+          (result) => ordersMessage(request.id, result.orders, result.next),
         );
         return;
     }

@@ -95,6 +95,11 @@ class Server implements SeckillServer {
     };
     this.metrics.watchJournalBacklog(() => (engine.isClosed ? 0 : engine.journalBacklog));
     this.metrics.watchInFlight(() => this.requests.count);
+    this.metrics.watchProjection(() =>
+      engine.isClosed
+        ? { lagEvents: 0, pendingOrders: 0 }
+        : { lagEvents: engine.orderService.projectionLagEvents, pendingOrders: engine.orderService.pendingOrders },
+    );
     this.app = uws.App();
     this.sessions = new WebSocketSessions(this.app, this.context);
     registerOperationalRoutes(this.app, this.context);
