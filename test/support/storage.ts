@@ -48,3 +48,13 @@ export async function storedFiguresAcross(pools: readonly pg.Pool[], itemId: str
 export async function storedOrderIdsAcross(pools: readonly pg.Pool[], itemId: string): Promise<string[]> {
   return (await Promise.all(pools.map((pool) => storedOrderIds(pool, itemId)))).flat();
 }
+
+/** Every order id the journals of these inventory databases hold, of every item. */
+export async function allStoredOrderIds(pools: readonly pg.Pool[]): Promise<string[]> {
+  const parts = await Promise.all(
+    pools.map((pool) =>
+      pool.query<{ order_id: string }>(`SELECT order_id FROM seckill.journal WHERE kind IN ('confirmed', 'purchased')`),
+    ),
+  );
+  return parts.flatMap((result) => result.rows.map((row) => row.order_id));
+}
