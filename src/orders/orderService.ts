@@ -238,8 +238,8 @@ export class OrderService {
   }
 
   /** Holds the projection back (a drill, or a test of a lagging projection) until `resumeProjection`. */
-  pauseProjection(): void {
-    this.projector.pause();
+  pauseProjection(): Promise<void> {
+    return this.projector.pause();
   }
 
   resumeProjection(): void {

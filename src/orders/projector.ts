@@ -137,10 +137,13 @@ export class Projector {
     return Math.max(0, ...perDatabase.values());
   }
 
-  /** Stops projecting after the batches under way, until `resume`: for drills and tests of a lagging projection. */
-  pause(): void {
-    if (this.pausedUntil !== null) return;
-    this.pausedUntil = new Promise((resolve) => (this.resumePaused = resolve));
+  /**
+   * Stops projecting until `resume`, for drills and tests of a lagging projection. Resolves once
+   * the batches under way have ended; nothing is written after that.
+   */
+  async pause(): Promise<void> {
+    if (this.pausedUntil === null) this.pausedUntil = new Promise((resolve) => (this.resumePaused = resolve));
+    await Promise.all(this.lanes.map((lane) => lane.currentPass));
   }
 
   resume(): void {
@@ -186,6 +189,8 @@ class Lane {
   private sleeping: { wakeable: boolean; end(): void } | null = null;
   completedMoment = 0;
   lagEvents = 0;
+  /** The pass under way, settled when it ends; a resolved promise between passes. */
+  currentPass: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly projector: Projector,
@@ -218,9 +223,12 @@ class Lane {
       this.wakeRequested = false;
       const moment = this.options.moments.next();
       try {
-        await this.pass();
-        this.completedMoment = moment;
-        this.projector.passCompleted();
+        const pass = this.pass();
+        this.currentPass = pass.catch(() => undefined);
+        if (await pass) {
+          this.completedMoment = moment;
+          this.projector.passCompleted();
+        }
         delayMs = retryDelayMinMs;
       } catch (error) {
         if (this.projector.isStopped) return;
@@ -247,8 +255,11 @@ class Lane {
     });
   }
 
-  /** Reads the journals' heads, then projects until every slice's position has reached them. */
-  private async pass(): Promise<void> {
+  /**
+   * Reads the journals' heads, then projects until every slice's position has reached them.
+   * False when it stopped early, paused or stopped.
+   */
+  private async pass(): Promise<boolean> {
     await this.adoptNewSlices();
     const sliceIds = [...this.positions.keys()];
     const heads = await readJournalHeads(this.source, sliceIds);
@@ -257,7 +268,7 @@ class Lane {
       sliceIds.reduce((sum, sliceId) => sum + Math.max(0, (heads.get(sliceId) ?? 0) - this.positionOf(sliceId)), 0);
     this.lagEvents = countLag();
     for (let slicesBehind = behind(); slicesBehind.length > 0; slicesBehind = behind()) {
-      if (this.projector.isStopped) return;
+      if (this.projector.isStopped || this.projector.paused !== null) return false;
       const events = await readCommittedEvents(
         this.source,
         slicesBehind.map((sliceId) => ({ sliceId, afterSequence: this.positionOf(sliceId) })),
@@ -282,6 +293,7 @@ class Lane {
         lagsMs: batch.decidedAtMs.map((decidedAt) => committedAt - decidedAt),
       });
     }
+    return true;
   }
 
   private positionOf(sliceId: string): number {
