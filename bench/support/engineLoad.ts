@@ -20,6 +20,13 @@ export interface EngineLoadResult {
   /** Events per journal flush (in-process engines only; shard workers keep theirs). */
   readonly batchSizes: number[];
   readonly flushMs: number[];
+  /**
+   * For every order written by the projector in the measured window (in each order database):
+   * from its decision to the commit of its projection, in milliseconds, ascending.
+   */
+  readonly projectionLagsMs: number[];
+  /** Journal events not yet in an order database, sampled every 50 ms of the window, ascending. */
+  readonly projectionLagEvents: number[];
 }
 
 const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
@@ -27,6 +34,8 @@ const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(reso
 export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineLoadResult> {
   const batchSizes: number[] = [];
   const flushMs: number[] = [];
+  const projectionLagsMs: number[] = [];
+  const projectionLagEvents: number[] = [];
   let measuring = false;
   const engine = await createEngine({
     databaseUrl: options.databaseUrl,
@@ -36,6 +45,9 @@ export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineL
         batchSizes.push(report.events);
         flushMs.push(report.durationMs);
       }
+    },
+    onProjection: (report) => {
+      if (measuring) for (const lagMs of report.lagsMs) projectionLagsMs.push(lagMs);
     },
   });
   const itemId = String(Date.now());
@@ -71,7 +83,9 @@ export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineL
   await sleep(options.warmupSeconds * 1000);
   measuring = true;
   const started = performance.now();
+  const sampler = setInterval(() => projectionLagEvents.push(engine.orderService.projectionLagEvents), 50);
   await sleep(options.seconds * 1000);
+  clearInterval(sampler);
   measuring = false;
   const elapsed = (performance.now() - started) / 1000;
   running = false;
@@ -80,5 +94,13 @@ export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineL
   await engine.close();
   if (refused > 0) throw new Error(`${refused} buys were refused; the measurement would not be of orders`);
   if (view.available + view.reserved + view.sold !== view.stock) throw new Error('the item does not balance');
-  return { ordersPerSecond: orders / elapsed, latenciesMs: latenciesMs.sort((left, right) => left - right), batchSizes, flushMs };
+  const ascending = (values: number[]) => values.sort((left, right) => left - right);
+  return {
+    ordersPerSecond: orders / elapsed,
+    latenciesMs: ascending(latenciesMs),
+    batchSizes,
+    flushMs,
+    projectionLagsMs: ascending(projectionLagsMs),
+    projectionLagEvents: ascending(projectionLagEvents),
+  };
 }
