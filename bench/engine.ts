@@ -110,6 +110,11 @@ async function main(): Promise<void> {
         `(${lagMs.length} order rows written in the window); p50 ${percentile(lagEvents, 0.5)} events, ` +
         `p99 ${percentile(lagEvents, 0.99)} events (${lagEvents.length} samples)`,
     );
+    const catchUp = result.projectionCatchUp;
+    console.log(
+      `  projection catch-up after the load stopped: ${catchUp.events} events in ${catchUp.seconds.toFixed(1)} s` +
+        (catchUp.seconds > 0 ? ` (${(catchUp.events / catchUp.seconds).toFixed(0)} events/s per order database)` : ''),
+    );
     console.log(`ratio engine / best baseline (${baseline.clients} clients): ${ratio.toFixed(1)}x`);
     console.log(
       JSON.stringify({
@@ -127,6 +132,8 @@ async function main(): Promise<void> {
         projectionLagP50Events: percentile(lagEvents, 0.5),
         projectionLagP99Events: percentile(lagEvents, 0.99),
         projectedOrderRows: lagMs.length,
+        projectionCatchUpEvents: catchUp.events,
+        projectionCatchUpSeconds: Number(catchUp.seconds.toFixed(2)),
         seconds,
         cores: os.cpus().length,
       }),

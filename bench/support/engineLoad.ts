@@ -27,6 +27,8 @@ export interface EngineLoadResult {
   readonly projectionLagsMs: number[];
   /** Journal events not yet in an order database, sampled every 50 ms of the window, ascending. */
   readonly projectionLagEvents: number[];
+  /** After the load stopped: the events the projection still had to take in, and how long it took. */
+  readonly projectionCatchUp: { readonly events: number; readonly seconds: number };
 }
 
 const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
@@ -90,6 +92,10 @@ export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineL
   const elapsed = (performance.now() - started) / 1000;
   running = false;
   await Promise.all(buyers);
+  const catchUpEvents = engine.orderService.projectionLagEvents;
+  const catchUpStarted = performance.now();
+  if (!(await engine.orderService.whenProjected(600_000))) throw new Error('the projection did not catch up within 10 minutes');
+  const projectionCatchUp = { events: catchUpEvents, seconds: (performance.now() - catchUpStarted) / 1000 };
   const view = engine.item(itemId)!;
   await engine.close();
   if (refused > 0) throw new Error(`${refused} buys were refused; the measurement would not be of orders`);
@@ -102,5 +108,6 @@ export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineL
     flushMs,
     projectionLagsMs: ascending(projectionLagsMs),
     projectionLagEvents: ascending(projectionLagEvents),
+    projectionCatchUp,
   };
 }
