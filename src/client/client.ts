@@ -120,6 +120,8 @@ export class SeckillClient {
   private readonly subscriptions = new Set<string>();
   private readonly stockListeners = new Set<(update: StockUpdate) => void>();
   private readonly streams = new Set<StockStream>();
+  /** The latest figures of each subscribed item, so a stream opened after a push starts from them. */
+  private readonly latest = new Map<string, StockUpdate>();
   private readonly connectionListeners = new Set<(change: ConnectionChange) => void>();
   private lastState: ConnectionState = 'connecting';
   private nextWireId = 0;
@@ -203,8 +205,10 @@ export class SeckillClient {
   }
 
   /**
-   * Stock pushes as an async iterator, of the given items or of all. A slow reader gets each
-   * item's latest figures, not every push. Ends on `break`, or when the client closes.
+   * Stock pushes as an async iterator, of the given items or of all. It starts with the latest
+   * figures already received for them (the push that follows `subscribed` may arrive before the
+   * caller gets to open the iterator). A slow reader gets each item's latest figures, not
+   * every push. Ends on `break`, or when the client closes.
    */
   stockUpdates(items?: readonly string[]): AsyncIterableIterator<StockUpdate> {
     const wanted = items === undefined ? null : new Set(items);
@@ -213,6 +217,7 @@ export class SeckillClient {
       () => this.streams.delete(stream),
     );
     this.streams.add(stream);
+    for (const update of this.latest.values()) stream.push(update);
     if (this.closed) stream.end();
     return stream;
   }
@@ -317,6 +322,7 @@ export class SeckillClient {
     }
     if (message.type === 'stock') {
       const update = message as unknown as StockUpdate;
+      if (this.subscriptions.has(update.item)) this.latest.set(update.item, update);
       for (const listener of [...this.stockListeners]) listener(update);
       for (const stream of this.streams) stream.push(update);
       return;
@@ -336,7 +342,12 @@ export class SeckillClient {
       return;
     }
     if (pending.request.type === 'subscribe') for (const item of pending.request.items) this.subscriptions.add(item);
-    if (pending.request.type === 'unsubscribe') for (const item of pending.request.items) this.subscriptions.delete(item);
+    if (pending.request.type === 'unsubscribe') {
+      for (const item of pending.request.items) {
+        this.subscriptions.delete(item);
+        this.latest.delete(item);
+      }
+    }
     this.settle(pending, { ok: true, ...reply } as Outcome<ReplyOf[RequestType]>);
   }
 

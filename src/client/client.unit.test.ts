@@ -309,6 +309,24 @@ describe('the stock feed', () => {
     client.close();
     expect(await updates.next()).toEqual({ value: undefined, done: true });
   });
+  it('starts an iterator opened after the first push with the latest figures of the subscribed items', async () => {
+    const client = connect();
+    await elapse();
+    socket().open();
+    const subscribed = client.subscribe(['42']);
+    // The push that follows `subscribed` is handled before the caller's await resumes.
+    socket().reply({ type: 'subscribed', id: socket().last().id, items: ['42'] });
+    socket().reply({ type: 'stock', item: '42', available: 9, reserved: 0, sold: 1, status: 'on_sale' });
+    await subscribed;
+    const updates = client.stockUpdates(['42']);
+    expect((await updates.next()).value).toMatchObject({ item: '42', sold: 1 });
+    const unsubscribed = client.unsubscribe(['42']);
+    socket().reply({ type: 'unsubscribed', id: socket().last().id, items: ['42'] });
+    await unsubscribed;
+    const later = client.stockUpdates(['42']);
+    client.close();
+    expect(await later.next()).toEqual({ value: undefined, done: true });
+  });
 });
 
 describe('close', () => {
