@@ -26,7 +26,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chown, mkdir, open, realpath, stat, unlink, writeFile } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +33,8 @@ import pg from 'pg';
 import { StartupError } from '../errors.js';
 import { binariesForSystemAccount, packagedBinaries, type PostgresBinaries } from './embedded/binaries.js';
 import { stopOrphanedServer } from './embedded/orphanedServer.js';
+import { describeError, fileExists, statIfExists } from './embedded/files.js';
+import { collectLines, isRunning, shutDownChild, trackServer } from './embedded/serverProcess.js';
 import { ensureSystemAccount, runningAsRoot, systemAccountName, type Account } from './embedded/systemAccount.js';
 
 export type EmbeddedPostgresOptions = {
@@ -85,14 +86,8 @@ const serverSettings: Record<string, string> = {
 
 const readyLine = 'database system is ready to accept connections';
 const startupTimeoutMilliseconds = 120_000;
-const gracefulShutdownMilliseconds = 60_000;
-const immediateShutdownMilliseconds = 10_000;
 const portAttempts = 3;
 const rememberedLogLines = 40;
-
-/** Servers started by this process that have not been stopped yet. */
-const runningServers = new Set<ChildProcess>();
-let exitListenerInstalled = false;
 
 /** How a program of the package is run: as whom, from where, with which data path. */
 type Launch = {
@@ -311,88 +306,6 @@ function programError(launch: Launch, error: Error): string {
   );
 }
 
-/**
- * Watches a started server and builds its idempotent stop function. The process-wide `exit`
- * listener sends SIGINT to every server still running, so a program that calls process.exit()
- * does not leave a postgres behind.
- */
-function trackServer(child: ChildProcess, clusterDirectory: string, log: (line: string) => void): () => Promise<void> {
-  let stopping: Promise<void> | undefined;
-  runningServers.add(child);
-  installExitListener();
-  child.once('exit', (code, signal) => {
-    runningServers.delete(child);
-    if (stopping === undefined) {
-      log(`PostgreSQL for ${clusterDirectory} exited unexpectedly (code ${code ?? 'none'}, signal ${signal ?? 'none'}).`);
-    }
-  });
-  return () => {
-    stopping ??= (async () => {
-      if (isRunning(child)) await shutDownChild(child);
-      runningServers.delete(child);
-    })();
-    return stopping;
-  };
-}
-
-function installExitListener(): void {
-  if (exitListenerInstalled) return;
-  exitListenerInstalled = true;
-  process.on('exit', () => {
-    for (const child of runningServers) {
-      // SIGINT asks the postmaster for a fast shutdown; it finishes on its own after we are gone.
-      child.kill('SIGINT');
-    }
-  });
-}
-
-/**
- * Fast shutdown (SIGINT) rolls back open transactions and writes a checkpoint. If that hangs,
- * immediate shutdown (SIGQUIT) is still safe for the data because every committed transaction
- * is already in the fsynced WAL.
- */
-async function shutDownChild(child: ChildProcess): Promise<void> {
-  const exited = new Promise<void>((resolve) => {
-    if (!isRunning(child)) resolve();
-    child.once('exit', () => resolve());
-  });
-  child.kill('SIGINT');
-  if (await settlesWithin(exited, gracefulShutdownMilliseconds)) return;
-  child.kill('SIGQUIT');
-  if (await settlesWithin(exited, immediateShutdownMilliseconds)) return;
-  throw new Error(`PostgreSQL (pid ${child.pid ?? 'unknown'}) did not shut down after SIGINT and SIGQUIT.`);
-}
-
-function isRunning(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
-}
-
-async function settlesWithin(promise: Promise<void>, milliseconds: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), milliseconds);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Sends each line of the child's stdout and stderr (PostgreSQL logs to stderr) to `onLine`. */
-function collectLines(child: ChildProcess, onLine: (line: string) => void): void {
-  for (const stream of [child.stdout, child.stderr]) {
-    let pending = '';
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => {
-      pending += chunk;
-      const lines = pending.split(/\r?\n/);
-      pending = lines.pop() ?? '';
-      for (const line of lines) if (line.trim() !== '') onLine(line);
-    });
-  }
-}
-
 /** The reason, followed by the last line in which PostgreSQL says what went wrong. */
 function withCause(reason: string, output: string): string {
   const cause = output
@@ -432,25 +345,4 @@ function findFreePort(): Promise<number> {
       });
     });
   });
-}
-
-async function statIfExists(file: string): Promise<Stats | undefined> {
-  try {
-    return await stat(file);
-  } catch (error) {
-    // ENOTDIR: a parent is a file; whoever creates the path next reports it.
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw error;
-  }
-}
-
-async function fileExists(file: string): Promise<boolean> {
-  return (await statIfExists(file)) !== undefined;
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  if (error === undefined) return 'unknown error';
-  return String(error);
 }

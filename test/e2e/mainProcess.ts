@@ -5,10 +5,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll } from 'vitest';
 
 export const projectDirectory = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const tsxLoader = pathToFileURL(path.join(projectDirectory, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 const running = new Set<ChildProcess>();
 
 afterAll(() => {
@@ -52,13 +53,24 @@ export class MainProcess {
     });
   }
 
-  static start(environment: Record<string, string>, workingDirectory = projectDirectory): MainProcess {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectDirectory, 'src/main.ts')], {
+  /**
+   * Starts `src/main.ts`. With `processGroup`, it leads a process group of its own, as a
+   * program started from a terminal does, so that `interruptGroup` can stand in for Ctrl-C.
+   */
+  static start(environment: Record<string, string>, workingDirectory = projectDirectory, processGroup = false): MainProcess {
+    // tsx by its own path, since `--import` resolves from the working directory.
+    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(projectDirectory, 'src/main.ts')], {
       cwd: workingDirectory,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...environment },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: processGroup,
     });
     return new MainProcess(child);
+  }
+
+  /** SIGINT to the whole process group, as a terminal sends on Ctrl-C. */
+  interruptGroup(): void {
+    process.kill(-this.child.pid!, 'SIGINT');
   }
 
   waitForLine(predicate: (line: LogLine) => boolean, timeoutMs = 60_000): Promise<LogLine> {

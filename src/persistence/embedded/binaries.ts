@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { StartupError } from '../../errors.js';
+import { describeError, fileExists } from './files.js';
 
 export type PostgresBinaries = {
   /** Directory holding `bin/`, `lib/` and `share/`. */
@@ -50,7 +51,7 @@ export async function packagedBinaries(programsDirectory?: string): Promise<Post
     } catch (error) {
       throw new StartupError(
         `the PostgreSQL programs for ${os.platform()}-${os.arch()} (${platformPackage}) are not installed ` +
-          `(${describe(error)}); fix: run "npm install" in the project, or set DATABASE_URL to a PostgreSQL server`,
+          `(${describeError(error)}); fix: run "npm install" in the project, or set DATABASE_URL to a PostgreSQL server`,
       );
     }
   }
@@ -71,7 +72,7 @@ export async function binariesForSystemAccount(
 ): Promise<PostgresBinaries> {
   const version = await packageVersion(packaged.root);
   const target = path.join(sharedDirectory, `postgresql-${os.platform()}-${os.arch()}-${version}`);
-  if (await exists(path.join(target, completeMarker))) return binariesIn(target);
+  if (await fileExists(path.join(target, completeMarker))) return binariesIn(target);
 
   try {
     await mkdir(sharedDirectory, { recursive: true, mode: 0o755 });
@@ -87,12 +88,12 @@ export async function binariesForSystemAccount(
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
       // Another process finished the same copy first: use it.
-      if (!(await exists(path.join(target, completeMarker)))) throw error;
+      if (!(await fileExists(path.join(target, completeMarker)))) throw error;
     }
   } catch (error) {
     throw new StartupError(
       `could not copy the PostgreSQL programs from ${packaged.root} to ${target} for the "postgres" account ` +
-        `(${describe(error)}); fix: make ${sharedDirectory} writable for root, or set DATABASE_URL to a PostgreSQL server`,
+        `(${describeError(error)}); fix: make ${sharedDirectory} writable for root, or set DATABASE_URL to a PostgreSQL server`,
     );
   }
   return binariesIn(target);
@@ -103,7 +104,7 @@ async function requireProgram(program: string, platformPackage: string): Promise
     await access(program, constants.X_OK);
   } catch (error) {
     throw new StartupError(
-      `the PostgreSQL program ${program} cannot be run (${describe(error)}); ` +
+      `the PostgreSQL program ${program} cannot be run (${describeError(error)}); ` +
         `fix: reinstall it with "npm rebuild ${platformPackage}" (or "npm install"), or set DATABASE_URL to a PostgreSQL server`,
     );
   }
@@ -121,18 +122,4 @@ async function packageVersion(nativeRoot: string): Promise<string> {
   }
   const info = await stat(path.join(nativeRoot, 'bin', 'postgres'));
   return `unversioned-${info.size}-${Math.trunc(info.mtimeMs)}`;
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
 }

@@ -3,9 +3,9 @@
  * refuses to run as root. The name is `postgres`, the account every Debian-like system uses.
  */
 import { execFile } from 'node:child_process';
-import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { StartupError } from '../../errors.js';
+import { describeError, fileExists } from './files.js';
 
 export type Account = { readonly name: string; readonly uid: number; readonly gid: number };
 
@@ -75,17 +75,4 @@ export async function ensureSystemAccount(log: (line: string) => void): Promise<
     );
   }
   return created;
-}
-
-async function fileExists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
