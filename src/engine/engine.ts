@@ -1,0 +1,337 @@
+/**
+ * The engine's facade: administration, buying, reading and closing. The work behind it lives
+ * beside it: the item runtime and views (`itemRuntime.ts`, `stockNotifier.ts`), restock
+ * (`restock.ts`), transfers and rebalancing (`transfers.ts`), creation and start-up
+ * (`create.ts`).
+ */
+import type pg from 'pg';
+import type { SliceFigures, SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
+import type { Clock } from '../clock.js';
+import type { SliceEvent } from '../domain/slice.js';
+import { reject, type Rejection } from '../domain/reasons.js';
+import { EngineClosedError } from '../errors.js';
+import { IdGenerator } from '../ids.js';
+import { parseItemDefinition, qualify, sliceIndexFor, type Buyer, type ItemDefinition, type ItemView } from '../items.js';
+import type { EmbeddedPostgresHandle } from '../persistence/embeddedPostgres.js';
+import type { EngineLock } from '../persistence/engineLock.js';
+import type { Catalog, SlicePlacement } from '../persistence/catalog.js';
+import type { SliceRuntime } from '../sliceRuntime.js';
+import type { TokenSigner } from '../tokens.js';
+import { availableOf, newItemRuntime, trackTransfers, viewOf, type ItemRuntime } from './itemRuntime.js';
+import { restockSlices } from './restock.js';
+import { StockNotifier } from './stockNotifier.js';
+import { Transfers } from './transfers.js';
+import type { AdminResult, EngineLog, Order, OrderView, PurchaseRequest, Release, Reservation } from './types.js';
+
+export class Engine {
+  private closed = false;
+  private readonly items = new Map<string, ItemRuntime>();
+  private readonly sliceItems = new Map<string, string>();
+  private readonly blocked = new Set<string>();
+  private readonly notifier = new StockNotifier((itemId) => this.itemView(itemId));
+  private readonly ids: IdGenerator;
+  private readonly transfers: Transfers;
+
+  /** Use `createEngine`. */
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly pools: readonly pg.Pool[],
+    private readonly runtime: SliceRuntime,
+    private readonly tokens: TokenSigner,
+    private readonly clock: Clock,
+    private readonly embedded: EmbeddedPostgresHandle | undefined,
+    nodeId: number,
+    private readonly log: EngineLog,
+    private readonly defaultSlices: number,
+    private readonly engineLock: EngineLock,
+  ) {
+    this.ids = new IdGenerator(clock, nodeId);
+    this.transfers = new Transfers(clock, this.ids, () => this.closed);
+  }
+
+  // ---------------------------------------------------------------- administration
+
+  async createItem(body: unknown): Promise<AdminResult<ItemView>> {
+    this.assertOpen();
+    const nowMs = this.clock.now();
+    const parsed = parseItemDefinition(body, nowMs, this.defaultSlices);
+    if (!parsed.ok) return { ok: false, error: 'invalid', message: parsed.message };
+    const { definition } = parsed;
+    if (this.items.has(definition.id)) return { ok: false, error: 'conflict', message: `item ${definition.id} exists` };
+
+    let placements: SlicePlacement[];
+    try {
+      placements = await this.catalog.insertItem(definition, nowMs);
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') {
+        return { ok: false, error: 'conflict', message: `item ${definition.id} exists` };
+      }
+      this.log('error', `creating item ${definition.id} failed`, error);
+      return { ok: false, error: 'unavailable', message: 'storage is unavailable; nothing was created' };
+    }
+    await this.startItem(definition, placements);
+    return { ok: true, value: this.itemView(definition.id)! };
+  }
+
+  /** Adds `delta` units to an item, spread over its slices. */
+  async restock(itemId: string, delta: number): Promise<AdminResult<ItemView>> {
+    this.assertOpen();
+    const item = this.items.get(itemId);
+    if (item === undefined) return { ok: false, error: 'not_found', message: `no item ${itemId}` };
+    const failure = await restockSlices(item, delta, this.clock.now());
+    if (failure !== null) return failure;
+    return { ok: true, value: this.itemView(itemId)! };
+  }
+
+  async block(userId: string): Promise<void> {
+    this.assertOpen();
+    await this.catalog.block(userId, this.clock.now());
+    this.blocked.add(userId);
+  }
+
+  async unblock(userId: string): Promise<void> {
+    this.assertOpen();
+    await this.catalog.unblock(userId);
+    this.blocked.delete(userId);
+  }
+
+  isBlocked(userId: string): boolean {
+    return this.blocked.has(userId);
+  }
+
+  // ---------------------------------------------------------------- buying
+
+  reserve(buyer: Buyer, request: PurchaseRequest): Promise<Reservation | Rejection> {
+    const routed = this.route(buyer, request);
+    if (!routed.ok) return Promise.resolve(routed);
+    const { item, sliceIndex } = routed;
+    const reservationId = this.ids.next(buyer.userId);
+    return this.transfers
+      .submitWithRebalance(item, sliceIndex, request.quantity, () => ({
+        kind: 'reserve',
+        userId: buyer.userId,
+        quantity: request.quantity,
+        reservationId,
+        nowMs: this.clock.now(),
+      }))
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'reserved') return rejectionOf(outcome);
+        const token = this.tokens.sign({
+          itemId: item.definition.id,
+          sliceIndex,
+          reservationId,
+          userId: buyer.userId,
+          expiresAt: event.expiresAt,
+        });
+        return { ok: true, token, expiresAt: event.expiresAt, itemId: item.definition.id, quantity: event.quantity };
+      });
+  }
+
+  confirm(buyer: Buyer, token: string): Promise<Order | Rejection> {
+    const target = this.tokenTarget(buyer, token);
+    if (!target.ok) return Promise.resolve(target);
+    const { slice, itemId, reservationId } = target;
+    const orderId = this.ids.next(buyer.userId);
+    return slice
+      .submit({ kind: 'confirm', userId: buyer.userId, reservationId, orderId, nowMs: this.clock.now() })
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'confirmed') return rejectionOf(outcome);
+        return { ok: true, orderId, itemId, quantity: event.quantity };
+      });
+  }
+
+  cancel(buyer: Buyer, token: string): Promise<Release | Rejection> {
+    const target = this.tokenTarget(buyer, token);
+    if (!target.ok) return Promise.resolve(target);
+    const { slice, itemId, reservationId } = target;
+    return slice
+      .submit({ kind: 'cancel', userId: buyer.userId, reservationId, nowMs: this.clock.now() })
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'cancelled') return rejectionOf(outcome);
+        return { ok: true, itemId, quantity: event.quantity };
+      });
+  }
+
+  /** A reserve and a confirm in one step: one journaled `purchased` event. */
+  buy(buyer: Buyer, request: PurchaseRequest): Promise<Order | Rejection> {
+    const routed = this.route(buyer, request);
+    if (!routed.ok) return Promise.resolve(routed);
+    const orderId = this.ids.next(buyer.userId);
+    return this.transfers
+      .submitWithRebalance(routed.item, routed.sliceIndex, request.quantity, () => ({
+        kind: 'buy',
+        userId: buyer.userId,
+        quantity: request.quantity,
+        orderId,
+        nowMs: this.clock.now(),
+      }))
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'purchased') return rejectionOf(outcome);
+        return { ok: true, orderId, itemId: request.itemId, quantity: event.quantity };
+      });
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /** The item view, from memory: the figures of the last committed change of each slice. */
+  item(itemId: string): ItemView | undefined {
+    return this.itemView(itemId);
+  }
+
+  definition(itemId: string): ItemDefinition | undefined {
+    return this.items.get(itemId)?.definition;
+  }
+
+  itemIds(): string[] {
+    return [...this.items.keys()];
+  }
+
+  /** Calls `listener` with an item's view whenever its committed figures change, at most once per event-loop turn. */
+  onStock(listener: (view: ItemView) => void): () => void {
+    return this.notifier.listen(listener);
+  }
+
+  /** The user's orders, newest first. */
+  async orders(userId: string): Promise<OrderView[]> {
+    this.assertOpen();
+    return this.catalog.orders('user_id', userId);
+  }
+
+  /** The seller's orders, newest first. */
+  async sellerOrders(sellerId: string): Promise<OrderView[]> {
+    this.assertOpen();
+    return this.catalog.orders('seller_id', sellerId);
+  }
+
+  /** Whether storage answers now. */
+  async storageReachable(): Promise<boolean> {
+    return this.catalog.reachable();
+  }
+
+  /** Events decided and waiting for a journal flush: how far durability lags behind decisions. */
+  get journalBacklog(): number {
+    return this.runtime.backlog;
+  }
+
+  /** Kills a shard's worker thread as a crash would, for fault drills; the engine replaces it. */
+  async killShardWorker(shardIndex: number): Promise<void> {
+    if (this.runtime.terminateWorker === undefined) throw new Error('this engine runs no shard workers');
+    await this.runtime.terminateWorker(shardIndex);
+  }
+
+  /** After a shard worker was replaced, transfers its slices were part of may be half done. */
+  async shardRecovered(): Promise<void> {
+    for (const item of this.items.values()) {
+      if (item.slices.length > 1) await this.transfers.settle(item);
+    }
+  }
+
+  /** True when open and every slice of every item serves: what a readiness probe asks. */
+  get ready(): boolean {
+    if (this.closed) return false;
+    for (const item of this.items.values()) {
+      for (const slice of item.slices) if (!slice.serving) return false;
+    }
+    return true;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Commits and answers everything in flight, then stops the actors and the database connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.runtime.close();
+    await Promise.all(this.pools.map((pool) => pool.end()));
+    await this.engineLock.release();
+    await this.embedded?.stop();
+  }
+
+  // ---------------------------------------------------------------- start-up and slice reports
+
+  /** Called by `createEngine` for each stored item, and by `createItem`. */
+  async startItem(definition: ItemDefinition, placements: readonly SlicePlacement[]): Promise<void> {
+    // Neighbouring slices of an item go to different shards, starting at a shard chosen by
+    // the item, so several hot items spread too.
+    const firstShard = sliceIndexFor(definition.id, 1_024);
+    const slices = placements.map(({ sliceId, databaseIndex }, index) => {
+      this.sliceItems.set(sliceId, definition.id);
+      return this.runtime.spawn(sliceId, databaseIndex, { itemId: definition.id, sellerId: definition.sellerId }, firstShard + index);
+    });
+    const item = newItemRuntime(definition, slices);
+    this.items.set(definition.id, item);
+    await Promise.all(slices.map((slice) => slice.ready));
+    await this.transfers.settle(item);
+  }
+
+  loadBlocklist(userIds: Iterable<string>): void {
+    for (const userId of userIds) this.blocked.add(userId);
+  }
+
+  sliceChanged(sliceId: string, _figures: SliceFigures, events: readonly SliceEvent[]): void {
+    const itemId = this.sliceItems.get(sliceId);
+    if (itemId === undefined) return;
+    const item = this.items.get(itemId);
+    if (item !== undefined) trackTransfers(item, events);
+    this.notifier.changed(itemId);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private itemView(itemId: string): ItemView | undefined {
+    const item = this.items.get(itemId);
+    return item === undefined ? undefined : viewOf(item, this.clock.now());
+  }
+
+  /**
+   * Everything that can be answered before a hop to a slice: the item exists, the user
+   * qualifies, the sale is open, and there is stock at all. A sold-out item is answered here,
+   * from memory, for as long as nothing is available.
+   */
+  private route(
+    buyer: Buyer,
+    request: PurchaseRequest,
+  ): { ok: true; item: ItemRuntime; slice: SliceHandle; sliceIndex: number } | Rejection {
+    this.assertOpen();
+    if (!Number.isSafeInteger(request.quantity) || request.quantity < 1) {
+      return reject('invalid', 'qty must be a positive integer');
+    }
+    const item = this.items.get(request.itemId);
+    if (item === undefined) return reject('unknown_item');
+    const refusal = qualify(buyer, item.definition, this.blocked.has(buyer.userId));
+    if (refusal !== null) return reject(refusal);
+    const nowMs = this.clock.now();
+    const { startsAt, endsAt } = item.definition;
+    if (nowMs < startsAt) return reject('not_started');
+    if (endsAt !== null && nowMs >= endsAt) return reject('ended');
+    if (availableOf(item) === 0) return reject('sold_out');
+    const sliceIndex = sliceIndexFor(buyer.userId, item.slices.length);
+    return { ok: true, item, slice: item.slices[sliceIndex]!, sliceIndex };
+  }
+
+  private tokenTarget(
+    buyer: Buyer,
+    token: string,
+  ): { ok: true; slice: SliceHandle; itemId: string; reservationId: string } | Rejection {
+    this.assertOpen();
+    const claims = typeof token === 'string' ? this.tokens.verify(token) : null;
+    if (claims === null || claims.userId !== buyer.userId) return reject('token_invalid');
+    const slice = this.items.get(claims.itemId)?.slices[claims.sliceIndex];
+    if (slice === undefined) return reject('token_invalid');
+    return { ok: true, slice, itemId: claims.itemId, reservationId: claims.reservationId };
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new EngineClosedError();
+  }
+}
+
+function rejectionOf(outcome: SliceOutcome): Rejection {
+  return reject(outcome.rejection ?? 'unavailable');
+}
