@@ -19,19 +19,9 @@
  * - Subscriptions are renewed on every reconnect, before any queued request is sent, and the
  *   token provider is asked for a fresh token before every connect.
  */
-import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
-import { ClientClosedError, OutcomeUnknownError, QueueFullError, RequestTimeoutError } from './errors.js';
-import {
-  changesState,
-  successTypes,
-  type ChallengeAnswer,
-  type Outcome,
-  type Rejected,
-  type ReplyOf,
-  type Request,
-  type RequestType,
-  type StockUpdate,
-} from './messages.js';
+import type { BackoffPolicy } from './backoff.js';
+import { ClientClosedError } from './errors.js';
+import type { ChallengeAnswer, Outcome, ReplyOf, Request, RequestType, StockUpdate } from './messages.js';
 import {
   ReconnectingSocket,
   type ConnectionChange,
@@ -39,6 +29,7 @@ import {
   type TokenProvider,
   type WebSocketConstructor,
 } from './reconnectingSocket.js';
+import { RequestBook } from './requestBook.js';
 import { StockStream } from './stockStream.js';
 
 export interface SeckillClientOptions {
@@ -76,24 +67,6 @@ export interface PurchaseOptions extends RequestOptions, ChallengeAnswer {
   readonly idempotencyKey?: string;
 }
 
-type Settle = (outcome: Outcome<ReplyOf[RequestType]>) => void;
-
-/** A request from the call until its answer: possibly several attempts, over several sockets. */
-interface Pending {
-  readonly type: RequestType;
-  readonly request: Request;
-  readonly timeoutMs: number;
-  readonly resolve: Settle;
-  readonly reject: (error: Error) => void;
-  /** The id of the attempt waiting for its reply; null while queued or waiting to retry. */
-  wireId: string | null;
-  retries: number;
-  /** A state-changing attempt went out and its answer was lost: it may have taken effect. */
-  inDoubt: boolean;
-  deadline: ReturnType<typeof setTimeout> | null;
-  retryTimer: ReturnType<typeof setTimeout> | null;
-}
-
 const defaults = {
   requestTimeoutMs: 10_000,
   reconnect: { delayBaseMs: 250, delayMaxMs: 10_000 },
@@ -102,20 +75,10 @@ const defaults = {
   stableConnectionMs: 5_000,
 };
 
-/** Answers that promise nothing was changed, so the same request may go again. */
-const retriedReasons: ReadonlySet<string> = new Set(['unavailable', 'rate_limited']);
-
 export class SeckillClient {
   private readonly connection: ReconnectingSocket;
+  private readonly requests: RequestBook;
   private readonly requestTimeoutMs: number;
-  private readonly retry: BackoffPolicy & { readonly retriesMax: number };
-  private readonly idempotencyKeys: boolean;
-  private readonly queuedRequestsMax: number;
-  private readonly random: () => number;
-  /** Requests waiting for a connection, in the order they were made. */
-  private queue: Pending[] = [];
-  private readonly awaiting = new Map<string, Pending>();
-  private readonly all = new Set<Pending>();
   /** Items subscribed to, renewed on every reconnect. */
   private readonly subscriptions = new Set<string>();
   private readonly stockListeners = new Set<(update: StockUpdate) => void>();
@@ -124,25 +87,29 @@ export class SeckillClient {
   private readonly latest = new Map<string, StockUpdate>();
   private readonly connectionListeners = new Set<(change: ConnectionChange) => void>();
   private lastState: ConnectionState = 'connecting';
-  private nextWireId = 0;
   private closed = false;
 
   constructor(options: SeckillClientOptions) {
     this.requestTimeoutMs = options.requestTimeoutMs ?? defaults.requestTimeoutMs;
-    this.retry = { ...defaults.retry, ...options.retry };
-    this.idempotencyKeys = options.idempotencyKeys ?? true;
-    this.queuedRequestsMax = options.queuedRequestsMax ?? defaults.queuedRequestsMax;
-    this.random = options.random ?? Math.random;
+    const random = options.random ?? Math.random;
+    this.requests = new RequestBook({
+      send: (text) => this.connection.send(text),
+      retry: { ...defaults.retry, ...options.retry },
+      idempotencyKeys: options.idempotencyKeys ?? true,
+      queuedRequestsMax: options.queuedRequestsMax ?? defaults.queuedRequestsMax,
+      random,
+      onSuccess: (request) => this.succeeded(request),
+    });
     this.connection = new ReconnectingSocket({
       url: options.url,
       token: options.token,
       backoff: { ...defaults.reconnect, ...options.reconnect },
       stableConnectionMs: defaults.stableConnectionMs,
       WebSocket: options.WebSocket,
-      random: this.random,
+      random,
       onOpen: () => this.opened(),
       onText: (text) => this.received(text),
-      onLost: () => this.lost(),
+      onLost: () => this.requests.lost(),
       onChange: (change) => {
         this.lastState = change.state;
         for (const listener of this.connectionListeners) listener(change);
@@ -235,9 +202,7 @@ export class SeckillClient {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const pending of [...this.all]) {
-      this.fail(pending, this.mayHaveTakenEffect(pending) ? new OutcomeUnknownError(pending.type, 'client_closed') : new ClientClosedError(pending.type));
-    }
+    this.requests.closeAll();
     this.connection.close();
     this.stockListeners.clear();
     for (const stream of [...this.streams]) stream.end();
@@ -246,48 +211,14 @@ export class SeckillClient {
   // ---------------------------------------------------------------- the machinery
 
   private request<Type extends RequestType>(request: Request & { type: Type }, options?: RequestOptions): Promise<Outcome<ReplyOf[Type]>> {
-    const type = request.type;
-    if (this.closed) return Promise.reject(new ClientClosedError(type));
-    const timeoutMs = options?.timeoutMs ?? this.requestTimeoutMs;
-    return new Promise((resolve, reject) => {
-      const pending: Pending = {
-        type,
-        request,
-        timeoutMs,
-        resolve: resolve as Settle,
-        reject,
-        wireId: null,
-        retries: 0,
-        inDoubt: false,
-        deadline: null,
-        retryTimer: null,
-      };
-      if (!this.connection.isOpen && this.queue.length >= this.queuedRequestsMax) {
-        reject(new QueueFullError(type, this.queuedRequestsMax));
-        return;
-      }
-      this.all.add(pending);
-      pending.deadline = setTimeout(() => this.timedOut(pending), timeoutMs);
-      this.sendOrQueue(pending);
-    });
-  }
-
-  private sendOrQueue(pending: Pending): void {
-    const wireId = `r${(this.nextWireId += 1).toString(36)}`;
-    if (this.connection.send(JSON.stringify({ ...pending.request, id: wireId }))) {
-      pending.wireId = wireId;
-      this.awaiting.set(wireId, pending);
-    } else {
-      this.queue.push(pending);
-    }
+    if (this.closed) return Promise.reject(new ClientClosedError(request.type));
+    return this.requests.request<Type>(request, options?.timeoutMs ?? this.requestTimeoutMs, this.connection.isOpen);
   }
 
   private opened(): void {
     // Renew the subscriptions first, so that a queued (un)subscribe is applied after them.
     if (this.subscriptions.size > 0) void this.renewSubscriptions();
-    const queued = this.queue;
-    this.queue = [];
-    for (const pending of queued) this.sendOrQueue(pending);
+    this.requests.opened();
   }
 
   private async renewSubscriptions(): Promise<void> {
@@ -298,23 +229,8 @@ export class SeckillClient {
     }
   }
 
-  private lost(): void {
-    for (const [wireId, pending] of [...this.awaiting]) {
-      this.awaiting.delete(wireId);
-      pending.wireId = null;
-      if (!changesState[pending.type]) {
-        this.queue.push(pending);
-      } else if (this.idempotencyKeys && (pending.type === 'buy' || pending.type === 'reserve')) {
-        pending.inDoubt = true;
-        this.queue.push(pending);
-      } else {
-        this.fail(pending, new OutcomeUnknownError(pending.type, 'connection_lost'));
-      }
-    }
-  }
-
   private received(text: string): void {
-    let message: { type?: unknown; id?: unknown; reason?: unknown; message?: unknown };
+    let message: { type?: unknown; id?: unknown };
     try {
       message = JSON.parse(text) as typeof message;
     } catch {
@@ -327,84 +243,18 @@ export class SeckillClient {
       for (const stream of this.streams) stream.push(update);
       return;
     }
-    if (typeof message.id !== 'string') return;
-    const pending = this.awaiting.get(message.id);
-    if (pending === undefined) return;
-    this.awaiting.delete(message.id);
-    pending.wireId = null;
-    if (message.type === 'rejected') {
-      this.rejected(pending, message as unknown as Rejected);
-      return;
-    }
-    const { id: _id, ...reply } = message;
-    if (reply.type !== successTypes[pending.type]) {
-      this.fail(pending, new Error(`unexpected reply ${String(reply.type)} to ${pending.type}`));
-      return;
-    }
-    if (pending.request.type === 'subscribe') for (const item of pending.request.items) this.subscriptions.add(item);
-    if (pending.request.type === 'unsubscribe') {
-      for (const item of pending.request.items) {
+    if (typeof message.id === 'string') this.requests.answered(message as { type?: unknown; id: string });
+  }
+
+  /** Keeps the subscriptions to renew, as each (un)subscribe succeeds. */
+  private succeeded(request: Request): void {
+    if (request.type === 'subscribe') for (const item of request.items) this.subscriptions.add(item);
+    if (request.type === 'unsubscribe') {
+      for (const item of request.items) {
         this.subscriptions.delete(item);
         this.latest.delete(item);
       }
     }
-    this.settle(pending, { ok: true, ...reply } as Outcome<ReplyOf[RequestType]>);
-  }
-
-  private rejected(pending: Pending, rejection: Rejected): void {
-    if (retriedReasons.has(rejection.reason) && pending.retries < this.retry.retriesMax) {
-      const delayMs = backoffDelayMs(this.retry, pending.retries, this.random);
-      pending.retries += 1;
-      pending.retryTimer = setTimeout(() => {
-        pending.retryTimer = null;
-        this.sendOrQueue(pending);
-      }, delayMs);
-      return;
-    }
-    // An earlier attempt whose answer was lost may have committed; "nothing changed" only
-    // speaks for this attempt, so it cannot be passed on as the answer.
-    if (pending.inDoubt && retriedReasons.has(rejection.reason)) {
-      this.fail(pending, new OutcomeUnknownError(pending.type, 'connection_lost'));
-      return;
-    }
-    const outcome: Rejected =
-      rejection.message === undefined
-        ? { ok: false, reason: rejection.reason }
-        : { ok: false, reason: rejection.reason, message: rejection.message };
-    this.settle(pending, outcome);
-  }
-
-  private timedOut(pending: Pending): void {
-    pending.deadline = null;
-    this.fail(
-      pending,
-      this.mayHaveTakenEffect(pending) ? new OutcomeUnknownError(pending.type, 'timeout') : new RequestTimeoutError(pending.type, pending.timeoutMs),
-    );
-  }
-
-  /** True when some attempt of a state-changing request may have reached the server unanswered. */
-  private mayHaveTakenEffect(pending: Pending): boolean {
-    return pending.inDoubt || (changesState[pending.type] && pending.wireId !== null);
-  }
-
-  private settle(pending: Pending, outcome: Outcome<ReplyOf[RequestType]>): void {
-    this.forget(pending);
-    pending.resolve(outcome);
-  }
-
-  private fail(pending: Pending, error: Error): void {
-    this.forget(pending);
-    pending.reject(error);
-  }
-
-  private forget(pending: Pending): void {
-    this.all.delete(pending);
-    if (pending.deadline !== null) clearTimeout(pending.deadline);
-    if (pending.retryTimer !== null) clearTimeout(pending.retryTimer);
-    if (pending.wireId !== null) this.awaiting.delete(pending.wireId);
-    pending.wireId = null;
-    const queued = this.queue.indexOf(pending);
-    if (queued >= 0) this.queue.splice(queued, 1);
   }
 }
 

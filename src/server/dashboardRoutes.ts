@@ -37,7 +37,17 @@ function loadAssets(): Map<string, Asset> {
 }
 
 export function registerDashboardRoutes(app: TemplatedApp, context: ServerContext, feed: DashboardFeed): void {
-  const assets = loadAssets();
+  let assets: Map<string, Asset>;
+  try {
+    assets = loadAssets();
+  } catch (error) {
+    // An installation without the page must still sell: only the dashboard is missing.
+    context.logger.error({ err: error }, 'the dashboard page cannot be read; GET /dashboard answers 503');
+    const missing = { error: 'unavailable', message: 'the dashboard files (public/dashboard) are missing from this installation' };
+    app.get('/dashboard', guarded(context.logger, (response) => json(response, 503, missing)));
+    app.get('/dashboard/*', guarded(context.logger, (response) => json(response, 503, missing)));
+    return;
+  }
   for (const [route, asset] of assets) {
     app.get(route, guarded(context.logger, (response) => serve(response, asset)));
   }
