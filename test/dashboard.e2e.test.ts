@@ -7,20 +7,15 @@
  * bench/results/dashboard.png. Where Chromium is missing, the browser test is skipped and says
  * how to install it.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DashboardSnapshot } from '../src/server/dashboardFeed.js';
 import type { TestClient } from './e2e/client.js';
 import { Harness, adminToken } from './e2e/harness.js';
+import { chromiumMissing, chromiumPath, launchChromium, type Browser } from './support/chromium.js';
 
-const chromiumCandidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter(
-  (candidate): candidate is string => candidate !== undefined && candidate !== '',
-);
-const chromiumPath = chromiumCandidates.find((candidate) => existsSync(candidate));
 const screenshotPath = path.resolve(import.meta.dirname, '..', 'bench', 'results', 'dashboard.png');
 /** Limits high enough that the load below is held back by the engine, not by the rate limits. */
 const loadLimits = {
@@ -150,34 +145,20 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Pr
 }
 
 describe('the dashboard in a real browser', () => {
-  if (chromiumPath === undefined) {
-    it.skip(`needs Chromium, found at none of ${chromiumCandidates.join(', ')} (install: apt-get install -y chromium, or set CHROMIUM_PATH)`, () => {});
+  const executable = chromiumPath;
+  if (executable === undefined) {
+    console.warn(`browser test skipped: ${chromiumMissing}`);
+    it.skip(chromiumMissing, () => {});
     return;
   }
-  let profile: string;
-  let browser: BrowserContext;
+  let browser: Browser;
 
   beforeAll(async () => {
-    profile = await mkdtemp(path.join(tmpdir(), 'seckill-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: chromiumPath,
-      headless: true,
-      viewport: { width: 1200, height: 820 },
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium(executable);
   }, 60_000);
 
   afterAll(async () => {
     await browser?.close();
-    if (profile !== undefined) await rm(profile, { recursive: true, force: true });
   });
 
   it("shows the sold figure moving under load and ending equal to the engine's", async () => {
@@ -185,7 +166,7 @@ describe('the dashboard in a real browser', () => {
     await sellOut(await harness.createItem({ name: 'Headphones', stock: 3, perUserLimit: 3 }));
     await holdSome(await harness.createItem({ name: 'Watch', stock: 10, perUserLimit: 10 }));
     await harness.createItem({ name: 'Tablet (tomorrow)', stock: 50, startsAt: Date.now() + 86_400_000 });
-    const page = await browser.newPage();
+    const page = await browser.context.newPage();
     const requests: { url: string; authorization: string | undefined }[] = [];
     page.on('request', (request) => requests.push({ url: request.url(), authorization: request.headers().authorization }));
     const problems: string[] = [];
