@@ -8,6 +8,7 @@ import { SliceHost, type SliceFigures, type SliceHandle } from './actors/sliceAc
 import type { Clock } from './clock.js';
 import type { SliceEvent } from './domain/slice.js';
 import { BatchingJournal, type FlushReport } from './persistence/journal.js';
+import { OutageWatch } from './persistence/outageWatch.js';
 import type { SliceOwner } from './persistence/journalRows.js';
 import { ShardPool } from './shards/shardPool.js';
 
@@ -37,7 +38,8 @@ export class InProcessSlices implements SliceRuntime {
   private readonly owners = new Map<string, SliceOwner>();
 
   constructor(pools: readonly pg.Pool[], options: RuntimeOptions) {
-    this.databases = pools.map((pool) => {
+    this.databases = pools.map((pool, databaseIndex) => {
+      const outage = new OutageWatch(`inventory database ${databaseIndex}`, options.log);
       const journal = new BatchingJournal(pool, {
         clock: options.clock,
         flushEventsMax: options.flushEventsMax,
@@ -48,6 +50,7 @@ export class InProcessSlices implements SliceRuntime {
         },
         onFlush: (report) => {
           if (!report.committed) options.log('error', `journal flush of ${report.events} events failed`, report.error);
+          outage.flushed(report);
           options.onFlush?.(report);
         },
       });

@@ -53,13 +53,15 @@ afterAll(async () => {
 async function runExample(userId: string, item: string): Promise<string[]> {
   const { stdout } = await run(process.execPath, [example], {
     cwd: scratch,
-    timeout: 30_000,
+    timeout: 60_000,
     env: {
       ...process.env,
       SECKILL_WS_URL: harness.server.wsUrl,
       SECKILL_USER_TOKEN: await harness.token(userId),
       SECKILL_ITEM: item,
     },
+  }).catch((error: Error & { stdout?: string; stderr?: string }) => {
+    throw new Error(`${error.message}\nstdout: ${error.stdout ?? ''}\nstderr: ${error.stderr ?? ''}`);
   });
   return stdout.trim().split('\n');
 }

@@ -5,10 +5,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import { projectFolder } from '../projectFolder.js';
+import { packageRoot } from '../packageRoot.js';
 import { inTransaction, schemaName } from './pools.js';
 
-const migrationsDirectory = path.join(projectFolder(), 'sql');
+/** The package's `sql/` folder, beside its package.json in a checkout and in an installed package alike. */
+const migrationsDirectory = path.join(packageRoot(), 'sql');
 const migrationLockKey = 7_431_902_118;
 
 export async function migrate(pool: pg.Pool, directory = migrationsDirectory): Promise<string[]> {

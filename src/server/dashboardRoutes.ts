@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { projectFolder } from '../projectFolder.js';
+import { packageRoot } from '../packageRoot.js';
 import type { ServerContext } from './context.js';
 import type { DashboardFeed } from './dashboardFeed.js';
 import { guarded, isAdmin, json } from './http.js';
@@ -25,7 +25,7 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 
 /** The page's files, read once at start; they are a few kilobytes. */
 function loadAssets(): Map<string, Asset> {
-  const folder = path.join(projectFolder(), 'public', 'dashboard');
+  const folder = path.join(packageRoot(), 'public', 'dashboard');
   const read = (file: string, contentType: string): Asset => ({ contentType, body: readFileSync(path.join(folder, file)) });
   const page = read('index.html', 'text/html; charset=utf-8');
   return new Map([
