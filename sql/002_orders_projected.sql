@@ -7,10 +7,3 @@
 -- the journal, and the projector, which starts every slice at position 0 in a new order
 -- database, projects them again from there.
 DROP TABLE seckill.order_order;
-
--- A confirmed order cancelled by an administrator: its stock goes back on sale and its buyer's
--- limit is freed.
-ALTER TABLE seckill.journal DROP CONSTRAINT journal_kind_check;
-ALTER TABLE seckill.journal ADD CONSTRAINT journal_kind_check
-  CHECK (kind IN ('defined', 'restocked', 'reserved', 'confirmed', 'cancelled', 'expired', 'purchased',
-                  'transferred_out', 'transferred_in', 'transfer_settled', 'order_cancelled'));

@@ -63,6 +63,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** How long a graceful shutdown waits for in-flight requests to commit and be answered. */
   readonly shutdownGraceMs: number;
+  /** How long the start waits for DATABASE_URL's PostgreSQL to answer, trying again and again. */
+  readonly databaseWaitMs: number;
   /** Events written by one journal transaction at most; unset: the engine's default. */
   readonly flushEventsMax: number | undefined;
   /** Further inventory databases (SECKILL_INVENTORY_DATABASE_URLS, comma-separated); needs DATABASE_URL. */
@@ -103,6 +105,9 @@ export const defaultLimits: EdgeLimits = {
 };
 
 type Environment = Readonly<Record<string, string | undefined>>;
+
+/** The shortest SECKILL_JWT_SECRET accepted: the 32 bytes of HS256's hash. */
+export const jwtSecretBytesMin = 32;
 
 /**
  * Shard workers when SECKILL_SHARDS is unset. Measured with `npm run bench:ws` on 2 cores: the
@@ -165,6 +170,15 @@ export function parseConfig(
   }
 
   const jwtSecretText = read('SECKILL_JWT_SECRET');
+  // HS256 signs with HMAC-SHA-256; a key shorter than the hash's 32 bytes weakens every token
+  // (RFC 7518, section 3.2), and a short secret is usually a placeholder left in by mistake.
+  const jwtSecretBytes = jwtSecretText === undefined ? 0 : Buffer.byteLength(jwtSecretText, 'utf8');
+  if (jwtSecretText !== undefined && jwtSecretBytes < jwtSecretBytesMin) {
+    problems.push(
+      `SECKILL_JWT_SECRET must be at least ${jwtSecretBytesMin} bytes for HS256, got ${jwtSecretBytes}; ` +
+        'generate one with `openssl rand -base64 32`',
+    );
+  }
   const adminTokenText = read('SECKILL_ADMIN_TOKEN');
   if (adminTokenText !== undefined && /\s/.test(adminTokenText)) {
     problems.push('SECKILL_ADMIN_TOKEN must not contain white space, as it travels in an Authorization header');
@@ -220,6 +234,7 @@ export function parseConfig(
   }
 
   const shutdownGraceMs = integer('SECKILL_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000);
+  const databaseWaitMs = integer('SECKILL_DATABASE_WAIT_MS', 60_000, 0, 3_600_000);
   const flushEventsText = read('SECKILL_FLUSH_EVENTS_MAX');
   const flushEventsMax = flushEventsText === undefined ? undefined : integer('SECKILL_FLUSH_EVENTS_MAX', 0, 1, 100_000);
   const nodeId = integer('SECKILL_NODE_ID', 0, 0, 99);
@@ -252,6 +267,7 @@ export function parseConfig(
     adminTokenGenerated: adminTokenText === undefined,
     logLevel: logLevelText as LogLevel,
     shutdownGraceMs,
+    databaseWaitMs,
     flushEventsMax,
     inventoryDatabaseUrls,
     shards,

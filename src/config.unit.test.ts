@@ -50,7 +50,7 @@ describe('configuration', () => {
         HOST: '0.0.0.0',
         DATABASE_URL: 'postgres://u:p@db/seckill',
         SECKILL_INVENTORY_DATABASE_URLS: 'postgres://u:p@db2/inventory2',
-        SECKILL_JWT_SECRET: 'jwt',
+        SECKILL_JWT_SECRET: 'a-jwt-secret-of-at-least-32-bytes',
         SECKILL_ADMIN_TOKEN: 'admin',
         SECKILL_SHARDS: '3',
       },
@@ -61,7 +61,7 @@ describe('configuration', () => {
       host: '0.0.0.0',
       databaseUrl: 'postgres://u:p@db/seckill',
       inventoryDatabaseUrls: ['postgres://u:p@db2/inventory2'],
-      jwtSecret: 'jwt',
+      jwtSecret: 'a-jwt-secret-of-at-least-32-bytes',
       jwtSecretGenerated: false,
       adminToken: 'admin',
       shards: 3,
@@ -79,6 +79,7 @@ describe('configuration', () => {
     [{ SECKILL_ORDER_TABLES_PER_DATABASE: '101' }, 'SECKILL_ORDER_TABLES_PER_DATABASE'],
     [{ SECKILL_ORDER_HISTORY_AFTER_DAYS: '0' }, 'SECKILL_ORDER_HISTORY_AFTER_DAYS'],
     [{ SECKILL_ORDER_HISTORY_BATCH_ROWS: 'many' }, 'SECKILL_ORDER_HISTORY_BATCH_ROWS'],
+    [{ SECKILL_DATABASE_WAIT_MS: 'soon' }, 'SECKILL_DATABASE_WAIT_MS'],
   ])('refuses %j, naming %s', (environment, name) => {
     expect(() => parseConfig(environment, secret)).toThrow(ConfigurationError);
     expect(() => parseConfig(environment, secret)).toThrow(name);
@@ -91,5 +92,19 @@ describe('configuration', () => {
     [16, 14],
   ])('on %i cores runs %i shard workers unless told', (cores, shards) => {
     expect(defaultShards(cores)).toBe(shards);
+  });
+
+  it('refuses a JWT secret shorter than the 32 bytes HS256 needs, and says how to make one', () => {
+    expect(() => parseConfig({ SECKILL_JWT_SECRET: 'short' }, secret)).toThrow(
+      'SECKILL_JWT_SECRET must be at least 32 bytes for HS256, got 5; generate one with `openssl rand -base64 32`',
+    );
+    // Bytes, not characters: 16 two-byte characters are 32 bytes.
+    expect(parseConfig({ SECKILL_JWT_SECRET: 'é'.repeat(16) }, secret).jwtSecret).toBe('é'.repeat(16));
+    expect(() => parseConfig({ SECKILL_JWT_SECRET: 'x'.repeat(31) }, secret)).toThrow('got 31');
+  });
+
+  it('waits 60 s for the database unless told', () => {
+    expect(parseConfig({}, secret).databaseWaitMs).toBe(60_000);
+    expect(parseConfig({ SECKILL_DATABASE_WAIT_MS: '0' }, secret).databaseWaitMs).toBe(0);
   });
 });

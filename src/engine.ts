@@ -18,6 +18,7 @@ export { createEngine } from './engine/create.js';
 export { Engine } from './engine/engine.js';
 export type {
   AdminFailure,
+  AdminItemView,
   AdminResult,
   EngineOptions,
   Order,

@@ -5,6 +5,9 @@
  */
 import { z } from 'zod';
 import type { RejectionReason } from './domain/reasons.js';
+import type { SaleTerms } from './domain/slice.js';
+
+export type { SaleTerms } from './domain/slice.js';
 
 const int64Max = 9_223_372_036_854_775_807n;
 
@@ -20,20 +23,24 @@ const timestampMs = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 export const slicesMax = 64;
 export const stockMax = 1_000_000_000;
 
+const perUserLimitSchema = z.number().int().min(1).max(1_000_000);
+
+// Strict objects: a field the server does not know is refused, not dropped, so a typo such as
+// `reserveTTL` fails loudly instead of leaving the default in place unnoticed.
 export const itemCreateSchema = z
-  .object({
+  .strictObject({
     id: decimalId,
     name: z.string().min(1).max(200),
     sellerId: decimalId,
     stock: z.number().int().min(0).max(stockMax),
-    perUserLimit: z.number().int().min(1).max(1_000_000).default(1),
+    perUserLimit: perUserLimitSchema.default(1),
     startsAt: timestampMs.optional(),
     endsAt: timestampMs.nullable().default(null),
     reserveTtlMs: z.number().int().min(1_000).max(24 * 3_600_000).default(60_000),
     slices: z.number().int().min(1).max(slicesMax).optional(),
     challenge: z.enum(['none', 'arithmetic']).default('none'),
     eligibility: z
-      .object({
+      .strictObject({
         minLevel: z.number().int().optional(),
         tags: z.array(z.string().min(1).max(64)).max(32).optional(),
       })
@@ -66,18 +73,75 @@ export interface ItemDefinition {
 
 export type ParsedItem = { ok: true; definition: ItemDefinition } | { ok: false; message: string };
 
+/** What an administrator may change on an item that exists: its window and its limit. */
+export const itemAmendSchema = z
+  .strictObject({
+    perUserLimit: perUserLimitSchema.optional(),
+    startsAt: timestampMs.optional(),
+    endsAt: timestampMs.nullable().optional(),
+  })
+  .refine((change) => Object.keys(change).length > 0, { message: 'name at least one of perUserLimit, startsAt, endsAt' });
+
+export type ParsedAmendment = { ok: true; terms: SaleTerms } | { ok: false; message: string };
+
+/** Validates a change body against the item's current terms, and returns the whole new terms. */
+export function parseItemAmendment(body: unknown, current: SaleTerms): ParsedAmendment {
+  const parsed = itemAmendSchema.safeParse(body);
+  if (!parsed.success) return { ok: false, message: describeIssue(parsed.error.issues[0], itemAmendSchema) };
+  const terms: SaleTerms = {
+    perUserLimit: parsed.data.perUserLimit ?? current.perUserLimit,
+    startsAt: parsed.data.startsAt ?? current.startsAt,
+    endsAt: parsed.data.endsAt === undefined ? current.endsAt : parsed.data.endsAt,
+  };
+  if (terms.endsAt !== null && terms.endsAt <= terms.startsAt) {
+    return { ok: false, message: `endsAt: must be after startsAt (${terms.startsAt})` };
+  }
+  return { ok: true, terms };
+}
+
+/**
+ * One validation problem as a sentence that names the field. An unknown field is named with
+ * the known one it most looks like, if any, since it is nearly always a typo.
+ */
+function describeIssue(issue: z.core.$ZodIssue | undefined, schema: { readonly shape?: unknown }): string {
+  if (issue === undefined) return 'body: invalid';
+  const parent = issue.path.length === 0 ? '' : `${issue.path.join('.')}.`;
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownFields(schema, issue.path);
+    return issue.keys
+      .map((key) => {
+        const likely = known.find((field) => sameLetters(field, key));
+        return `${parent}${key}: unknown field${likely === undefined ? '' : ` (did you mean ${likely}?)`}`;
+      })
+      .join('; ');
+  }
+  return `${issue.path.length === 0 ? 'body' : issue.path.join('.')}: ${issue.message}`;
+}
+
+function knownFields(schema: { readonly shape?: unknown }, path: readonly PropertyKey[]): string[] {
+  if (path.length === 0) return Object.keys((schema.shape ?? {}) as object);
+  // The one nested object of these schemas: eligibility.
+  return path[0] === 'eligibility' ? ['minLevel', 'tags'] : [];
+}
+
+/** True when one name is the other in another case, or one begins the other: `reserveTTL` and `reserveTtlMs`. */
+function sameLetters(known: string, given: string): boolean {
+  const [left, right] = [known.toLowerCase(), given.toLowerCase()];
+  return left.startsWith(right) || right.startsWith(left);
+}
+
 /**
  * Validates a create body and fills in the defaults: start now, no end, limit 1, TTL 60 s, no
  * challenge, and `defaultSlices` slices (the engine's choice).
  */
 export function parseItemDefinition(body: unknown, nowMs: number, defaultSlices: number): ParsedItem {
   const parsed = itemCreateSchema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue === undefined || issue.path.length === 0 ? 'body' : issue.path.join('.');
-    return { ok: false, message: `${where}: ${issue?.message ?? 'invalid'}` };
-  }
+  if (!parsed.success) return { ok: false, message: describeIssue(parsed.error.issues[0], itemCreateSchema) };
   const item = parsed.data;
+  // The schema compares with a given startsAt only; an unset one means now.
+  if (item.endsAt !== null && item.endsAt <= (item.startsAt ?? nowMs)) {
+    return { ok: false, message: 'endsAt: must be after startsAt (now, when startsAt is not given)' };
+  }
   return {
     ok: true,
     definition: {
@@ -86,6 +150,22 @@ export function parseItemDefinition(body: unknown, nowMs: number, defaultSlices:
       slices: Math.min(item.slices ?? defaultSlices, Math.max(1, item.stock)),
     },
   };
+}
+
+/** An item's definition in one line of an operator's log. */
+export function describeItemDefinition(definition: ItemDefinition): string {
+  const window =
+    `on sale from ${new Date(definition.startsAt).toISOString()}` +
+    (definition.endsAt === null ? ' with no end' : ` to ${new Date(definition.endsAt).toISOString()}`);
+  const eligibility =
+    definition.eligibility === null
+      ? 'anyone eligible'
+      : `eligible: level >= ${definition.eligibility.minLevel ?? 'any'}, tags ${JSON.stringify(definition.eligibility.tags ?? [])}`;
+  return (
+    `${JSON.stringify(definition.name)} of seller ${definition.sellerId}, stock ${definition.stock} over ` +
+    `${definition.slices} ${definition.slices === 1 ? 'slice' : 'slices'}, ${definition.perUserLimit} per user, ` +
+    `reservations held ${definition.reserveTtlMs / 1_000} s, challenge ${definition.challenge}, ${eligibility}, ${window}`
+  );
 }
 
 /** Splits `units` over `slices` as evenly as whole units allow; the first slices get the remainder. */
@@ -109,6 +189,10 @@ export interface ItemView {
   readonly startsAt: number;
   readonly endsAt: number | null;
   readonly status: ItemStatus;
+  readonly reserveTtlMs: number;
+  readonly slices: number;
+  readonly challenge: 'none' | 'arithmetic';
+  readonly eligibility: Eligibility | null;
 }
 
 export function itemStatus(definition: ItemDefinition, available: number, nowMs: number): ItemStatus {

@@ -36,10 +36,17 @@ async function main(): Promise<void> {
 
   // Generated secrets are printed once, here, so a developer can mint tokens for this run.
   if (config.jwtSecretGenerated) {
-    logger.warn({ jwtSecret: config.jwtSecret }, `SECKILL_JWT_SECRET is not set; this run signs user tokens with the generated secret ${config.jwtSecret}`);
+    logger.warn(
+      { jwtSecret: config.jwtSecret },
+      `SECKILL_JWT_SECRET is not set; this run signs user tokens with the generated secret ${config.jwtSecret}. ` +
+        'Every user token dies when this process restarts: set SECKILL_JWT_SECRET (at least 32 bytes) to keep them valid',
+    );
   }
   if (config.adminTokenGenerated) {
-    logger.warn({ adminToken: config.adminToken }, `SECKILL_ADMIN_TOKEN is not set; this run's admin token is ${config.adminToken}`);
+    logger.warn(
+      { adminToken: config.adminToken },
+      `SECKILL_ADMIN_TOKEN is not set; this run's admin token is ${config.adminToken}, and the next run's will differ`,
+    );
   }
 
   const implementation = uwsImplementation();
@@ -94,6 +101,7 @@ async function main(): Promise<void> {
       databaseUrl: config.databaseUrl,
       extraInventoryDatabaseUrls: config.inventoryDatabaseUrls,
       dataDirectory: config.dataDirectory,
+      databaseWaitMs: config.databaseWaitMs,
       flushEventsMax: config.flushEventsMax,
       shards: config.shards,
       defaultSlices: config.defaultSlices,

@@ -8,6 +8,7 @@ import { SliceHost, type SliceFigures, type SliceHandle } from './actors/sliceAc
 import type { Clock } from './clock.js';
 import type { SliceEvent } from './domain/slice.js';
 import { BatchingJournal, type FlushReport } from './persistence/journal.js';
+import { OutageWatch } from './persistence/outageWatch.js';
 import { ShardPool } from './shards/shardPool.js';
 
 export interface SliceRuntime {
@@ -35,12 +36,14 @@ export class InProcessSlices implements SliceRuntime {
   private readonly databases: { journal: BatchingJournal; host: SliceHost }[];
 
   constructor(pools: readonly pg.Pool[], options: RuntimeOptions) {
-    this.databases = pools.map((pool) => {
+    this.databases = pools.map((pool, databaseIndex) => {
+      const outage = new OutageWatch(`inventory database ${databaseIndex}`, options.log);
       const journal = new BatchingJournal(pool, {
         clock: options.clock,
         flushEventsMax: options.flushEventsMax,
         onFlush: (report) => {
           if (!report.committed) options.log('error', `journal flush of ${report.events} events failed`, report.error);
+          outage.flushed(report);
           options.onFlush?.(report);
         },
       });

@@ -557,8 +557,12 @@ describe('HTTP routes', () => {
     const view = await harness.http('GET', `/items/${item.id}`);
     expect(view.status).toBe(200);
     const body = view.body as Record<string, number | string | null>;
+    // The contract's fields, and the sale's other terms the server adds (docs/PROTOCOL.md).
     expect(Object.keys(body).sort()).toEqual(
-      ['available', 'endsAt', 'id', 'name', 'perUserLimit', 'reserved', 'sellerId', 'sold', 'startsAt', 'status', 'stock'].sort(),
+      [
+        'available', 'endsAt', 'id', 'name', 'perUserLimit', 'reserved', 'sellerId', 'sold', 'startsAt', 'status', 'stock',
+        'reserveTtlMs', 'slices', 'challenge', 'eligibility',
+      ].sort(),
     );
     expect((body.available as number) + (body.reserved as number) + (body.sold as number)).toBe(body.stock);
     expect((await harness.http('GET', '/items/123456789')).status).toBe(404);

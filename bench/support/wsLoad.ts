@@ -22,6 +22,8 @@ export interface LoadWorkerData {
   readonly inFlight: number;
   /** Handshakes in progress at once while connecting. */
   readonly connectConcurrency: number;
+  /** Also report the id of every order acknowledged, for a check against the store (bench/run.ts). */
+  readonly collectOrderIds?: boolean;
 }
 
 export type FromMain =
@@ -39,6 +41,8 @@ export type FromWorker =
       readonly stockPushes: number;
       readonly unanswered: number;
       readonly closedEarly: number;
+      /** Every acknowledged order's id, when `collectOrderIds` was asked for. */
+      readonly orderIds?: string[];
     }
   | { readonly kind: 'closed' };
 
@@ -99,6 +103,7 @@ async function run(): Promise<void> {
   let ordersInWindow = 0;
   let ordersTotal = 0;
   const rejections: Record<string, number> = {};
+  const orderIds: string[] = [];
   let latencies = new Float64Array(1 << 16);
   let latencyCount = 0;
   let stopped = false;
@@ -115,7 +120,7 @@ async function run(): Promise<void> {
   connected.forEach((buyer, index) => {
     const active = index < data.activeConnections;
     buyer.socket.on('message', (raw: Buffer) => {
-      const message = JSON.parse(raw.toString()) as { type: string; id?: string; reason?: string };
+      const message = JSON.parse(raw.toString()) as { type: string; id?: string; reason?: string; orderId?: string };
       if (message.type === 'stock') {
         stockPushes++;
         return;
@@ -128,6 +133,7 @@ async function run(): Promise<void> {
       const arrived = nowMs();
       if (message.type === 'order') {
         ordersTotal++;
+        if (data.collectOrderIds === true) orderIds.push(message.orderId!);
         if (arrived >= start.measureFromMs && arrived < start.measureUntilMs) ordersInWindow++;
         if (sentAt >= start.measureFromMs && arrived < start.measureUntilMs) {
           if (latencyCount === latencies.length) {
@@ -176,6 +182,7 @@ async function run(): Promise<void> {
       stockPushes,
       unanswered: outstanding,
       closedEarly,
+      ...(data.collectOrderIds === true ? { orderIds } : {}),
     } satisfies FromWorker,
     [result.buffer],
   );

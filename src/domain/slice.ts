@@ -72,9 +72,22 @@ export interface SliceTerms {
   readonly reserveTtlMs: number;
 }
 
+/** The terms an administrator may change while an item is on sale: its window and its limit. */
+export interface SaleTerms {
+  readonly perUserLimit: number;
+  readonly startsAt: number;
+  readonly endsAt: number | null;
+}
+
 export type SliceCommand =
   | ({ readonly kind: 'define'; readonly nowMs: number } & SliceTerms)
   | { readonly kind: 'restock'; readonly quantity: number; readonly nowMs: number }
+  /**
+   * New terms, whole (not a difference), so that sending them again changes nothing. The limit
+   * cannot go below what a user of this slice already holds: that user would hold more than
+   * the limit, which the contract promises never happens.
+   */
+  | ({ readonly kind: 'amend'; readonly nowMs: number } & SaleTerms)
   | {
       readonly kind: 'reserve';
       readonly userId: string;
@@ -131,6 +144,7 @@ export type SliceCommand =
 export type SliceEvent =
   | ({ readonly kind: 'defined'; readonly atMs: number } & SliceTerms)
   | { readonly kind: 'restocked'; readonly quantity: number; readonly atMs: number }
+  | ({ readonly kind: 'amended'; readonly atMs: number } & SaleTerms)
   | {
       readonly kind: 'reserved';
       readonly reservationId: string;
@@ -283,6 +297,23 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
       if (!state.defined) return rejected('unknown_item');
       if (!isPositiveInteger(command.quantity)) return rejected('invalid');
       return accepted([{ kind: 'restocked', quantity: command.quantity, atMs: command.nowMs }]);
+    }
+    case 'amend': {
+      if (!state.defined) return rejected('unknown_item');
+      const { perUserLimit, startsAt, endsAt, nowMs } = command;
+      const valid =
+        isPositiveInteger(perUserLimit) &&
+        Number.isSafeInteger(startsAt) &&
+        (endsAt === null || (Number.isSafeInteger(endsAt) && endsAt > startsAt));
+      if (!valid) return rejected('invalid');
+      if (perUserLimit === state.perUserLimit && startsAt === state.startsAt && endsAt === state.endsAt) {
+        return accepted(noEvents);
+      }
+      // A pass over the holders, for a rare administrative command, never for a purchase.
+      if (perUserLimit < state.perUserLimit) {
+        for (const held of state.holdings.values()) if (held > perUserLimit) return rejected('limit_exceeded');
+      }
+      return accepted([{ kind: 'amended', perUserLimit, startsAt, endsAt, atMs: nowMs }]);
     }
     case 'reserve': {
       const refusal =
@@ -442,6 +473,11 @@ export function evolve(state: SliceState, event: SliceEvent): SliceState {
     case 'restocked':
       state.stock += event.quantity;
       state.available += event.quantity;
+      break;
+    case 'amended':
+      state.perUserLimit = event.perUserLimit;
+      state.startsAt = event.startsAt;
+      state.endsAt = event.endsAt;
       break;
     case 'reserved':
       state.available -= event.quantity;

@@ -87,6 +87,67 @@ const cases: Case[] = [
     when: { kind: 'restock', quantity: 1, nowMs: open },
     then: { events: [], rejection: 'unknown_item' },
   },
+  // amend: the window and the limit change while the sale runs
+  {
+    name: 'amend the limit and the window',
+    given: [defined(10)],
+    when: { kind: 'amend', perUserLimit: 5, startsAt, endsAt: open + 1, nowMs: open },
+    then: { events: [{ kind: 'amended', perUserLimit: 5, startsAt, endsAt: open + 1, atMs: open }], rejection: null },
+  },
+  {
+    name: 'amend to the terms it already has (a retried request)',
+    given: [defined(10)],
+    when: { kind: 'amend', perUserLimit: terms.perUserLimit, startsAt, endsAt: terms.endsAt, nowMs: open },
+    then: { events: [], rejection: null },
+  },
+  {
+    name: 'amend to end before the start',
+    given: [defined(10)],
+    when: { kind: 'amend', perUserLimit: 2, startsAt, endsAt: startsAt, nowMs: open },
+    then: { events: [], rejection: 'invalid' },
+  },
+  {
+    name: 'amend the limit to zero',
+    given: [defined(10)],
+    when: { kind: 'amend', perUserLimit: 0, startsAt, endsAt: null, nowMs: open },
+    then: { events: [], rejection: 'invalid' },
+  },
+  {
+    name: 'amend an undefined slice',
+    given: [],
+    when: { kind: 'amend', perUserLimit: 2, startsAt, endsAt: null, nowMs: open },
+    then: { events: [], rejection: 'unknown_item' },
+  },
+  {
+    name: 'buy after the sale was ended early',
+    given: [defined(10), { kind: 'amended', perUserLimit: 2, startsAt, endsAt: open, atMs: open }],
+    when: { kind: 'buy', userId: '7', quantity: 1, orderId: '1', nowMs: open },
+    then: { events: [], rejection: 'ended' },
+  },
+  {
+    name: 'amend the limit below what a user holds',
+    given: [defined(10), purchased('1', '7', 2)],
+    when: { kind: 'amend', perUserLimit: 1, startsAt, endsAt: null, nowMs: open },
+    then: { events: [], rejection: 'limit_exceeded' },
+  },
+  {
+    name: 'amend the limit down to what users hold',
+    given: [defined(10), purchased('1', '7', 1), reserved('2', '8', 1)],
+    when: { kind: 'amend', perUserLimit: 1, startsAt, endsAt: terms.endsAt, nowMs: open },
+    then: { events: [{ kind: 'amended', perUserLimit: 1, startsAt, endsAt: terms.endsAt, atMs: open }], rejection: null },
+  },
+  {
+    name: 'buy past a lowered limit',
+    given: [defined(10), purchased('1', '7', 1), { kind: 'amended', perUserLimit: 1, startsAt, endsAt: null, atMs: open }],
+    when: { kind: 'buy', userId: '7', quantity: 1, orderId: '2', nowMs: open },
+    then: { events: [], rejection: 'limit_exceeded' },
+  },
+  {
+    name: 'buy under a raised limit',
+    given: [defined(10), purchased('1', '7', 2), { kind: 'amended', perUserLimit: 3, startsAt, endsAt: null, atMs: open }],
+    when: { kind: 'buy', userId: '7', quantity: 1, orderId: '2', nowMs: open },
+    then: { events: [purchased('2', '7', 1)], rejection: null },
+  },
   // reserve
   {
     name: 'reserve',

@@ -108,7 +108,7 @@ describe('replies and pushes', () => {
     const push = JSON.parse(
       stockMessage({
         id: '42', name: 'Phone', sellerId: '7', stock: 10, available: 6, reserved: 1, sold: 3, perUserLimit: 1,
-        startsAt: 0, endsAt: null, status: 'on_sale',
+        startsAt: 0, endsAt: null, status: 'on_sale', reserveTtlMs: 60_000, slices: 1, challenge: 'none', eligibility: null,
       }),
     );
     expect(push).toEqual({ type: 'stock', item: '42', available: 6, reserved: 1, sold: 3, status: 'on_sale', stock: 10 });

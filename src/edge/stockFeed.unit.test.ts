@@ -62,6 +62,7 @@ class FakeItem {
     return {
       id: '42', name: 'Phone', sellerId: '7', stock: 1_000_000, available: 1_000_000 - this.sold, reserved: 0,
       sold: this.sold, perUserLimit: 1, startsAt: this.startsAt, endsAt: this.endsAt, status,
+      reserveTtlMs: 60_000, slices: 1, challenge: 'none', eligibility: null,
     };
   }
 }

@@ -1,17 +1,15 @@
 /**
- * Creating an engine: the databases (embedded or given), their migrations, the slice runtime,
- * and the start of every stored item before the engine serves.
+ * Creating an engine: the databases (given, embedded or temporary: `persistence/storage.ts`),
+ * their migrations, the slice runtime, and the start of every stored item before the engine serves.
  */
-import path from 'node:path';
-import pg from 'pg';
 import type { SliceFigures } from '../actors/sliceActor.js';
 import { systemClock } from '../clock.js';
 import type { SliceEvent } from '../domain/slice.js';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../persistence/embeddedPostgres.js';
 import { takeEngineLock, type EngineLock } from '../persistence/engineLock.js';
 import { Catalog } from '../persistence/catalog.js';
 import { migrate } from '../persistence/migrations.js';
 import { createPool } from '../persistence/pools.js';
+import { openStorage } from '../persistence/storage.js';
 import { InProcessSlices, ShardedSlices, type SliceRuntime } from '../sliceRuntime.js';
 import { TokenSigner } from '../tokens.js';
 import { tablesPerDatabaseDefault } from '../orders/orderDatabases.js';
@@ -20,51 +18,16 @@ import { OrderService } from '../orders/orderService.js';
 import { Engine } from './engine.js';
 import type { EngineOptions } from './types.js';
 
-/** Makes sure the database named in an embedded server's URL exists, and returns its URL. */
-async function ensureDatabase(serverUrl: string, database: string): Promise<string> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
-  let embedded: EmbeddedPostgresHandle | undefined;
-  let databaseUrls: string[];
-  if (options.databaseUrl === undefined) {
-    embedded = await startEmbeddedPostgres({
-      dataDirectory: path.resolve(options.dataDirectory ?? '.seckill'),
-      // PostgreSQL's own chatter: there when asked for, not in every start's log.
-      log: (line) => log('debug', line.trimEnd()),
-    });
-    // Like the seed service's `inventory` and `inventory2`: two inventory databases.
-    databaseUrls = [
-      await ensureDatabase(embedded.connectionString, 'seckill'),
-      await ensureDatabase(embedded.connectionString, 'seckill_inventory2'),
-    ];
-  } else {
-    databaseUrls = [options.databaseUrl, ...(options.extraInventoryDatabaseUrls ?? [])];
-  }
-  const embeddedUrl = embedded?.connectionString;
-  const orderDatabaseUrls = await orderDatabaseUrlsFor(
-    options,
-    databaseUrls[0]!,
-    embeddedUrl === undefined ? undefined : (name) => ensureDatabase(embeddedUrl, name),
-  );
+  const storage = await openStorage(options, log);
+  const { databaseUrls } = storage;
   let engineLock: EngineLock;
   try {
     engineLock = await takeEngineLock(databaseUrls, log);
   } catch (error) {
-    await embedded?.stop();
+    await storage.stop();
     throw error;
   }
   const pools = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 8 }));
@@ -72,6 +35,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   let orderService: OrderService | undefined;
   try {
     for (const pool of pools) await migrate(pool);
+    const orderDatabaseUrls = await orderDatabaseUrlsFor(options, databaseUrls[0]!, storage.ensureDatabase);
     orderService = await OrderService.open({
       inventoryPools: pools,
       orderDatabaseUrls,
@@ -114,7 +78,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       runtime,
       new TokenSigner(await catalog.tokenSecret()),
       clock,
-      embedded,
+      storage,
       options.nodeId ?? 0,
       log,
       options.defaultSlices ?? 1,
@@ -130,7 +94,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     await orderService?.close().catch(() => undefined);
     await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
     await engineLock.release();
-    await embedded?.stop();
+    await storage.stop();
     throw error;
   }
 }

@@ -11,18 +11,29 @@ import type { SliceEvent } from '../domain/slice.js';
 import { reject, type Rejection } from '../domain/reasons.js';
 import { EngineClosedError, StorageUnavailableError } from '../errors.js';
 import { IdGenerator } from '../ids.js';
-import { parseItemDefinition, qualify, sliceIndexFor, type Buyer, type ItemDefinition, type ItemView } from '../items.js';
-import type { EmbeddedPostgresHandle } from '../persistence/embeddedPostgres.js';
+import {
+  describeItemDefinition,
+  parseItemAmendment,
+  parseItemDefinition,
+  qualify,
+  sliceIndexFor,
+  type Buyer,
+  type ItemDefinition,
+  type ItemView,
+  type SaleTerms,
+} from '../items.js';
 import type { EngineLock } from '../persistence/engineLock.js';
 import type { Catalog, SlicePlacement } from '../persistence/catalog.js';
 import type { SliceRuntime } from '../sliceRuntime.js';
 import type { TokenSigner } from '../tokens.js';
-import { availableOf, newItemRuntime, trackTransfers, viewOf, type ItemRuntime } from './itemRuntime.js';
+import { adminViewOf, availableOf, newItemRuntime, trackTransfers, viewOf, type ItemRuntime } from './itemRuntime.js';
+import { amendItemTerms, endingTerms, reconcileSlices } from './amend.js';
 import { restockSlices } from './restock.js';
 import { StockNotifier } from './stockNotifier.js';
 import { Transfers } from './transfers.js';
 import type { OrderService, OrderResult } from '../orders/orderService.js';
 import type {
+  AdminItemView,
   AdminResult,
   EngineLog,
   Order,
@@ -51,7 +62,8 @@ export class Engine {
     private readonly runtime: SliceRuntime,
     private readonly tokens: TokenSigner,
     private readonly clock: Clock,
-    private readonly embedded: EmbeddedPostgresHandle | undefined,
+    /** Stops the embedded PostgreSQL and removes temporary storage, once the engine let go of it. */
+    private readonly storage: { stop(): Promise<void> },
     nodeId: number,
     private readonly log: EngineLog,
     private readonly defaultSlices: number,
@@ -84,6 +96,7 @@ export class Engine {
       return { ok: false, error: 'unavailable', message: 'storage is unavailable; nothing was created' };
     }
     await this.startItem(definition, placements);
+    this.log('info', `item ${definition.id} created: ${describeItemDefinition(definition)}`, definition);
     return { ok: true, value: this.itemView(definition.id)! };
   }
 
@@ -94,19 +107,61 @@ export class Engine {
     if (item === undefined) return { ok: false, error: 'not_found', message: `no item ${itemId}` };
     const failure = await restockSlices(item, delta, this.clock.now());
     if (failure !== null) return failure;
-    return { ok: true, value: this.itemView(itemId)! };
+    const view = this.itemView(itemId)!;
+    this.log('info', `item ${itemId} restocked: ${delta} units added, stock now ${view.stock}, ${view.available} available`);
+    return { ok: true, value: view };
   }
 
   async block(userId: string): Promise<void> {
     this.assertOpen();
     await this.catalog.block(userId, this.clock.now());
     this.blocked.add(userId);
+    this.log('info', `user ${userId} blocked from every sale`);
   }
 
   async unblock(userId: string): Promise<void> {
     this.assertOpen();
     await this.catalog.unblock(userId);
     this.blocked.delete(userId);
+    this.log('info', `user ${userId} unblocked`);
+  }
+
+  /**
+   * Changes an item's window or per-user limit: `change` is the body of PATCH /admin/items/:id,
+   * `{perUserLimit?, startsAt?, endsAt?}`. Journaled in every slice (see amend.ts).
+   */
+  async amendItem(itemId: string, change: unknown): Promise<AdminResult<AdminItemView>> {
+    this.assertOpen();
+    const item = this.items.get(itemId);
+    if (item === undefined) return { ok: false, error: 'not_found', message: `no item ${itemId}` };
+    const parsed = parseItemAmendment(change, item.definition);
+    if (!parsed.ok) return { ok: false, error: 'invalid', message: parsed.message };
+    return this.applyTerms(item, parsed.terms);
+  }
+
+  /** Ends an item's sale now: nobody can reserve or buy it any more; open reservations may still be confirmed. */
+  async endSale(itemId: string): Promise<AdminResult<AdminItemView>> {
+    this.assertOpen();
+    const item = this.items.get(itemId);
+    if (item === undefined) return { ok: false, error: 'not_found', message: `no item ${itemId}` };
+    const ending = endingTerms(item.definition, this.clock.now());
+    if (!ending.ok) return ending;
+    return this.applyTerms(item, ending.terms);
+  }
+
+  private async applyTerms(item: ItemRuntime, terms: SaleTerms): Promise<AdminResult<AdminItemView>> {
+    const failure = await amendItemTerms(item, terms, {
+      nowMs: () => this.clock.now(),
+      store: (itemId, stored) => this.catalog.amendItem(itemId, stored),
+      log: this.log,
+    });
+    return failure ?? { ok: true, value: this.adminItem(item.definition.id)! };
+  }
+
+  /** The item view with what only an administrator sees: each slice's figures and state. */
+  adminItem(itemId: string): AdminItemView | undefined {
+    const item = this.items.get(itemId);
+    return item === undefined ? undefined : adminViewOf(item, this.clock.now());
   }
 
   isBlocked(userId: string): boolean {
@@ -306,7 +361,7 @@ export class Engine {
     await this.orderService.close();
     await Promise.all(this.pools.map((pool) => pool.end()));
     await this.engineLock.release();
-    await this.embedded?.stop();
+    await this.storage.stop();
   }
 
   // ---------------------------------------------------------------- start-up and slice reports
@@ -327,6 +382,9 @@ export class Engine {
     this.items.set(definition.id, item);
     await Promise.all(slices.map((slice) => slice.ready));
     await this.transfers.settle(item);
+    // The catalog's terms win over a slice's: a slice may keep a failed change whose undo failed too.
+    const behind = await reconcileSlices(item, this.clock.now());
+    if (behind !== null) this.log('warn', `${behind}; they take them at the next start`);
   }
 
   loadBlocklist(userIds: Iterable<string>): void {

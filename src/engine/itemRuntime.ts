@@ -5,9 +5,11 @@
 import type { SliceHandle } from '../actors/sliceActor.js';
 import type { SliceEvent } from '../domain/slice.js';
 import { itemStatus, type ItemDefinition, type ItemView } from '../items.js';
+import type { AdminItemView } from './types.js';
 
 export interface ItemRuntime {
-  readonly definition: ItemDefinition;
+  /** Replaced whole when an administrator changes the item's window or limit. */
+  definition: ItemDefinition;
   readonly slices: SliceHandle[];
   /** Units given out by one slice and not yet received by another, by transfer id. */
   readonly inTransfer: Map<string, number>;
@@ -72,5 +74,21 @@ export function viewOf(item: ItemRuntime, nowMs: number): ItemView {
     startsAt: definition.startsAt,
     endsAt: definition.endsAt,
     status: itemStatus(definition, available, nowMs),
+    reserveTtlMs: definition.reserveTtlMs,
+    slices: definition.slices,
+    challenge: definition.challenge,
+    eligibility: definition.eligibility,
+  };
+}
+
+/** The item view with each slice's figures and state, for an administrator. */
+export function adminViewOf(item: ItemRuntime, nowMs: number): AdminItemView {
+  return {
+    ...viewOf(item, nowMs),
+    sliceFigures: item.slices.map((slice, index) => {
+      const { stock, available, reserved, sold } = slice.figures;
+      return { index, stock, available, reserved, sold, serving: slice.serving };
+    }),
+    inTransfer: [...item.inTransfer.values()].reduce((sum, quantity) => sum + quantity, 0),
   };
 }

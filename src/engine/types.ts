@@ -2,6 +2,7 @@
  * The types of the engine's public API: its options, and what its calls resolve to.
  */
 import type { Clock } from '../clock.js';
+import type { ItemView } from '../items.js';
 import type { FlushReport } from '../persistence/journal.js';
 import type { OrderOptions } from '../orders/orderOptions.js';
 
@@ -17,23 +18,35 @@ export interface EngineOptions extends OrderOptions {
   readonly extraInventoryDatabaseUrls?: readonly string[] | undefined;
   /** Where the embedded PostgreSQL keeps its data; default `./.seckill`. */
   readonly dataDirectory?: string | undefined;
-  readonly clock?: Clock;
+  /**
+   * Throw-away storage, for tests: without `databaseUrl`, the embedded PostgreSQL runs in a new
+   * temporary directory instead of `dataDirectory`; with it, the engine works in new databases
+   * it creates on that server (and on each extra inventory server). `close()` removes them.
+   */
+  readonly temporary?: boolean | undefined;
+  /**
+   * How long to keep trying to reach `databaseUrl` at start while PostgreSQL is down or starting,
+   * with growing pauses, saying each time what it waits for; default 0, one try. (The server sets
+   * it from SECKILL_DATABASE_WAIT_MS.)
+   */
+  readonly databaseWaitMs?: number | undefined;
+  readonly clock?: Clock | undefined;
   /** Events written by one journal transaction at most. */
-  readonly flushEventsMax?: number;
-  readonly snapshotEvery?: number;
-  readonly mailboxDepthMax?: number;
+  readonly flushEventsMax?: number | undefined;
+  readonly snapshotEvery?: number | undefined;
+  readonly mailboxDepthMax?: number | undefined;
   /**
    * Worker threads hosting the slices (piscina). 0 runs every slice in this thread, which on a
    * 2-core machine is the fastest for one hot item (see bench/shards.ts).
    */
-  readonly shards?: number;
+  readonly shards?: number | undefined;
   /** Slices of an item created without `slices`: the engine's choice. */
-  readonly defaultSlices?: number;
+  readonly defaultSlices?: number | undefined;
   /** Engine process number (0..99), kept in the order ids (src/orders/orderIds.ts). */
-  readonly nodeId?: number;
-  readonly log?: EngineLog;
+  readonly nodeId?: number | undefined;
+  readonly log?: EngineLog | undefined;
   /** Told about every journal flush: batch size and duration, for metrics and benchmarks. */
-  readonly onFlush?: (report: FlushReport) => void;
+  readonly onFlush?: ((report: FlushReport) => void) | undefined;
 }
 
 export type EngineLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
@@ -64,6 +77,21 @@ export interface AdminFailure {
   readonly ok: false;
   readonly error: 'invalid' | 'conflict' | 'not_found' | 'unavailable';
   readonly message: string;
+}
+
+/** The item view with what only an administrator sees (GET /admin/items/:id). */
+export interface AdminItemView extends ItemView {
+  /** Each slice's committed figures, and whether it serves now (false while it recovers). */
+  readonly sliceFigures: readonly {
+    readonly index: number;
+    readonly stock: number;
+    readonly available: number;
+    readonly reserved: number;
+    readonly sold: number;
+    readonly serving: boolean;
+  }[];
+  /** Units on their way from one slice to another: on sale, in no slice's figures. */
+  readonly inTransfer: number;
 }
 
 export type AdminResult<T> = { readonly ok: true; readonly value: T } | AdminFailure;

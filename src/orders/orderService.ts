@@ -149,6 +149,11 @@ export class OrderService {
     return this.projector.lagEvents;
   }
 
+  /** While the projection is behind, how long ago the oldest order of its latest batch was decided; 0 when caught up. */
+  get projectionLagMs(): number {
+    return this.projector.lagMs;
+  }
+
   /** Orders acknowledged and kept in memory until the projection has them. */
   get pendingOrders(): number {
     return this.pending.size;

@@ -138,6 +138,14 @@ export class Projector {
   }
 
   /**
+   * While an order database is behind: how long before its latest batch's commit the oldest
+   * order of that batch was decided, the largest over the order databases; 0 when caught up.
+   */
+  get lagMs(): number {
+    return Math.max(0, ...this.lanes.map((lane) => lane.lagMs));
+  }
+
+  /**
    * Stops projecting until `resume`, for drills and tests of a lagging projection. Resolves once
    * the batches under way have ended; nothing is written after that.
    */
@@ -189,6 +197,7 @@ class Lane {
   private sleeping: { wakeable: boolean; end(): void } | null = null;
   completedMoment = 0;
   lagEvents = 0;
+  lagMs = 0;
   /** The pass under way, settled when it ends; a resolved promise between passes. */
   currentPass: Promise<unknown> = Promise.resolve();
 
@@ -267,6 +276,7 @@ class Lane {
     const countLag = (): number =>
       sliceIds.reduce((sum, sliceId) => sum + Math.max(0, (heads.get(sliceId) ?? 0) - this.positionOf(sliceId)), 0);
     this.lagEvents = countLag();
+    if (this.lagEvents === 0) this.lagMs = 0;
     for (let slicesBehind = behind(); slicesBehind.length > 0; slicesBehind = behind()) {
       if (this.projector.isStopped || this.projector.paused !== null) return false;
       const events = await readCommittedEvents(
@@ -287,11 +297,10 @@ class Lane {
       for (const [index, sliceId] of batch.positions.sliceIds.entries()) this.positions.set(sliceId, batch.positions.sequences[index]!);
       this.lagEvents = countLag();
       const committedAt = this.options.clock.now();
-      this.options.onBatch?.({
-        orderDatabaseIndex: this.orderDatabaseIndex,
-        events: events.length,
-        lagsMs: batch.decidedAtMs.map((decidedAt) => committedAt - decidedAt),
-      });
+      const lagsMs = batch.decidedAtMs.map((decidedAt) => committedAt - decidedAt);
+      // The batch's events are in sequence order per slice, so its first lag is about its oldest.
+      this.lagMs = this.lagEvents === 0 ? 0 : (lagsMs[0] ?? this.lagMs);
+      this.options.onBatch?.({ orderDatabaseIndex: this.orderDatabaseIndex, events: events.length, lagsMs });
     }
     return true;
   }

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { decide, initialState } from '../domain/slice.js';
-import type { ItemDefinition } from '../items.js';
+import type { ItemDefinition, SaleTerms } from '../items.js';
 import { splitEvenly } from '../items.js';
 import { writeBatch } from './journal.js';
 import { buildFlushParameters } from './journalRows.js';
@@ -78,6 +78,22 @@ export class Catalog {
     }
     await inTransaction(this.primary, (client) => writeSlices(client, definition, headerId, onDatabase(0), nowMs, true, placements));
     return placements;
+  }
+
+  /**
+   * Writes an item's new window and limit to its catalog row. The copies on the other inventory
+   * databases (kept for their foreign keys) go first and the primary's row, which the engine
+   * loads at start, last: the primary's write is the change's commit point.
+   */
+  async amendItem(itemId: string, terms: SaleTerms): Promise<void> {
+    for (const pool of [...this.pools.slice(1), this.primary]) {
+      await pool.query('UPDATE sale_item SET per_user_limit = $2, starts_at = $3, ends_at = $4 WHERE id = $1', [
+        itemId,
+        terms.perUserLimit,
+        terms.startsAt,
+        terms.endsAt,
+      ]);
+    }
   }
 
   async loadItems(): Promise<StoredItem[]> {

@@ -65,6 +65,8 @@ export function figureDelta(event: SliceEvent): FigureDelta {
       return { stock: event.stock, available: event.stock, reserved: 0, sold: 0 };
     case 'restocked':
       return { stock: event.quantity, available: event.quantity, reserved: 0, sold: 0 };
+    case 'amended':
+      return { stock: 0, available: 0, reserved: 0, sold: 0 };
     case 'reserved':
       return { stock: 0, available: -event.quantity, reserved: event.quantity, sold: 0 };
     case 'confirmed':
@@ -219,6 +221,11 @@ function eventColumns(event: SliceEvent): EventColumns {
     }
     case 'restocked':
       return { ...none, quantity: event.quantity };
+    case 'amended':
+      return {
+        ...none,
+        detail: JSON.stringify({ perUserLimit: event.perUserLimit, startsAt: event.startsAt, endsAt: event.endsAt }),
+      };
     case 'reserved':
       return {
         ...none,
@@ -302,6 +309,10 @@ export function eventFromRow(row: JournalRow): SliceEvent {
     }
     case 'restocked':
       return { kind: 'restocked', quantity: quantity(), atMs };
+    case 'amended': {
+      const detail = required(row.detail, 'detail', row) as { perUserLimit: number; startsAt: number; endsAt: number | null };
+      return { kind: 'amended', perUserLimit: detail.perUserLimit, startsAt: detail.startsAt, endsAt: detail.endsAt, atMs };
+    }
     case 'reserved':
       return {
         kind: 'reserved',

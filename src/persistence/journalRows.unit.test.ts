@@ -34,6 +34,7 @@ const allKinds: SliceEvent[] = [
   { kind: 'transferred_out', transferId: '31', toSliceIndex: 1, quantity: 2, atMs: 13 },
   { kind: 'transferred_in', transferId: '32', fromSliceIndex: 1, quantity: 1, atMs: 14 },
   { kind: 'transfer_settled', transferId: '31', atMs: 15 },
+  { kind: 'amended', perUserLimit: 3, startsAt: 0, endsAt: 90_000, atMs: 16 },
   { kind: 'order_cancelled', orderId: '22', userId: '103', quantity: 1, atMs: 16 },
 ];
 
@@ -49,7 +50,8 @@ describe('figureDelta', () => {
     ['transferred_out', allKinds[9]!, { stock: -2, available: -2, reserved: 0, sold: 0 }],
     ['transferred_in', allKinds[10]!, { stock: 1, available: 1, reserved: 0, sold: 0 }],
     ['transfer_settled', allKinds[11]!, { stock: 0, available: 0, reserved: 0, sold: 0 }],
-    ['order_cancelled', allKinds[12]!, { stock: 0, available: 1, reserved: 0, sold: -1 }],
+    ['amended', allKinds[12]!, { stock: 0, available: 0, reserved: 0, sold: 0 }],
+    ['order_cancelled', allKinds[13]!, { stock: 0, available: 1, reserved: 0, sold: -1 }],
   ])('%s', (_kind, event, delta) => {
     expect(figureDelta(event)).toEqual(delta);
   });
@@ -63,11 +65,11 @@ describe('buildFlushParameters', () => {
     const { journal } = parameters;
     for (const column of Object.values(journal)) expect(column).toHaveLength(allKinds.length);
     expect(journal.kinds).toEqual(allKinds.map((event) => event.kind));
-    expect(journal.sequences).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
-    expect(journal.orderIds).toEqual([null, null, null, '21', null, null, null, null, '22', null, null, null, '22']);
-    // Definitions and transfers keep their extra fields in `detail`; orders never need it.
+    expect(journal.sequences).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    expect(journal.orderIds).toEqual([null, null, null, '21', null, null, null, null, '22', null, null, null, null, '22']);
+    // Definitions, amendments and transfers keep their extra fields in `detail`; orders never need it.
     expect(journal.details.map((detail) => detail !== null)).toEqual([
-      true, false, false, false, false, false, false, false, false, true, true, true, false,
+      true, false, false, false, false, false, false, false, false, true, true, true, true, false,
     ]);
   });
 

@@ -2,28 +2,14 @@
  * Applies the numbered migrations in `sql/` in order, each once, each in its own transaction.
  * An advisory lock makes concurrent starts against one database take turns instead of racing.
  */
-import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type pg from 'pg';
+import { packageRoot } from '../packageRoot.js';
 import { inTransaction, schemaName } from './pools.js';
 
-/**
- * The project's `sql/` folder. This module runs from `src/` under tsx and from `dist/src/` when
- * compiled, so it looks upwards for the folder that holds `package.json`.
- */
-function findMigrationsDirectory(): string {
-  let directory = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(directory, 'package.json'))) {
-    const parent = path.dirname(directory);
-    if (parent === directory) throw new Error('cannot find the project folder (package.json) above the migrations module');
-    directory = parent;
-  }
-  return path.join(directory, 'sql');
-}
-
-const migrationsDirectory = findMigrationsDirectory();
+/** The package's `sql/` folder, beside its package.json in a checkout and in an installed package alike. */
+const migrationsDirectory = path.join(packageRoot(), 'sql');
 const migrationLockKey = 7_431_902_118;
 
 /** The migrations of an order database (src/orders/orderDatabases.ts), applied in its own schema. */

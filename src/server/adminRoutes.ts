@@ -1,11 +1,13 @@
 /**
- * The administrator's HTTP routes, behind `Authorization: Bearer SECKILL_ADMIN_TOKEN`: create
- * an item, add stock, a seller's orders, cancelling an order (orderRoutes.ts), and the blocklist. Every change is the engine's; these
+ * The administrator's HTTP routes, behind `Authorization: Bearer SECKILL_ADMIN_TOKEN`: create,
+ * list, show and change items (their window and limit, or end a sale now), add stock, a
+ * seller's orders, cancelling an order (orderRoutes.ts), and the blocklist. Every change is the engine's, and journaled there; these
  * handlers check the token, parse the request and map the engine's answer to a status.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
 import { decimalId } from '../items.js';
+import type { AdminResult } from '../engine.js';
 import type { ServerContext } from './context.js';
 import { guarded, isAdmin, json, readJson, watchAbort } from './http.js';
 import { cancelOrder, sellerOrders } from './orderRoutes.js';
@@ -23,6 +25,10 @@ export function registerAdminRoutes(app: TemplatedApp, context: ServerContext): 
       handler(response, request);
     });
   app.post('/admin/items', route((response, request) => createItem(response, request, context)));
+  app.get('/admin/items', route((response) => listItems(response, context)));
+  app.get('/admin/items/:id', route((response, request) => showItem(response, request, context)));
+  app.patch('/admin/items/:id', route((response, request) => amendItem(response, request, context)));
+  app.post('/admin/items/:id/end', route((response, request) => endSale(response, request, context)));
   app.post('/admin/items/:id/stock', route((response, request) => restock(response, request, context)));
   app.get('/admin/orders', route((response, request) => sellerOrders(response, request, context)));
   app.post('/admin/orders/:orderId/cancel', route((response, request) => cancelOrder(response, request, context)));
@@ -36,6 +42,41 @@ function createItem(response: HttpResponse, request: HttpRequest, context: Serve
     if (result.ok) json(response, 201, result.value);
     else json(response, adminStatus(result.error), { error: result.error, message: result.message });
   });
+}
+
+/** Every item's view, in id order. */
+function listItems(response: HttpResponse, context: ServerContext): void {
+  const ids = context.engine.itemIds().sort((left, right) => (BigInt(left) < BigInt(right) ? -1 : BigInt(left) > BigInt(right) ? 1 : 0));
+  json(response, 200, ids.map((id) => context.engine.item(id)));
+}
+
+function showItem(response: HttpResponse, request: HttpRequest, context: ServerContext): void {
+  const itemId = request.getParameter(0);
+  const view = context.engine.adminItem(itemId);
+  if (view === undefined) json(response, 404, { error: 'not_found', message: `no item ${itemId}` });
+  else json(response, 200, view);
+}
+
+function amendItem(response: HttpResponse, request: HttpRequest, context: ServerContext): void {
+  const itemId = request.getParameter(0);
+  readJson(response, request, bodyOptions(context), async (body) => {
+    answer(response, await context.engine.amendItem(itemId, body));
+  });
+}
+
+function endSale(response: HttpResponse, request: HttpRequest, context: ServerContext): void {
+  void context.engine.endSale(request.getParameter(0)).then(
+    (result) => answer(response, result),
+    (error: unknown) => {
+      context.logger.error({ err: error }, 'ending a sale failed');
+      json(response, 503, { error: 'unavailable', message: 'the request could not be completed; retry later' });
+    },
+  );
+}
+
+function answer(response: HttpResponse, result: AdminResult<unknown>): void {
+  if (result.ok) json(response, 200, result.value);
+  else json(response, adminStatus(result.error), { error: result.error, message: result.message });
 }
 
 function restock(response: HttpResponse, request: HttpRequest, context: ServerContext): void {

@@ -174,7 +174,8 @@ export class RequestDispatcher {
     start: () => Promise<T | Rejection>,
     success: (value: T) => string,
   ): void {
-    const { logger, inFlight } = this.context;
+    const { logger, inFlight, metrics } = this.context;
+    const arrivedAt = performance.now();
     let outcome: Promise<T | Rejection>;
     try {
       outcome = start();
@@ -188,6 +189,7 @@ export class RequestDispatcher {
       (result) => {
         if (result.ok) this.replies.succeed(connection, type, success(result));
         else this.replies.refuse(connection, type, id, result);
+        if (type !== 'orders') metrics.acknowledged(type, performance.now() - arrivedAt);
         inFlight.settled();
       },
       (error: unknown) => {

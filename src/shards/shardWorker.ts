@@ -11,6 +11,7 @@ import { SliceHost, type Slice, type SliceFigures, type SliceOutcome } from '../
 import { systemClock } from '../clock.js';
 import type { SliceEvent } from '../domain/slice.js';
 import { BatchingJournal } from '../persistence/journal.js';
+import { OutageWatch } from '../persistence/outageWatch.js';
 import { createPool } from '../persistence/pools.js';
 import { sliceKey, TurnBatcher, type FromShard, type ShardTask, type SliceKey, type ToShard } from './messages.js';
 
@@ -44,12 +45,14 @@ export default async function hostShard(task: ShardTask): Promise<void> {
 
   const databases = task.databaseUrls.map((url, databaseIndex) => {
     const pool = createPool({ connectionString: url, connectionsMax: 4 });
+    const outage = new OutageWatch(`shard ${task.shardIndex}: inventory database ${databaseIndex}`, log);
     const journal = new BatchingJournal(pool, {
       clock: systemClock,
       flushEventsMax: task.flushEventsMax,
       onFlush: (report) => {
         out.send({ kind: 'flushed', events: report.events, durationMs: report.durationMs, committed: report.committed });
         if (!report.committed) log('error', `shard ${task.shardIndex}: journal flush of ${report.events} events failed`, report.error);
+        outage.flushed(report);
       },
     });
     const host = new SliceHost({
