@@ -13,6 +13,8 @@
  * projector, beside the load, into the order databases (two schemas in the bench database, 8
  * tables each); the projection lag is reported from the same run: per order, from its decision
  * to the commit of its projection, and the journal events not yet projected, sampled every 50 ms.
+ * BENCH_PROJECTION=held holds the projector back during the window (the hot path alone) and
+ * reports its catch-up afterwards.
  * The last line is one JSON object for machines.
  */
 import os from 'node:os';
@@ -24,6 +26,9 @@ const seconds = readPositiveInteger('BENCH_SECONDS', 8);
 const warmupSeconds = 1;
 const inFlight = readPositiveInteger('BENCH_IN_FLIGHT', 20_000);
 const baselineClients = readPositiveIntegerList('BENCH_BASELINE_CLIENTS', [16, 64]);
+const projectionText = process.env.BENCH_PROJECTION ?? 'live';
+if (projectionText !== 'live' && projectionText !== 'held') throw new Error(`BENCH_PROJECTION must be live or held, got ${projectionText}`);
+const projection: 'live' | 'held' = projectionText;
 
 /** One transaction per order: the row lock and the commit flush serialise every buyer. */
 async function runBaseline(databaseUrl: string, clients: number): Promise<number> {
@@ -89,14 +94,17 @@ async function main(): Promise<void> {
     const baseline = baselineRuns.reduce((best, run) => (run.ordersPerSecond > best.ordersPerSecond ? run : best));
 
     const engineDatabase = await freshDatabase(serverUrl, 'bench_engine');
-    const result = await runEngineLoad({ databaseUrl: engineDatabase, inFlight, warmupSeconds, seconds });
+    const result = await runEngineLoad({ databaseUrl: engineDatabase, inFlight, warmupSeconds, seconds, projection });
     const sortedLatencies = result.latenciesMs;
     const sortedBatches = [...result.batchSizes].sort((left, right) => left - right);
     const meanBatch = result.batchSizes.reduce((sum, size) => sum + size, 0) / Math.max(1, result.batchSizes.length);
     const p50Ms = percentile(sortedLatencies, 0.5);
     const p99Ms = percentile(sortedLatencies, 0.99);
     const ratio = result.ordersPerSecond / baseline.ordersPerSecond;
-    console.log(`engine (${inFlight} buyers in flight, one slice): ${result.ordersPerSecond.toFixed(0)} orders/s`);
+    console.log(
+      `engine (${inFlight} buyers in flight, one slice, projection ${projection === 'live' ? 'running beside the load' : 'held back during the window'}): ` +
+        `${result.ordersPerSecond.toFixed(0)} orders/s`,
+    );
     console.log(
       `  batches: ${result.batchSizes.length} flushes, events per flush mean ${meanBatch.toFixed(0)}, ` +
         `p50 ${percentile(sortedBatches, 0.5)}, max ${sortedBatches.at(-1) ?? 0}; ` +
@@ -131,6 +139,7 @@ async function main(): Promise<void> {
         projectionLagP99Ms: Math.round(percentile(lagMs, 0.99)),
         projectionLagP50Events: percentile(lagEvents, 0.5),
         projectionLagP99Events: percentile(lagEvents, 0.99),
+        projection,
         projectedOrderRows: lagMs.length,
         projectionCatchUpEvents: catchUp.events,
         projectionCatchUpSeconds: Number(catchUp.seconds.toFixed(2)),

@@ -11,6 +11,12 @@ export interface EngineLoadOptions {
   readonly seconds: number;
   readonly shards?: number;
   readonly slices?: number;
+  /**
+   * `live` (the default): the projector writes the order rows beside the load, as in service.
+   * `held`: the projector is held back during the measured window and catches up afterwards,
+   * so the window measures the hot path alone.
+   */
+  readonly projection?: 'live' | 'held';
 }
 
 export interface EngineLoadResult {
@@ -83,6 +89,7 @@ export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineL
   };
   const buyers = Array.from({ length: options.inFlight }, buyer);
   await sleep(options.warmupSeconds * 1000);
+  if (options.projection === 'held') await engine.orderService.pauseProjection();
   measuring = true;
   const started = performance.now();
   const sampler = setInterval(() => projectionLagEvents.push(engine.orderService.projectionLagEvents), 50);
@@ -92,6 +99,7 @@ export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineL
   const elapsed = (performance.now() - started) / 1000;
   running = false;
   await Promise.all(buyers);
+  engine.orderService.resumeProjection();
   const catchUpEvents = engine.orderService.projectionLagEvents;
   const catchUpStarted = performance.now();
   if (!(await engine.orderService.whenProjected(600_000))) throw new Error('the projection did not catch up within 10 minutes');
