@@ -120,8 +120,9 @@ async function main(): Promise<void> {
     );
     const catchUp = result.projectionCatchUp;
     console.log(
-      `  projection catch-up after the load stopped: ${catchUp.events} events in ${catchUp.seconds.toFixed(1)} s` +
-        (catchUp.seconds > 0 ? ` (${(catchUp.events / catchUp.seconds).toFixed(0)} events/s per order database)` : ''),
+      `  projection catch-up after the load stopped: ${catchUp.events} journal events (the busiest order database) in ` +
+        `${catchUp.seconds.toFixed(1)} s` +
+        (catchUp.seconds > 0 ? ` (${(catchUp.events / catchUp.seconds).toFixed(0)} events/s)` : ''),
     );
     console.log(`ratio engine / best baseline (${baseline.clients} clients): ${ratio.toFixed(1)}x`);
     console.log(
