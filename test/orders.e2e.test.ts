@@ -3,7 +3,7 @@
  * a cursor, the administrator's cancellation, the projection metrics, and a readiness that
  * waits for the order projection after a start.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { OrderView } from '../src/engine.js';
 import { Harness } from './e2e/harness.js';
 
@@ -164,8 +164,10 @@ describe('after a start', () => {
     // The engine's close waits a while for the projection, which is held: it gives up, and starts again.
     await restarting;
     expect(await harness.http('GET', '/readyz')).toMatchObject({ status: 503, body: { reason: 'projecting orders' } });
-    const metrics = await harness.http('GET', '/metrics');
-    expect(metrics.text).toMatch(/seckill_projection_lag_events [1-9]/);
+    // The gauge shows the lag once the projector has looked at the journals after the start.
+    await vi.waitFor(async () => {
+      expect((await harness.http('GET', '/metrics')).text).toMatch(/seckill_projection_lag_events [1-9]/);
+    });
     holdProjection = null;
     release();
     expect(await harness.engine.orderService.whenProjected()).toBe(true);

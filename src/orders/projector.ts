@@ -273,9 +273,11 @@ class Lane {
     const sliceIds = [...this.positions.keys()];
     const heads = await readJournalHeads(this.source, sliceIds);
     const behind = (): string[] => sliceIds.filter((sliceId) => this.positionOf(sliceId) < (heads.get(sliceId) ?? 0));
-    const countLag = (): number =>
-      sliceIds.reduce((sum, sliceId) => sum + Math.max(0, (heads.get(sliceId) ?? 0) - this.positionOf(sliceId)), 0);
-    this.lagEvents = countLag();
+    // The lag counts against the journals' latest heads, read again after every batch: a pass
+    // chases the heads it started with, which fall behind while it runs under load.
+    const countLag = (latest: ReadonlyMap<string, number>): number =>
+      sliceIds.reduce((sum, sliceId) => sum + Math.max(0, (latest.get(sliceId) ?? 0) - this.positionOf(sliceId)), 0);
+    this.lagEvents = countLag(heads);
     if (this.lagEvents === 0) this.lagMs = 0;
     for (let slicesBehind = behind(); slicesBehind.length > 0; slicesBehind = behind()) {
       if (this.projector.isStopped || this.projector.paused !== null) return false;
@@ -295,7 +297,7 @@ class Lane {
       );
       await this.write(batch);
       for (const [index, sliceId] of batch.positions.sliceIds.entries()) this.positions.set(sliceId, batch.positions.sequences[index]!);
-      this.lagEvents = countLag();
+      this.lagEvents = countLag(await readJournalHeads(this.source, sliceIds));
       const committedAt = this.options.clock.now();
       const lagsMs = batch.decidedAtMs.map((decidedAt) => committedAt - decidedAt);
       // The batch's events are in sequence order per slice, so its first lag is about its oldest.
