@@ -48,12 +48,17 @@ export class HistoryMover {
     this.schedule();
   }
 
-  /** Moves every order past the age, batch after batch; a run already under way is joined. */
-  run(): Promise<HistoryRun> {
-    this.running ??= this.moveAll().finally(() => {
+  /**
+   * Moves every order past the age as of now, batch after batch. A run already under way (which
+   * took its cutoff earlier) is waited for first, and this one starts after it.
+   */
+  async run(): Promise<HistoryRun> {
+    while (this.running !== null) await this.running.catch(() => undefined);
+    const running = this.moveAll().finally(() => {
       this.running = null;
     });
-    return this.running;
+    this.running = running;
+    return running;
   }
 
   /** Stops scheduling, and waits for the batch under way. */
