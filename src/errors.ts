@@ -12,6 +12,19 @@ export class StorageUnavailableError extends Error {
   }
 }
 
+/**
+ * Whether a change committed is not known, and can no longer be found out by this engine: it
+ * was closed while a flush was in doubt (its connection lost, the database out of reach). The
+ * change may have committed. Never answered as `unavailable`, which promises that nothing
+ * changed: a client that retries with the same idempotency key learns the outcome.
+ */
+export class OutcomeUnknownError extends Error {
+  override readonly name = 'OutcomeUnknownError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
 /** A configuration value is missing or malformed; the message names the variable. */
 export class ConfigurationError extends Error {
   override readonly name = 'ConfigurationError';

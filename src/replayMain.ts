@@ -26,7 +26,7 @@ async function main(): Promise<number> {
   } else {
     databaseUrls = [configuration.databaseUrl, ...configuration.inventoryDatabaseUrls];
   }
-  const pools: pg.Pool[] = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 2 }));
+  const pools: pg.Pool[] = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 2, statementTimeoutMs: 0 }));
   const orderDatabaseUrls = await orderDatabaseUrlsFor(
     { orderDatabaseUrls: configuration.orderDatabaseUrls },
     databaseUrls[0]!,

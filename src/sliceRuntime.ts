@@ -6,7 +6,6 @@
 import type pg from 'pg';
 import { SliceHost, type SliceFigures, type SliceHandle } from './actors/sliceActor.js';
 import type { Clock } from './clock.js';
-import type { SliceEvent } from './domain/slice.js';
 import { BatchingJournal, type FlushReport } from './persistence/journal.js';
 import { OutageWatch } from './persistence/outageWatch.js';
 import { ShardPool } from './shards/shardPool.js';
@@ -27,7 +26,8 @@ export interface RuntimeOptions {
   readonly flushEventsMax?: number | undefined;
   readonly snapshotEvery?: number | undefined;
   readonly mailboxDepthMax?: number | undefined;
-  readonly onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) => void;
+  /** A slice's committed figures changed. */
+  readonly onFigures: (sliceId: string, figures: SliceFigures) => void;
   readonly onFlush?: ((report: FlushReport) => void) | undefined;
   readonly log: (level: 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
 }
@@ -66,11 +66,7 @@ export class InProcessSlices implements SliceRuntime {
   }
 
   async close(): Promise<void> {
-    for (const { host, journal } of this.databases) {
-      await host.drain();
-      host.stop();
-      await journal.release();
-    }
+    await Promise.all(this.databases.map(({ host }) => host.close()));
   }
 
   get backlog(): number {

@@ -279,3 +279,27 @@ describe('a flush that fails', () => {
     await engine.close();
   });
 });
+
+describe('a block', () => {
+  it('stops a reservation already made from becoming an order, and still lets its holder give the stock back', async () => {
+    const engine = await createEngine({ databaseUrl: database.url });
+    const itemId = newItemId();
+    await engine.createItem({ id: itemId, name: 'Vase', sellerId: '7', stock: 5, perUserLimit: 2 });
+    const buyer = { userId: '4242' };
+    const first = await engine.reserve(buyer, { itemId, quantity: 1 });
+    const second = await engine.reserve(buyer, { itemId, quantity: 1 });
+    if (!first.ok || !second.ok) throw new Error('reserve failed');
+
+    await engine.block(buyer.userId);
+    expect(await engine.confirm(buyer, first.token)).toMatchObject({ ok: false, reason: 'blocked' });
+    expect(await engine.buy(buyer, { itemId, quantity: 1 })).toMatchObject({ ok: false, reason: 'blocked' });
+    // Giving the stock back only helps the other buyers.
+    expect(await engine.cancel(buyer, first.token)).toMatchObject({ ok: true, quantity: 1 });
+    expect(engine.item(itemId)).toMatchObject({ available: 4, reserved: 1, sold: 0 });
+
+    // Lifted, the reservation still open confirms.
+    await engine.unblock(buyer.userId);
+    expect(await engine.confirm(buyer, second.token)).toMatchObject({ ok: true });
+    await engine.close();
+  });
+});

@@ -52,7 +52,9 @@ export class NactJournal {
       });
   }
 
+  /** Recovery starts here, so this is where the slice's journal is claimed (fenced) first. */
   async latestSnapshot(key: string): Promise<NactPersistedSnapshot | undefined> {
+    await this.journal.claim(key);
     const stored = await this.journal.readSnapshot(key);
     return stored === undefined
       ? undefined

@@ -24,12 +24,13 @@ import {
   toSnapshot,
   type SliceCommand,
   type OutgoingTransfer,
+  type ReceivedTransfers,
   type SliceEvent,
   type SliceSnapshot,
   type SliceState,
 } from '../domain/slice.js';
 import type { RejectionReason } from '../domain/reasons.js';
-import { StorageUnavailableError } from '../errors.js';
+import { OutcomeUnknownError, StorageUnavailableError } from '../errors.js';
 import type { BatchingJournal } from '../persistence/journal.js';
 import { NactJournal } from './nactJournal.js';
 
@@ -37,6 +38,12 @@ export interface SliceOutcome {
   /** The committed events of the command; empty when it was refused outright. */
   readonly events: readonly SliceEvent[];
   readonly rejection: RejectionReason | null;
+  /**
+   * Set when the command's events may or may not have committed and nobody can find out any
+   * more (the slice was stopped while its flush was in doubt). The caller must not say
+   * `unavailable`, which promises that nothing changed.
+   */
+  readonly outcomeUnknown?: true;
 }
 
 /** A slice's committed figures: what buyers are shown. */
@@ -47,6 +54,14 @@ export interface SliceFigures {
   readonly sold: number;
   /** Transfers this slice gave away and has not yet settled: what recovery must redeliver. */
   readonly outgoing: readonly (OutgoingTransfer & { readonly transferId: string })[];
+  /**
+   * Transfers this slice has received, by giving slice. With the givers' `outgoing`, it tells
+   * which units are still on their way: the item view counts them from committed figures
+   * alone, whatever happened to the replies and events in between.
+   */
+  readonly receivedFrom: ReadonlyMap<number, ReceivedTransfers>;
+  /** Events folded into the committed state: only moves forward (see `SliceState.version`). */
+  readonly version: number;
 }
 
 export interface SliceHostOptions {
@@ -63,19 +78,23 @@ export interface SliceHostOptions {
   /** Called when a slice's committed figures change, with the events that changed them. */
   readonly onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) => void;
   readonly onError?: (error: unknown, context: string) => void;
+  /** Told when a slice stops serving (it reloads after a failure) and when it serves again. */
+  readonly onServing?: (sliceId: string, serving: boolean) => void;
 }
 
 export const snapshotEveryDefault = 10_000;
 export const mailboxDepthMaxDefault = 50_000;
+/** How long closing waits for a flush in doubt to be settled, before its outcome is given up as unknown. */
+export const closeInDoubtWaitMsDefault = 10_000;
 const reloadBackoffMinMs = 50;
 const reloadBackoffMaxMs = 2_000;
 
 const unavailable: SliceOutcome = { events: [], rejection: 'unavailable' };
+const outcomeUnknown: SliceOutcome = { events: [], rejection: null, outcomeUnknown: true };
 
 type SliceMessage =
   | { readonly kind: 'start' }
   | { readonly kind: 'commands' }
-  | { readonly kind: 'storage_failed'; readonly cause: unknown }
   | { readonly kind: 'reloaded'; readonly state: SliceState };
 
 /** The part of nact's persistent-actor context this shell uses. */
@@ -92,6 +111,21 @@ interface Pending {
 type Status = 'starting' | 'ready' | 'reloading' | 'stopped';
 
 const noTransfers: SliceFigures['outgoing'] = [];
+/**
+ * The figures' list of a slice's outgoing transfers, made once per version of the map: the
+ * state replaces the map whenever it changes, and figures are taken after every command.
+ */
+const outgoingLists = new WeakMap<SliceState['outgoing'], SliceFigures['outgoing']>();
+
+function outgoingOf(state: SliceState): SliceFigures['outgoing'] {
+  if (state.outgoing.size === 0) return noTransfers;
+  let list = outgoingLists.get(state.outgoing);
+  if (list === undefined) {
+    list = [...state.outgoing].map(([transferId, transfer]) => ({ transferId, ...transfer }));
+    outgoingLists.set(state.outgoing, list);
+  }
+  return list;
+}
 
 function figuresOf(state: SliceState): SliceFigures {
   return {
@@ -99,12 +133,21 @@ function figuresOf(state: SliceState): SliceFigures {
     available: state.available,
     reserved: state.reserved,
     sold: state.sold,
-    outgoing:
-      state.outgoing.size === 0
-        ? noTransfers
-        : [...state.outgoing].map(([transferId, transfer]) => ({ transferId, ...transfer })),
+    outgoing: outgoingOf(state),
+    receivedFrom: state.receivedFrom,
+    version: state.version,
   };
 }
+
+export const noFigures: SliceFigures = {
+  stock: 0,
+  available: 0,
+  reserved: 0,
+  sold: 0,
+  outgoing: noTransfers,
+  receivedFrom: new Map(),
+  version: 0,
+};
 
 function ignore(): void {}
 
@@ -131,9 +174,8 @@ export class Slice implements SliceHandle {
   private status: Status = 'starting';
   private inbox: Pending[] = [];
   private dispatched = false;
-  private failureSignalled = false;
   private expiryTimer: { at: number; handle: TimerHandle } | null = null;
-  private committed: SliceFigures = { stock: 0, available: 0, reserved: 0, sold: 0, outgoing: noTransfers };
+  private committed: SliceFigures = noFigures;
   /** Commands whose events are handed to the journal and not yet committed or failed. */
   private uncommitted = 0;
   /**
@@ -246,12 +288,6 @@ export class Slice implements SliceHandle {
         return state;
       case 'commands':
         return this.decideAll(state, this.takeInbox(), context);
-      case 'storage_failed':
-        if (this.status === 'ready') {
-          this.status = 'reloading';
-          void this.reload(message.cause);
-        }
-        return state;
       case 'reloaded':
         if (this.status !== 'reloading') return state;
         this.host.journal.reopen(this.sliceId);
@@ -262,7 +298,7 @@ export class Slice implements SliceHandle {
         this.uncommitted = 0;
         this.latestCommit = Promise.resolve();
         this.status = 'ready';
-        this.failureSignalled = false;
+        this.host.onServing(this.sliceId, true);
         this.publish(figuresOf(message.state), []);
         this.scheduleExpiry(message.state);
         return message.state;
@@ -288,6 +324,7 @@ export class Slice implements SliceHandle {
         pending.reply(unavailable);
         this.host.onError(error, `slice ${this.sliceId} failed to decide ${pending.command.kind}`);
         this.status = 'reloading';
+        this.host.onServing(this.sliceId, false);
         void this.reload(error);
         continue;
       }
@@ -295,9 +332,12 @@ export class Slice implements SliceHandle {
       if (events.length === 0) {
         // A refusal decided on top of events that have not committed yet ("sold out" because
         // of an order still in flight) is only true once they commit; if they fail, it was
-        // decided on state that never was, and the buyer hears `unavailable` instead.
-        if (this.uncommitted === 0) pending.reply({ events, rejection });
-        else this.latestCommit.then(() => pending.reply({ events, rejection }), () => pending.reply(unavailable));
+        // decided on state that never was, and the buyer hears `unavailable` instead. The same
+        // holds for a retry answered with its original event, which may be among them.
+        const outcome: SliceOutcome =
+          decision.recalled === undefined ? { events, rejection } : { events: [decision.recalled], rejection: null };
+        if (this.uncommitted === 0) pending.reply(outcome);
+        else this.latestCommit.then(() => pending.reply(outcome), () => pending.reply(unavailable));
         continue;
       }
       // The figures as they will be once these events commit, shown only then.
@@ -320,9 +360,9 @@ export class Slice implements SliceHandle {
           pending.reply({ events, rejection });
         },
         (error: unknown) => {
+          // The journal failed the slice before it rejected this (see `journalFailed`).
           if (epoch === this.epoch) this.uncommitted--;
-          pending.reply(unavailable);
-          this.signalFailure(error);
+          pending.reply(error instanceof OutcomeUnknownError ? outcomeUnknown : unavailable);
         },
       );
     }
@@ -348,15 +388,21 @@ export class Slice implements SliceHandle {
     });
   }
 
-  private signalFailure(cause: unknown): void {
-    if (this.failureSignalled || this.status === 'stopped') return;
-    this.failureSignalled = true;
-    nact.dispatch(this.reference, { kind: 'storage_failed', cause });
+  /**
+   * The journal stopped this slice from writing. Called in the same synchronous run as the
+   * failure, so no command is decided after it on state that holds events that failed: a
+   * command already queued (a nact message waiting for its turn) finds the slice reloading and
+   * hears `unavailable`, instead of a refusal that rests on what never committed.
+   */
+  journalFailed(cause: unknown): void {
+    if (this.status !== 'ready') return;
+    this.status = 'reloading';
+    this.host.onServing(this.sliceId, false);
+    void this.reload(cause);
   }
 
   /** Reloads the committed state, retrying with backoff while storage stays down. */
   private async reload(cause: unknown): Promise<void> {
-    this.failureSignalled = true;
     this.expiryTimer?.handle.cancel();
     this.expiryTimer = null;
     await this.host.journal.failSlice(this.sliceId, cause);
@@ -411,6 +457,7 @@ export class SliceHost {
     this.clock = options.clock;
     this.snapshotEvery = options.snapshotEvery ?? snapshotEveryDefault;
     this.mailboxDepthMax = options.mailboxDepthMax ?? mailboxDepthMaxDefault;
+    this.journal.onSliceFailed((sliceId, cause) => this.slices.get(sliceId)?.journalFailed(cause));
     this.system = nact.start(nact.configurePersistence(new NactJournal(options.journal) as never) as never);
   }
 
@@ -431,6 +478,10 @@ export class SliceHost {
     this.options.onError?.(error, context);
   }
 
+  onServing(sliceId: string, serving: boolean): void {
+    this.options.onServing?.(sliceId, serving);
+  }
+
   /** Waits until every slice's inbox is empty and the journal has committed what it holds. */
   async drain(): Promise<void> {
     for (;;) {
@@ -442,6 +493,18 @@ export class SliceHost {
       }
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
+  }
+
+  /**
+   * Commits and answers what the slices hold, waits up to `inDoubtWaitMs` for the flushes in
+   * doubt to be settled by their slices' recovery, then stops the slices and releases the
+   * journal (which tells what is still in doubt that its outcome is unknown).
+   */
+  async close(inDoubtWaitMs = closeInDoubtWaitMsDefault): Promise<void> {
+    await this.drain();
+    await this.journal.inDoubtSettled(inDoubtWaitMs);
+    this.stop();
+    await this.journal.release();
   }
 
   stop(): void {

@@ -76,6 +76,18 @@ const cases: Case[] = [
     then: { events: [{ kind: 'restocked', quantity: 5, atMs: open }], rejection: null },
   },
   {
+    name: 'restock under an id',
+    given: [defined(1)],
+    when: { kind: 'restock', quantity: 5, restockId: 'r1', nowMs: open },
+    then: { events: [{ kind: 'restocked', quantity: 5, restockId: 'r1', atMs: open }], rejection: null },
+  },
+  {
+    name: 'restock again under an id already taken',
+    given: [defined(1), { kind: 'restocked', quantity: 5, restockId: 'r1', atMs: open }],
+    when: { kind: 'restock', quantity: 5, restockId: 'r1', nowMs: open },
+    then: { events: [], rejection: null },
+  },
+  {
     name: 'restock by zero',
     given: [defined(1)],
     when: { kind: 'restock', quantity: 0, nowMs: open },
@@ -332,35 +344,86 @@ const cases: Case[] = [
   {
     name: 'give stock to a sibling',
     given: [defined(10)],
-    when: { kind: 'transfer_out', transferId: '1', toSliceIndex: 1, quantity: 4, nowMs: open },
-    then: { events: [{ kind: 'transferred_out', transferId: '1', toSliceIndex: 1, quantity: 4, atMs: open }], rejection: null },
+    when: { kind: 'transfer_out', toSliceIndex: 1, quantity: 4, nowMs: open },
+    then: {
+      events: [{ kind: 'transferred_out', transferId: '0>1#1', toSliceIndex: 1, sequence: 1, quantity: 4, atMs: open }],
+      rejection: null,
+    },
   },
   {
     name: 'give no more than is available',
     given: [defined(3), reserved('1', '7', 1)],
-    when: { kind: 'transfer_out', transferId: '1', toSliceIndex: 1, quantity: 5, nowMs: open },
-    then: { events: [{ kind: 'transferred_out', transferId: '1', toSliceIndex: 1, quantity: 2, atMs: open }], rejection: null },
+    when: { kind: 'transfer_out', toSliceIndex: 1, quantity: 5, nowMs: open },
+    then: {
+      events: [{ kind: 'transferred_out', transferId: '0>1#1', toSliceIndex: 1, sequence: 1, quantity: 2, atMs: open }],
+      rejection: null,
+    },
   },
   {
     name: 'give when nothing is available',
     given: [defined(1), purchased('5', '7', 1)],
-    when: { kind: 'transfer_out', transferId: '1', toSliceIndex: 1, quantity: 1, nowMs: open },
+    when: { kind: 'transfer_out', toSliceIndex: 1, quantity: 1, nowMs: open },
     then: { events: [], rejection: 'sold_out' },
   },
   {
     name: 'give to itself',
     given: [defined(10)],
-    when: { kind: 'transfer_out', transferId: '1', toSliceIndex: 0, quantity: 1, nowMs: open },
+    when: { kind: 'transfer_out', toSliceIndex: 0, quantity: 1, nowMs: open },
     then: { events: [], rejection: 'invalid' },
   },
   {
-    name: 'take a transfer',
+    name: 'number the transfers to each sibling on from the last one given',
+    given: [defined(10), { kind: 'transferred_out', transferId: '0>1#1', toSliceIndex: 1, sequence: 1, quantity: 1, atMs: open }],
+    when: { kind: 'transfer_out', toSliceIndex: 1, quantity: 1, nowMs: open },
+    then: {
+      events: [{ kind: 'transferred_out', transferId: '0>1#2', toSliceIndex: 1, sequence: 2, quantity: 1, atMs: open }],
+      rejection: null,
+    },
+  },
+  {
+    name: 'take a numbered transfer',
+    given: [defined(0)],
+    when: { kind: 'transfer_in', transferId: '1>0#1', fromSliceIndex: 1, sequence: 1, quantity: 4, nowMs: open },
+    then: {
+      events: [{ kind: 'transferred_in', transferId: '1>0#1', fromSliceIndex: 1, sequence: 1, quantity: 4, atMs: open }],
+      rejection: null,
+    },
+  },
+  {
+    name: 'take a numbered transfer twice',
+    given: [defined(0), { kind: 'transferred_in', transferId: '1>0#1', fromSliceIndex: 1, sequence: 1, quantity: 4, atMs: open }],
+    when: { kind: 'transfer_in', transferId: '1>0#1', fromSliceIndex: 1, sequence: 1, quantity: 4, nowMs: open },
+    then: { events: [], rejection: null },
+  },
+  {
+    name: 'take the same number from another sibling',
+    given: [defined(0), { kind: 'transferred_in', transferId: '1>0#1', fromSliceIndex: 1, sequence: 1, quantity: 4, atMs: open }],
+    when: { kind: 'transfer_in', transferId: '2>0#1', fromSliceIndex: 2, sequence: 1, quantity: 4, nowMs: open },
+    then: {
+      events: [{ kind: 'transferred_in', transferId: '2>0#1', fromSliceIndex: 2, sequence: 1, quantity: 4, atMs: open }],
+      rejection: null,
+    },
+  },
+  {
+    name: 'reserve under an id that is already open',
+    given: [defined(10), reserved('1', '7', 1)],
+    when: { kind: 'reserve', userId: '8', quantity: 1, reservationId: '1', nowMs: open },
+    then: { events: [], rejection: 'unavailable' },
+  },
+  {
+    name: 'reserve under an id that is closed',
+    given: [defined(10), reserved('1', '7', 1), confirmed('1', '7', 1)],
+    when: { kind: 'reserve', userId: '7', quantity: 1, reservationId: '1', nowMs: open },
+    then: { events: [], rejection: 'unavailable' },
+  },
+  {
+    name: 'take an old transfer (made before transfers were numbered)',
     given: [defined(0)],
     when: { kind: 'transfer_in', transferId: '1', fromSliceIndex: 1, quantity: 4, nowMs: open },
     then: { events: [{ kind: 'transferred_in', transferId: '1', fromSliceIndex: 1, quantity: 4, atMs: open }], rejection: null },
   },
   {
-    name: 'take the same transfer twice',
+    name: 'take the same old transfer twice',
     given: [defined(0), { kind: 'transferred_in', transferId: '1', fromSliceIndex: 1, quantity: 4, atMs: open }],
     when: { kind: 'transfer_in', transferId: '1', fromSliceIndex: 1, quantity: 4, nowMs: open },
     then: { events: [], rejection: null },
@@ -397,6 +460,59 @@ describe('slice decider', () => {
     decide({ kind: 'buy', userId: '9', quantity: 1, orderId: '3', nowMs: open }, state);
     decide({ kind: 'expire', nowMs: open + ttl }, state);
     expect(toSnapshot(state)).toEqual(before);
+  });
+});
+
+describe('transfers between slices', () => {
+  const received = (from: number, sequence: number): SliceEvent => ({
+    kind: 'transferred_in',
+    transferId: `${from}>0#${sequence}`,
+    fromSliceIndex: from,
+    sequence,
+    quantity: 1,
+    atMs: open,
+  });
+  const redeliver = (from: number, sequence: number): SliceCommand => ({
+    kind: 'transfer_in',
+    transferId: `${from}>0#${sequence}`,
+    fromSliceIndex: from,
+    sequence,
+    quantity: 1,
+    nowMs: open,
+  });
+
+  it('credits a transfer once, however many transfers arrived after it', () => {
+    const state = given([defined(0)]);
+    for (let sequence = 1; sequence <= 100_001; sequence++) evolve(state, received(1, sequence));
+    expect(decide(redeliver(1, 1), state).events).toEqual([]);
+    expect(decide(redeliver(1, 100_001), state).events).toEqual([]);
+    expect(decide(redeliver(1, 100_002), state).events).toHaveLength(1);
+  });
+
+  it('credits transfers that arrive out of order once each, and keeps only those above the ones received in order', () => {
+    const state = given([defined(0), received(1, 2), received(1, 4)]);
+    expect(decide(redeliver(1, 2), state).events).toEqual([]);
+    expect(decide(redeliver(1, 1), state).events).toHaveLength(1);
+    expect(decide(redeliver(1, 3), state).events).toHaveLength(1);
+    evolve(state, received(1, 1));
+    evolve(state, received(1, 3));
+    expect(state.receivedFrom.get(1)).toEqual({ through: 4, beyond: [] });
+    for (const sequence of [1, 2, 3, 4]) expect(decide(redeliver(1, sequence), state).events).toEqual([]);
+  });
+
+  it('gives transfer ids that never repeat, whatever the clock says, across a restart from the journal', () => {
+    const events: SliceEvent[] = [defined(10)];
+    const ids = new Set<string>();
+    for (let round = 0; round < 3; round++) {
+      // A restart: the state is folded again from what was journaled; the clock stands still.
+      const state = given(events);
+      const decision = decide({ kind: 'transfer_out', toSliceIndex: 1, quantity: 1, nowMs: open }, state);
+      const event = decision.events[0]!;
+      if (event.kind !== 'transferred_out') throw new Error('no transfer');
+      ids.add(event.transferId);
+      events.push(event);
+    }
+    expect(ids.size).toBe(3);
   });
 });
 

@@ -32,6 +32,7 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
 
 interface Transfer {
   readonly id: string;
+  readonly sequence: number;
   readonly from: number;
   readonly to: number;
   readonly quantity: number;
@@ -112,10 +113,11 @@ class Sale {
       case 'transfer_out': {
         const from = step.from % count;
         const to = step.to % count;
-        const id = this.id();
-        const decision = this.run(from, { kind: 'transfer_out', transferId: id, toSliceIndex: to, quantity: step.quantity, nowMs: this.nowMs });
+        const decision = this.run(from, { kind: 'transfer_out', toSliceIndex: to, quantity: step.quantity, nowMs: this.nowMs });
         const event = decision.events[0];
-        if (event?.kind === 'transferred_out') this.transfers.push({ id, from, to, quantity: event.quantity, delivered: false });
+        if (event?.kind === 'transferred_out') {
+          this.transfers.push({ id: event.transferId, sequence: event.sequence!, from, to, quantity: event.quantity, delivered: false });
+        }
         return;
       }
       case 'transfer_in': {
@@ -126,6 +128,7 @@ class Sale {
           kind: 'transfer_in',
           transferId: transfer.id,
           fromSliceIndex: transfer.from,
+          sequence: transfer.sequence,
           quantity: transfer.quantity,
           nowMs: this.nowMs,
         });

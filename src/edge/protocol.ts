@@ -8,6 +8,7 @@
  * it is usable (a string of at most 64 characters) and `null` otherwise.
  */
 import { z } from 'zod';
+import { idempotencyKeyLengthMax } from '../domain/idempotency.js';
 import type { OrderView } from '../engine.js';
 import { orderPageSizeMax } from '../orders/orderQueries.js';
 import type { RejectionReason } from '../domain/reasons.js';
@@ -54,6 +55,8 @@ const clientId = z.string().max(clientIdLengthMax);
 const quantity = z.number().int().min(1).max(quantityMax);
 const answer = z.union([z.number().int().min(-1e12).max(1e12), z.string().max(answerLengthMax)]);
 const token = z.string().max(tokenLengthMax);
+/** The client's key for a `reserve` or `buy`: a retry with it gets the original outcome. */
+const idempotencyKey = z.string().min(1).max(idempotencyKeyLengthMax);
 
 function itemList(itemsMax: number) {
   return z.array(decimalId).min(1).max(itemsMax);
@@ -71,6 +74,7 @@ function requestSchema(itemsMax: number) {
       qty: quantity,
       challengeId: z.string().max(challengeIdLengthMax).optional(),
       answer: answer.optional(),
+      idempotencyKey: idempotencyKey.optional(),
     }),
     z.object({ type: z.literal('confirm'), id: clientId, token }),
     z.object({ type: z.literal('cancel'), id: clientId, token }),
@@ -81,6 +85,7 @@ function requestSchema(itemsMax: number) {
       qty: quantity,
       challengeId: z.string().max(challengeIdLengthMax).optional(),
       answer: answer.optional(),
+      idempotencyKey: idempotencyKey.optional(),
     }),
     z.object({
       type: z.literal('orders'),

@@ -2,9 +2,7 @@
  * Creating an engine: the databases (given, embedded or temporary: `persistence/storage.ts`),
  * their migrations, the slice runtime, and the start of every stored item before the engine serves.
  */
-import type { SliceFigures } from '../actors/sliceActor.js';
 import { systemClock } from '../clock.js';
-import type { SliceEvent } from '../domain/slice.js';
 import { takeEngineLock, type EngineLock } from '../persistence/engineLock.js';
 import { Catalog } from '../persistence/catalog.js';
 import { migrate } from '../persistence/migrations.js';
@@ -59,8 +57,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       flushEventsMax: options.flushEventsMax,
       snapshotEvery: options.snapshotEvery,
       mailboxDepthMax: options.mailboxDepthMax,
-      onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) =>
-        engine?.sliceChanged(sliceId, figures, events),
+      onFigures: (sliceId: string) => engine?.sliceChanged(sliceId),
       onFlush: options.onFlush,
       log,
     };

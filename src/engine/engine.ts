@@ -1,13 +1,12 @@
 /**
  * The engine's facade: administration, buying, reading and closing. The work behind it lives
- * beside it: the item runtime and views (`itemRuntime.ts`, `stockNotifier.ts`), restock
- * (`restock.ts`), transfers and rebalancing (`transfers.ts`), creation and start-up
- * (`create.ts`).
+ * beside it: the item runtime and views (`itemRuntime.ts`, `stockNotifier.ts`), buying
+ * (`purchases.ts`), reservation ids (`reservationIds.ts`), restock (`restock.ts`), amendments
+ * (`amend.ts`), transfers and rebalancing (`transfers.ts`), creation and start-up (`create.ts`).
  */
 import type pg from 'pg';
-import type { SliceFigures, SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
+import type { SliceHandle } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
-import type { SliceEvent } from '../domain/slice.js';
 import { reject, type Rejection } from '../domain/reasons.js';
 import { EngineClosedError, StorageUnavailableError } from '../errors.js';
 import { IdGenerator } from '../ids.js';
@@ -15,7 +14,6 @@ import {
   describeItemDefinition,
   parseItemAmendment,
   parseItemDefinition,
-  qualify,
   sliceIndexFor,
   type Buyer,
   type ItemDefinition,
@@ -26,10 +24,11 @@ import type { EngineLock } from '../persistence/engineLock.js';
 import type { Catalog, SlicePlacement } from '../persistence/catalog.js';
 import type { SliceRuntime } from '../sliceRuntime.js';
 import type { TokenSigner } from '../tokens.js';
-import { adminViewOf, availableOf, newItemRuntime, trackTransfers, viewOf, type ItemRuntime } from './itemRuntime.js';
+import { adminViewOf, newItemRuntime, viewOf, type ItemRuntime } from './itemRuntime.js';
 import { amendItemTerms, endingTerms, reconcileSlices } from './amend.js';
 import { restockSlices } from './restock.js';
 import { StockNotifier } from './stockNotifier.js';
+import { Purchases } from './purchases.js';
 import { Transfers } from './transfers.js';
 import type { OrderService, OrderResult } from '../orders/orderService.js';
 import type {
@@ -52,7 +51,7 @@ export class Engine {
   private readonly sliceHandles = new Map<string, SliceHandle>();
   private readonly blocked = new Set<string>();
   private readonly notifier = new StockNotifier((itemId) => this.itemView(itemId));
-  private readonly ids: IdGenerator;
+  private readonly purchases: Purchases;
   private readonly transfers: Transfers;
 
   /** Use `createEngine`. */
@@ -60,7 +59,7 @@ export class Engine {
     private readonly catalog: Catalog,
     private readonly pools: readonly pg.Pool[],
     private readonly runtime: SliceRuntime,
-    private readonly tokens: TokenSigner,
+    tokens: TokenSigner,
     private readonly clock: Clock,
     /** Stops the embedded PostgreSQL and removes temporary storage, once the engine let go of it. */
     private readonly storage: { stop(): Promise<void> },
@@ -71,8 +70,17 @@ export class Engine {
     /** Order ids, the order databases and their projection, order queries and cancellation. */
     readonly orderService: OrderService,
   ) {
-    this.ids = new IdGenerator(clock, nodeId);
-    this.transfers = new Transfers(clock, this.ids, () => this.closed);
+    this.transfers = new Transfers(clock, () => this.closed, log);
+    this.purchases = new Purchases({
+      items: this.items,
+      blocked: this.blocked,
+      clock,
+      orderService,
+      tokens,
+      transfers: this.transfers,
+      assertOpen: () => this.assertOpen(),
+      log,
+    });
   }
 
   // ---------------------------------------------------------------- administration
@@ -100,12 +108,16 @@ export class Engine {
     return { ok: true, value: this.itemView(definition.id)! };
   }
 
-  /** Adds `delta` units to an item, spread over its slices. */
-  async restock(itemId: string, delta: number): Promise<AdminResult<ItemView>> {
+  /**
+   * Adds `delta` units to an item, spread over its slices. Safe to retry with the same
+   * `idempotencyKey` (a failure names the key it used when the caller gave none); see
+   * `restock.ts` for what a failure says.
+   */
+  async restock(itemId: string, delta: number, idempotencyKey?: string): Promise<AdminResult<ItemView>> {
     this.assertOpen();
     const item = this.items.get(itemId);
     if (item === undefined) return { ok: false, error: 'not_found', message: `no item ${itemId}` };
-    const failure = await restockSlices(item, delta, this.clock.now());
+    const failure = await restockSlices(item, delta, idempotencyKey, this.clock);
     if (failure !== null) return failure;
     const view = this.itemView(itemId)!;
     this.log('info', `item ${itemId} restocked: ${delta} units added, stock now ${view.stock}, ${view.available} available`);
@@ -171,91 +183,22 @@ export class Engine {
   // ---------------------------------------------------------------- buying
 
   reserve(buyer: Buyer, request: PurchaseRequest): Promise<Reservation | Rejection> {
-    const routed = this.route(buyer, request);
-    if (!routed.ok) return Promise.resolve(routed);
-    const { item, sliceIndex } = routed;
-    const reservationId = this.ids.next(buyer.userId);
-    return this.transfers
-      .submitWithRebalance(item, sliceIndex, request.quantity, () => ({
-        kind: 'reserve',
-        userId: buyer.userId,
-        quantity: request.quantity,
-        reservationId,
-        nowMs: this.clock.now(),
-      }))
-      .then((outcome) => {
-        const event = outcome.events[0];
-        if (outcome.rejection !== null || event?.kind !== 'reserved') return rejectionOf(outcome);
-        const token = this.tokens.sign({
-          itemId: item.definition.id,
-          sliceIndex,
-          reservationId,
-          userId: buyer.userId,
-          expiresAt: event.expiresAt,
-        });
-        return { ok: true, token, expiresAt: event.expiresAt, itemId: item.definition.id, quantity: event.quantity };
-      });
+    return this.purchases.reserve(buyer, request);
   }
 
+  /** Turns a reservation into an order; refused to a blocked user. */
   confirm(buyer: Buyer, token: string): Promise<Order | Rejection> {
-    const target = this.tokenTarget(buyer, token);
-    if (!target.ok) return Promise.resolve(target);
-    const { slice, itemId, reservationId } = target;
-    const sellerId = this.items.get(itemId)!.definition.sellerId;
-    const orderId = this.orderService.ids.tryNext(buyer.userId, sellerId);
-    if (orderId === undefined) return this.afterOrderIdLease(() => this.confirm(buyer, token));
-    return slice
-      .submit({ kind: 'confirm', userId: buyer.userId, reservationId, orderId, nowMs: this.clock.now() })
-      .then((outcome) => {
-        const event = outcome.events[0];
-        if (outcome.rejection !== null || event?.kind !== 'confirmed') return rejectionOf(outcome);
-        this.orderService.acknowledged(acknowledgedView(orderId, itemId, buyer.userId, sellerId, event));
-        return { ok: true, orderId, itemId, quantity: event.quantity };
-      });
+    return this.purchases.confirm(buyer, token);
   }
 
+  /** Gives a reservation's stock back; allowed to a blocked user too. */
   cancel(buyer: Buyer, token: string): Promise<Release | Rejection> {
-    const target = this.tokenTarget(buyer, token);
-    if (!target.ok) return Promise.resolve(target);
-    const { slice, itemId, reservationId } = target;
-    return slice
-      .submit({ kind: 'cancel', userId: buyer.userId, reservationId, nowMs: this.clock.now() })
-      .then((outcome) => {
-        const event = outcome.events[0];
-        if (outcome.rejection !== null || event?.kind !== 'cancelled') return rejectionOf(outcome);
-        return { ok: true, itemId, quantity: event.quantity };
-      });
+    return this.purchases.cancel(buyer, token);
   }
 
   /** A reserve and a confirm in one step: one journaled `purchased` event. */
   buy(buyer: Buyer, request: PurchaseRequest): Promise<Order | Rejection> {
-    const routed = this.route(buyer, request);
-    if (!routed.ok) return Promise.resolve(routed);
-    const { sellerId } = routed.item.definition;
-    const orderId = this.orderService.ids.tryNext(buyer.userId, sellerId);
-    if (orderId === undefined) return this.afterOrderIdLease(() => this.buy(buyer, request));
-    return this.transfers
-      .submitWithRebalance(routed.item, routed.sliceIndex, request.quantity, () => ({
-        kind: 'buy',
-        userId: buyer.userId,
-        quantity: request.quantity,
-        orderId,
-        nowMs: this.clock.now(),
-      }))
-      .then((outcome) => {
-        const event = outcome.events[0];
-        if (outcome.rejection !== null || event?.kind !== 'purchased') return rejectionOf(outcome);
-        this.orderService.acknowledged(acknowledgedView(orderId, request.itemId, buyer.userId, sellerId, event));
-        return { ok: true, orderId, itemId: request.itemId, quantity: event.quantity };
-      });
-  }
-
-  /** Order ids ran out of their leased ticks: `retry` once a new lease has committed. */
-  private afterOrderIdLease<T>(retry: () => Promise<T | Rejection>): Promise<T | Rejection> {
-    return this.orderService.ids.whenLeased().then(retry, (error: unknown) => {
-      this.log('error', 'no order ids: leasing ticks failed', error);
-      return reject('unavailable');
-    });
+    return this.purchases.buy(buyer, request);
   }
 
   // ---------------------------------------------------------------- reading
@@ -391,13 +334,14 @@ export class Engine {
     for (const userId of userIds) this.blocked.add(userId);
   }
 
-  sliceChanged(sliceId: string, _figures: SliceFigures, events: readonly SliceEvent[]): void {
-    if (events.length > 0) this.orderService.committed();
+  /**
+   * A slice's committed figures changed: its item's listeners hear of it, and the order
+   * projection looks for new orders (every order, and every cancellation, changes the figures).
+   */
+  sliceChanged(sliceId: string): void {
+    this.orderService.committed();
     const itemId = this.sliceItems.get(sliceId);
-    if (itemId === undefined) return;
-    const item = this.items.get(itemId);
-    if (item !== undefined) trackTransfers(item, events);
-    this.notifier.changed(itemId);
+    if (itemId !== undefined) this.notifier.changed(itemId);
   }
 
   // ---------------------------------------------------------------- internals
@@ -407,61 +351,9 @@ export class Engine {
     return item === undefined ? undefined : viewOf(item, this.clock.now());
   }
 
-  /**
-   * Everything that can be answered before a hop to a slice: the item exists, the user
-   * qualifies, the sale is open, and there is stock at all. A sold-out item is answered here,
-   * from memory, for as long as nothing is available.
-   */
-  private route(
-    buyer: Buyer,
-    request: PurchaseRequest,
-  ): { ok: true; item: ItemRuntime; slice: SliceHandle; sliceIndex: number } | Rejection {
-    this.assertOpen();
-    if (!Number.isSafeInteger(request.quantity) || request.quantity < 1) {
-      return reject('invalid', 'qty must be a positive integer');
-    }
-    const item = this.items.get(request.itemId);
-    if (item === undefined) return reject('unknown_item');
-    const refusal = qualify(buyer, item.definition, this.blocked.has(buyer.userId));
-    if (refusal !== null) return reject(refusal);
-    const nowMs = this.clock.now();
-    const { startsAt, endsAt } = item.definition;
-    if (nowMs < startsAt) return reject('not_started');
-    if (endsAt !== null && nowMs >= endsAt) return reject('ended');
-    if (availableOf(item) === 0) return reject('sold_out');
-    const sliceIndex = sliceIndexFor(buyer.userId, item.slices.length);
-    return { ok: true, item, slice: item.slices[sliceIndex]!, sliceIndex };
-  }
-
-  private tokenTarget(
-    buyer: Buyer,
-    token: string,
-  ): { ok: true; slice: SliceHandle; itemId: string; reservationId: string } | Rejection {
-    this.assertOpen();
-    const claims = typeof token === 'string' ? this.tokens.verify(token) : null;
-    if (claims === null || claims.userId !== buyer.userId) return reject('token_invalid');
-    const slice = this.items.get(claims.itemId)?.slices[claims.sliceIndex];
-    if (slice === undefined) return reject('token_invalid');
-    return { ok: true, slice, itemId: claims.itemId, reservationId: claims.reservationId };
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new EngineClosedError();
   }
-}
-
-function rejectionOf(outcome: SliceOutcome): Rejection {
-  return reject(outcome.rejection ?? 'unavailable');
-}
-
-function acknowledgedView(
-  orderId: string,
-  itemId: string,
-  userId: string,
-  sellerId: string,
-  event: { readonly quantity: number; readonly atMs: number },
-): OrderView {
-  return { orderId, itemId, userId, sellerId, qty: event.quantity, status: 'confirmed', createdAt: event.atMs };
 }
 
 function pageOrThrow(result: OrderResult<OrderPage>): OrderView[] {

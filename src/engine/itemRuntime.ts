@@ -1,46 +1,74 @@
 /**
- * An item as the engine runs it: its definition, the handles of its slices, the stock on its
- * way between two slices, and the item view computed from the slices' committed figures.
+ * An item as the engine runs it: its definition, the handles of its slices, the transfers
+ * being delivered between them, and the item view computed from the slices' committed
+ * figures.
  */
 import type { SliceHandle } from '../actors/sliceActor.js';
-import type { SliceEvent } from '../domain/slice.js';
+import { transferReceived } from '../domain/slice.js';
 import { itemStatus, type ItemDefinition, type ItemView } from '../items.js';
+import { ReservationIds } from './reservationIds.js';
 import type { AdminItemView } from './types.js';
 
 export interface ItemRuntime {
   /** Replaced whole when an administrator changes the item's window or limit. */
   definition: ItemDefinition;
   readonly slices: SliceHandle[];
-  /** Units given out by one slice and not yet received by another, by transfer id. */
-  readonly inTransfer: Map<string, number>;
+  /** Reservation ids of each slice, by slice index. */
+  readonly reservationIds: ReservationIds[];
+  /** Transfers being delivered to their receivers, by transfer id; concurrent callers share one. */
+  readonly deliveries: Map<string, Promise<boolean>>;
   /** A running rebalance per receiving slice index, which concurrent buyers share. */
-  readonly rebalancing: Map<number, Promise<boolean>>;
+  readonly rebalancing: Map<number, Promise<RebalanceResult>>;
   /** Units wanted by the buyers waiting on the next rebalance of each receiving slice. */
   readonly demand: Map<number, number>;
 }
 
+/**
+ * What moving stock to a slice came to: `moved` (try the purchase again), `none` (no sibling
+ * has stock, nothing is on its way: sold out for real), or `stuck` (stock is on its way and did
+ * not arrive in time: the buyer hears `unavailable`, which is true, nothing changed for them).
+ */
+export type RebalanceResult = 'moved' | 'none' | 'stuck';
+
 export function newItemRuntime(definition: ItemDefinition, slices: SliceHandle[]): ItemRuntime {
-  return { definition, slices, inTransfer: new Map(), rebalancing: new Map(), demand: new Map() };
+  return {
+    definition,
+    slices,
+    reservationIds: slices.map(() => new ReservationIds()),
+    deliveries: new Map(),
+    rebalancing: new Map(),
+    demand: new Map(),
+  };
 }
 
 /**
- * Counts the units in transfer from the commits themselves, in the same turn as the figures
- * change, so the item view balances at every moment. A transfer given before a restart is not
- * counted here; the start delivers it before the engine serves.
+ * Units given by one slice whose receiver's committed figures do not hold them yet. Computed
+ * from committed figures alone, so it is right whatever became of the replies and events
+ * between the two commits (a worker that died, a commit learnt late), and it balances the
+ * view at every moment: the giver's figures lost the units exactly when its `outgoing` gained
+ * them, and the receiver's gained them exactly when its `receivedFrom` did. A transfer made
+ * before transfers were numbered counts until its giver settles it.
  */
-export function trackTransfers(item: ItemRuntime, events: readonly SliceEvent[]): void {
-  for (const event of events) {
-    if (event.kind === 'transferred_out') item.inTransfer.set(event.transferId, event.quantity);
-    else if (event.kind === 'transferred_in') item.inTransfer.delete(event.transferId);
+export function unitsInTransfer(item: ItemRuntime): number {
+  let units = 0;
+  for (let giverIndex = 0; giverIndex < item.slices.length; giverIndex++) {
+    for (const transfer of item.slices[giverIndex]!.figures.outgoing) {
+      const receiver = item.slices[transfer.toSliceIndex];
+      const arrived =
+        receiver !== undefined &&
+        transfer.sequence !== undefined &&
+        transferReceived(receiver.figures.receivedFrom.get(giverIndex), transfer.sequence);
+      if (!arrived) units += transfer.quantity;
+    }
   }
+  return units;
 }
 
 /** Units on sale across the item's slices, counting those on their way between two slices. */
 export function availableOf(item: ItemRuntime): number {
   let available = 0;
   for (const slice of item.slices) available += slice.figures.available;
-  for (const quantity of item.inTransfer.values()) available += quantity;
-  return available;
+  return available + unitsInTransfer(item);
 }
 
 /** The item view, from memory: the figures of the last committed change of each slice. */
@@ -57,10 +85,9 @@ export function viewOf(item: ItemRuntime, nowMs: number): ItemView {
     sold += figures.sold;
   }
   // Units on their way between two slices belong to neither, yet are on sale.
-  for (const quantity of item.inTransfer.values()) {
-    stock += quantity;
-    available += quantity;
-  }
+  const inTransfer = unitsInTransfer(item);
+  stock += inTransfer;
+  available += inTransfer;
   const { definition } = item;
   return {
     id: definition.id,
@@ -89,6 +116,6 @@ export function adminViewOf(item: ItemRuntime, nowMs: number): AdminItemView {
       const { stock, available, reserved, sold } = slice.figures;
       return { index, stock, available, reserved, sold, serving: slice.serving };
     }),
-    inTransfer: [...item.inTransfer.values()].reduce((sum, quantity) => sum + quantity, 0),
+    inTransfer: unitsInTransfer(item),
   };
 }

@@ -1,15 +1,21 @@
 /**
  * Stock moving between the slices of one item. A purchase that finds its slice short while a
  * sibling still has stock takes some of the sibling's through a journaled transfer: the giver
- * commits `transferred_out`, the receiver commits `transferred_in` (idempotent by transfer
- * id), and the giver then settles the transfer. A crash between the steps leaves the units
- * counted as in transfer, and the next start (or a shard's recovery) delivers them.
+ * commits `transferred_out` (the transfer numbered in the giver's sequence towards that
+ * receiver), the receiver commits `transferred_in` (a transfer it already holds is a no-op),
+ * and the giver then settles the transfer. A crash between the steps leaves the units counted
+ * as in transfer, and the next start (or a shard's recovery) delivers them.
+ *
+ * Every wait here is bounded. A delivery that cannot complete (the receiver cannot commit)
+ * goes on in the background, with backoff, until it does or the engine closes; a buyer waits
+ * for it at most `transferWaitMs` and then hears `unavailable` (nothing changed for them), and
+ * a start waits at most `startupTransferWaitMs` before it serves.
  */
 import type { SliceOutcome } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
-import type { SliceCommand } from '../domain/slice.js';
-import type { IdGenerator } from '../ids.js';
-import type { ItemRuntime } from './itemRuntime.js';
+import type { OutgoingTransfer, SliceCommand } from '../domain/slice.js';
+import type { ItemRuntime, RebalanceResult } from './itemRuntime.js';
+import type { EngineLog } from './types.js';
 
 /**
  * Times a purchase is retried on its slice after stock was moved there from a sibling. A
@@ -17,19 +23,29 @@ import type { ItemRuntime } from './itemRuntime.js';
  * a bug that would keep moving stock around forever.
  */
 const rebalanceAttemptsMax = 10_000;
-const transferRetryDelayMs = 200;
+/** How long a buyer waits for stock on its way to their slice. */
+export const transferWaitMs = 3_000;
+/** How long a start waits for the transfers it redelivers before it serves anyway. */
+export const startupTransferWaitMs = 3_000;
+const deliveryRetryMinMs = 100;
+const deliveryRetryMaxMs = 5_000;
+
+const unavailable: SliceOutcome = { events: [], rejection: 'unavailable' };
+
+type Transfer = OutgoingTransfer & { readonly transferId: string };
 
 export class Transfers {
   constructor(
     private readonly clock: Clock,
-    private readonly ids: IdGenerator,
     private readonly isClosed: () => boolean,
+    private readonly log: EngineLog,
   ) {}
 
   /**
    * Submits a purchase to its slice. When the slice has too little stock while its siblings
    * still have some, stock is moved to it through a journaled transfer and the purchase is
-   * tried again, so the item answers `sold_out` only when no slice has the stock.
+   * tried again, so the item answers `sold_out` only when no slice has the stock and none is
+   * on its way.
    */
   async submitWithRebalance(
     item: ItemRuntime,
@@ -41,36 +57,38 @@ export class Transfers {
     for (let attempt = 0; ; attempt++) {
       const outcome = await slice.submit(command());
       if (outcome.rejection !== 'sold_out' || attempt >= rebalanceAttemptsMax || item.slices.length === 1) return outcome;
-      if (!(await this.rebalance(item, sliceIndex, quantity))) return outcome;
+      const result = await this.rebalance(item, sliceIndex, quantity);
+      if (result === 'none') return outcome;
+      if (result === 'stuck') return unavailable;
     }
   }
 
   /**
    * Delivers every transfer a slice of the item gave away and did not settle: after a crash
    * between the giver's commit and the receiver's, the units are still in transfer. Delivery
-   * is idempotent at the receiver, so a transfer that did arrive is only settled.
+   * is idempotent at the receiver, so a transfer that did arrive is only settled. Resolves
+   * once all are delivered or `waitMs` has passed; the rest go on in the background.
    */
-  async settle(item: ItemRuntime): Promise<void> {
+  async settle(item: ItemRuntime, waitMs = startupTransferWaitMs): Promise<void> {
+    const deliveries: Promise<boolean>[] = [];
     for (const [giverIndex, giver] of item.slices.entries()) {
-      for (const transfer of giver.figures.outgoing) {
-        await this.deliver(item, giverIndex, transfer.toSliceIndex, transfer.transferId, transfer.quantity);
-      }
+      for (const transfer of giver.figures.outgoing) deliveries.push(this.deliver(item, giverIndex, transfer));
     }
+    if (deliveries.length > 0) await within(Promise.all(deliveries), waitMs);
   }
 
   /**
-   * Moves stock to `receiverIndex` from its richest sibling; false when no sibling has any.
-   * Buyers who arrive while a rebalance runs wait for the next one, which takes what all of
-   * them asked for at once.
+   * Moves stock to `receiverIndex` from its richest sibling. Buyers who arrive while a
+   * rebalance runs wait for the next one, which takes what all of them asked for at once.
    */
-  private async rebalance(item: ItemRuntime, receiverIndex: number, quantity: number): Promise<boolean> {
+  private async rebalance(item: ItemRuntime, receiverIndex: number, quantity: number): Promise<RebalanceResult> {
     item.demand.set(receiverIndex, (item.demand.get(receiverIndex) ?? 0) + quantity);
     for (;;) {
       const running = item.rebalancing.get(receiverIndex);
       if (running === undefined) break;
-      const moved = await running;
+      const result = await running;
       // Another buyer started the rebalance that took this buyer's demand too: its result is ours.
-      if (!item.demand.has(receiverIndex)) return moved;
+      if (!item.demand.has(receiverIndex)) return result;
     }
     const demand = item.demand.get(receiverIndex) ?? quantity;
     item.demand.delete(receiverIndex);
@@ -81,7 +99,7 @@ export class Transfers {
     return rebalancing;
   }
 
-  private async takeFromSiblings(item: ItemRuntime, receiverIndex: number, quantity: number): Promise<boolean> {
+  private async takeFromSiblings(item: ItemRuntime, receiverIndex: number, quantity: number): Promise<RebalanceResult> {
     const givers = item.slices
       .map((slice, index) => ({ index, available: slice.figures.available }))
       .filter((giver) => giver.index !== receiverIndex && giver.available > 0)
@@ -90,53 +108,76 @@ export class Transfers {
       // Half of the giver's stock, so that a slice every buyer hashes to does not come back
       // for every unit, and the giver keeps enough for its own buyers.
       const wanted = Math.max(quantity, Math.ceil(giver.available / 2));
-      const transferId = this.ids.next(String(receiverIndex));
       const given = await item.slices[giver.index]!.submit({
         kind: 'transfer_out',
-        transferId,
         toSliceIndex: receiverIndex,
         quantity: wanted,
         nowMs: this.clock.now(),
       });
       const event = given.events[0];
       if (given.rejection !== null || event?.kind !== 'transferred_out') continue;
-      return this.deliver(item, giver.index, receiverIndex, transferId, event.quantity);
+      const delivered = await within(this.deliver(item, giver.index, event), transferWaitMs);
+      return delivered === true ? 'moved' : 'stuck';
     }
-    return false;
+    // No sibling has stock to give. Stock still on its way (to this slice or to one that could
+    // give it on) means the item is not sold out: wait for it, within the bound.
+    const onTheirWay = [...item.deliveries.values()];
+    if (onTheirWay.length === 0) return 'none';
+    return (await within(Promise.all(onTheirWay), transferWaitMs)) === undefined ? 'stuck' : 'moved';
   }
 
   /**
-   * Takes a transfer in at the receiver, then settles it at the giver. While the receiver
-   * cannot take it (storage down), it is retried in the background: the units stay counted as
-   * in transfer and nothing is lost. True once the receiver holds the units.
+   * Takes a transfer in at the receiver, then settles it at the giver, retrying in the
+   * background while the receiver cannot take it; callers share one delivery per transfer.
+   * True once the receiver holds the units; false if the engine closed first.
    */
-  private async deliver(
-    item: ItemRuntime,
-    giverIndex: number,
-    receiverIndex: number,
-    transferId: string,
-    quantity: number,
-  ): Promise<boolean> {
-    const receiver = item.slices[receiverIndex];
+  private deliver(item: ItemRuntime, giverIndex: number, transfer: Transfer): Promise<boolean> {
+    const running = item.deliveries.get(transfer.transferId);
+    if (running !== undefined) return running;
+    const delivery = this.deliverUntilDone(item, giverIndex, transfer).finally(() => item.deliveries.delete(transfer.transferId));
+    item.deliveries.set(transfer.transferId, delivery);
+    return delivery;
+  }
+
+  private async deliverUntilDone(item: ItemRuntime, giverIndex: number, transfer: Transfer): Promise<boolean> {
+    const { transferId, toSliceIndex, sequence, quantity } = transfer;
+    const receiver = item.slices[toSliceIndex];
     const giver = item.slices[giverIndex]!;
-    if (receiver === undefined) throw new Error(`transfer ${transferId} names slice ${receiverIndex}, which does not exist`);
-    for (;;) {
+    if (receiver === undefined) throw new Error(`transfer ${transferId} names slice ${toSliceIndex}, which does not exist`);
+    for (let delayMs = deliveryRetryMinMs; ; delayMs = Math.min(delayMs * 2, deliveryRetryMaxMs)) {
+      if (this.isClosed()) return false;
       const taken = await receiver.submit({
         kind: 'transfer_in',
         transferId,
         fromSliceIndex: giverIndex,
+        sequence,
         quantity,
         nowMs: this.clock.now(),
       });
+      if (taken.outcomeUnknown === true) return false;
       if (taken.rejection === null) break;
       if (taken.rejection !== 'unavailable') {
-        throw new Error(`slice ${receiverIndex} refused transfer ${transferId}: ${taken.rejection}`);
+        // A bug: the units stay counted as in transfer, and the next start tries again.
+        this.log('error', `slice ${toSliceIndex} refused transfer ${transferId}: ${taken.rejection}`);
+        return false;
       }
-      if (this.isClosed()) return false;
-      await new Promise((resolve) => setTimeout(resolve, transferRetryDelayMs));
+      await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
     }
     // Settling only tidies the giver's list; a failure here is redone at the next start.
     await giver.submit({ kind: 'settle_transfer', transferId, nowMs: this.clock.now() });
     return true;
+  }
+}
+
+/** The promise's value if it settles within `waitMs`, else undefined. */
+async function within<T>(promise: Promise<T>, waitMs: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), waitMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -72,11 +72,20 @@ export interface Release {
   readonly quantity: number;
 }
 
-/** An administrative request that did not go through. */
+/**
+ * An administrative request that did not go through. `unavailable` means that nothing
+ * changed; `incomplete` (a restock some slices could not take in time) says exactly what was
+ * applied, and a retry with `idempotencyKey` applies only the rest.
+ */
 export interface AdminFailure {
   readonly ok: false;
-  readonly error: 'invalid' | 'conflict' | 'not_found' | 'unavailable';
+  readonly error: 'invalid' | 'conflict' | 'not_found' | 'unavailable' | 'incomplete';
   readonly message: string;
+  /** Units of a restock that were applied, of `requested`. */
+  readonly applied?: number;
+  readonly requested?: number;
+  /** The key to retry the request with, so that nothing is applied twice. */
+  readonly idempotencyKey?: string;
 }
 
 /** The item view with what only an administrator sees (GET /admin/items/:id). */
@@ -99,4 +108,12 @@ export type AdminResult<T> = { readonly ok: true; readonly value: T } | AdminFai
 export interface PurchaseRequest {
   readonly itemId: string;
   readonly quantity: number;
+  /**
+   * The client's name for this purchase (1–64 characters). A retry with the same key by the
+   * same user for the same item returns the original outcome (the same order, the same
+   * reservation) instead of a second one or `limit_exceeded`.
+   */
+  readonly idempotencyKey?: string | undefined;
 }
+
+export { idempotencyKeyLengthMax, isIdempotencyKey } from '../domain/idempotency.js';

@@ -229,5 +229,5 @@ async function writeSlices(
     if (decision.rejection !== null || event === undefined) throw new Error(`slice definition refused: ${decision.rejection}`);
     return { sliceId, sequence: 1, event };
   });
-  await writeBatch(client, buildFlushParameters(events, []), nowMs);
+  await writeBatch(client, buildFlushParameters(events, [], () => 0), nowMs);
 }

@@ -11,6 +11,14 @@
  *   every entry of the same slices still waiting behind it, and every later entry of those
  *   slices until the slice calls `reopen`. A slice therefore never has an event committed on
  *   top of one that failed; it reloads what is committed and starts again from there.
+ * - A flush whose outcome was lost with its connection is in doubt: its entries are neither
+ *   resolved nor rejected until the truth is known. Recovering one of its slices (`claim`)
+ *   fences the slice's journal, after which the batch can no longer commit, and then reads
+ *   whether it did. Only a journal released while a batch is still in doubt rejects its
+ *   entries, with `OutcomeUnknownError`, never with "nothing changed".
+ * - Each slice's journal is fenced by an owner epoch: `claim` raises it, and a flush commits
+ *   only where the slice's row still holds the epoch this journal claimed. A statement that
+ *   outlived its client cannot commit beside the events of the slice's next owner.
  *
  * There is no flush timer. A flush starts as soon as there is work and the previous flush has
  * ended, so at low load a batch holds one event and costs one commit, and at high load the
@@ -18,12 +26,13 @@
  */
 import pg from 'pg';
 import type { Clock } from '../clock.js';
-import { StorageUnavailableError } from '../errors.js';
+import { OutcomeUnknownError, StorageUnavailableError } from '../errors.js';
 import { evolve, fromSnapshot, initialState, type SliceEvent, type SliceSnapshot, type SliceState } from '../domain/slice.js';
 import {
   buildFlushParameters,
   eventFromRow,
   integerArrayLiteral,
+  rowHoldsEvent,
   textArrayLiteral,
   type JournalEvent,
   type JournalRow,
@@ -58,17 +67,30 @@ type Entry =
   | ({ readonly kind: 'snapshot' } & JournalSnapshot & Waiter);
 
 export const flushEventsMaxDefault = 10_000;
-/** How long a flush whose connection was lost keeps asking whether it committed. */
-export const inDoubtResolutionMsMax = 30_000;
+
+/** A flush whose outcome was lost with its connection, waiting for one of its slices to recover. */
+interface InDoubtBatch {
+  readonly entries: Entry[];
+  /**
+   * The first event of each slice in the batch. The batch is one statement, all or nothing, so
+   * finding any one of them stored proves the whole batch committed.
+   */
+  readonly witnesses: Map<string, JournalEvent>;
+  readonly cause: unknown;
+}
 
 /**
  * An error PostgreSQL sent about the statement itself (a constraint, a raised exception, bad
- * data): the statement rolled back. Connection exceptions (08), operator intervention such as a
- * shutdown (57), system errors (58, XX) and anything that is not PostgreSQL's answer at all
- * leave the outcome in doubt.
+ * data, the statement timeout): the statement rolled back. Connection exceptions (08), operator
+ * intervention such as a shutdown (57), system errors (58, XX) and anything that is not
+ * PostgreSQL's answer at all (the client's own query timeout among them) leave the outcome in
+ * doubt.
  */
 function isDefiniteRollback(error: unknown): boolean {
-  return error instanceof pg.DatabaseError && !['08', '57', '58', 'XX'].includes((error.code ?? 'XX').slice(0, 2));
+  if (!(error instanceof pg.DatabaseError)) return false;
+  // The statement timeout cancelled the statement, which rolled it back.
+  if (error.code === '57014') return true;
+  return !['08', '57', '58', 'XX'].includes((error.code ?? 'XX').slice(0, 2));
 }
 export const bufferedEventsMaxDefault = 200_000;
 
@@ -87,8 +109,8 @@ WITH journal_rows AS (
                        $7::bigint[], $8::bigint[], $9::bigint[], $10::jsonb[])
   RETURNING 1
 ), slices AS (
-  SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])
-         AS delta(slice_id, stock, available, reserved, sold)
+  SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $21::bigint[])
+         AS delta(slice_id, stock, available, reserved, sold, owner_epoch)
 ), inventory AS (
   UPDATE item_inventory AS slice
      SET stock = slice.stock + delta.stock,
@@ -97,7 +119,7 @@ WITH journal_rows AS (
          sold = slice.sold + delta.sold,
          modify_time = $16
     FROM slices AS delta
-   WHERE slice.id = delta.slice_id AND slice.parent_id IS NOT NULL
+   WHERE slice.id = delta.slice_id AND slice.parent_id IS NOT NULL AND slice.owner_epoch = delta.owner_epoch
   RETURNING 1
 ), snapshots AS (
   INSERT INTO journal_snapshot (slice_id, sequence, data, created_at)
@@ -108,7 +130,7 @@ WITH journal_rows AS (
   RETURNING 1
 )
 SELECT assert_true((SELECT count(*) FROM inventory) = cardinality($11::bigint[]),
-                   'a slice of the batch has no inventory row')
+                   'a slice of the batch has no inventory row, or a newer owner epoch')
    AND assert_true((SELECT count(*) FROM journal_rows) = cardinality($1::bigint[]),
                    'the batch did not write every journal row') AS written`;
 
@@ -121,18 +143,30 @@ export class BatchingJournal {
   private flushing = false;
   private readonly failedSlices = new Set<string>();
   private idleWaiters: (() => void)[] = [];
+  private readonly inDoubt = new Set<InDoubtBatch>();
+  /** The owner epoch this journal claimed for each slice it writes. */
+  private readonly epochs = new Map<string, number>();
   private currentFlush: Promise<void> = Promise.resolve();
-  private released = false;
   /** The sequence of the last event persisted for each slice. */
   private readonly lastSequences = new Map<string, number>();
   /** One connection for every flush, so a batch is sent the moment it is taken. */
   private flushClient: pg.PoolClient | null = null;
+  private sliceFailedListener: (sliceId: string, cause: unknown) => void = () => undefined;
 
   constructor(pool: pg.Pool, options: JournalOptions) {
     this.pool = pool;
     this.options = options;
     this.flushEventsMax = options.flushEventsMax ?? flushEventsMaxDefault;
     this.bufferedEventsMax = options.bufferedEventsMax ?? bufferedEventsMaxDefault;
+  }
+
+  /**
+   * Tells `listener` the moment a slice stops writing (a failed flush, a flush in doubt), in the
+   * same synchronous run as the failure and before any of its waiters hears of it: whatever the
+   * slice decides from then on would rest on state that may not exist.
+   */
+  onSliceFailed(listener: (sliceId: string, cause: unknown) => void): void {
+    this.sliceFailedListener = listener;
   }
 
   /** Resolves once the event has committed; rejects with `StorageUnavailableError` when it will not. */
@@ -161,7 +195,7 @@ export class BatchingJournal {
    * reload that starts afterwards sees everything of the slice that will ever commit.
    */
   async failSlice(sliceId: string, cause: unknown): Promise<void> {
-    this.failedSlices.add(sliceId);
+    this.markFailed(sliceId, cause);
     this.rejectBufferedOf(new StorageUnavailableError(`slice ${sliceId} was stopped`, { cause }));
     await this.currentFlush;
   }
@@ -199,8 +233,12 @@ export class BatchingJournal {
     return result.rows.map((row) => ({ sequence: Number(row.sequence), event: eventFromRow(row) }));
   }
 
-  /** The slice's committed state: its latest snapshot with the journal after it folded in. */
+  /**
+   * Claims the slice (see `claim`), then reads its committed state: its latest snapshot with
+   * the journal after it folded in.
+   */
   async loadSlice(sliceId: string): Promise<{ state: SliceState; sequence: number }> {
+    await this.claim(sliceId);
     const snapshot = await this.readSnapshot(sliceId);
     let state = snapshot === undefined ? initialState() : fromSnapshot(snapshot.snapshot);
     let sequence = snapshot?.sequence ?? 0;
@@ -217,7 +255,11 @@ export class BatchingJournal {
       return;
     }
     if (this.buffer.length >= this.bufferedEventsMax) {
-      entry.reject(new StorageUnavailableError(`the journal holds ${this.buffer.length} unflushed events`));
+      // The slice has applied this event to its state already; it must reload what is committed.
+      const error = new StorageUnavailableError(`the journal holds ${this.buffer.length} unflushed events`);
+      this.markFailed(entry.sliceId, error);
+      this.rejectBufferedOf(error);
+      entry.reject(error);
       return;
     }
     this.buffer.push(entry);
@@ -265,7 +307,11 @@ export class BatchingJournal {
     const snapshots: Entry[] = [];
     for (const entry of batch) (entry.kind === 'event' ? events : snapshots).push(entry);
     try {
-      const parameters = buildFlushParameters(events as unknown as JournalEvent[], snapshots as unknown as JournalSnapshot[]);
+      const parameters = buildFlushParameters(
+        events as unknown as JournalEvent[],
+        snapshots as unknown as JournalSnapshot[],
+        (sliceId) => this.epochOf(sliceId),
+      );
       const client = this.flushClient ?? (await this.connectFlushClient());
       let sent = false;
       try {
@@ -278,9 +324,8 @@ export class BatchingJournal {
         // An error PostgreSQL answered means the statement rolled back. A connection lost
         // while the statement was out may have committed it: its buyers wait while that is
         // found out, and nothing else does.
-        const first = events[0];
-        if (sent && !isDefiniteRollback(error) && first !== undefined && first.kind === 'event') {
-          this.settleInDoubt(batch, first.sliceId, first.sequence, error);
+        if (sent && !isDefiniteRollback(error) && events.length > 0) {
+          this.settleInDoubt(batch, error);
           this.options.onFlush?.({ events: events.length, durationMs: this.options.clock.now() - started, committed: false, error });
           return false;
         }
@@ -301,43 +346,79 @@ export class BatchingJournal {
 
   /**
    * A batch whose outcome was lost: its slices stop writing at once (what waits behind it was
-   * decided on top of it and is refused), and its own entries are settled once PostgreSQL can
-   * say whether the batch is stored.
+   * decided on top of it and is refused), and its own entries wait until one of its slices is
+   * claimed again, when the journal can say whether the batch is stored.
    */
-  private settleInDoubt(batch: Entry[], sliceId: string, sequence: number, cause: unknown): void {
-    for (const entry of batch) this.failedSlices.add(entry.sliceId);
+  private settleInDoubt(batch: Entry[], cause: unknown): void {
+    const witnesses = new Map<string, JournalEvent>();
+    for (const entry of batch) {
+      if (entry.kind === 'event' && !witnesses.has(entry.sliceId)) witnesses.set(entry.sliceId, entry);
+    }
+    this.inDoubt.add({ entries: batch, witnesses, cause });
+    for (const entry of batch) this.markFailed(entry.sliceId, cause);
     this.rejectBufferedOf(new StorageUnavailableError('the journal lost its connection', { cause }));
-    void this.committedAfterAll(sliceId, sequence).then((committed) => {
-      if (committed) {
-        this.tell(batch);
-      } else {
-        const error = new StorageUnavailableError('the journal flush failed', { cause });
-        for (const entry of batch) entry.reject(error);
-      }
-    });
   }
 
   /**
-   * Whether a batch whose outcome was lost with its connection did commit: its first event is
-   * in the journal or not (the batch is one statement, all or nothing). Asks again, with
-   * backoff, while the database is unreachable, for up to `inDoubtResolutionMsMax`; only if it
-   * still cannot tell does the batch count as failed, and then its replies say `unavailable`
-   * though it may have committed. The slice reloads what is stored either way, so its figures
-   * stay right.
+   * Takes the slice's journal for this journal's writer: raises the slice's owner epoch, which
+   * fences every earlier writer, then settles the flushes of the slice that were in doubt. A
+   * statement of an earlier writer that is still running holds the slice's row, so the raise
+   * waits for it to end; one that arrives later finds the epoch raised and rolls back. After
+   * the raise, the outcome of a batch in doubt can no longer change, and the journal holds it.
+   * Called before the slice's state is read, at recovery and at every reload.
    */
-  private async committedAfterAll(sliceId: string, sequence: number): Promise<boolean> {
-    const deadline = this.options.clock.now() + inDoubtResolutionMsMax;
-    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 1_000)) {
-      // A journal being shut down cannot wait for the database to come back.
-      if (this.released) return false;
-      try {
-        const found = await this.pool.query('SELECT 1 FROM journal WHERE slice_id = $1 AND sequence = $2', [sliceId, sequence]);
-        return found.rowCount === 1;
-      } catch {
-        if (this.options.clock.now() + delayMs > deadline) return false;
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+  async claim(sliceId: string): Promise<void> {
+    const raised = await this.pool.query<{ owner_epoch: string }>(
+      'UPDATE item_inventory SET owner_epoch = owner_epoch + 1 WHERE id = $1 AND parent_id IS NOT NULL RETURNING owner_epoch',
+      [sliceId],
+    );
+    const row = raised.rows[0];
+    if (row === undefined) throw new Error(`slice ${sliceId} has no inventory row`);
+    this.epochs.set(sliceId, Number(row.owner_epoch));
+    await this.settleInDoubtOf(sliceId);
+  }
+
+  private epochOf(sliceId: string): number {
+    const epoch = this.epochs.get(sliceId);
+    if (epoch === undefined) throw new Error(`slice ${sliceId} was never claimed by this journal`);
+    return epoch;
+  }
+
+  /** Settles every batch in doubt that holds events of `sliceId`, which has just been claimed. */
+  private async settleInDoubtOf(sliceId: string): Promise<void> {
+    for (const batch of [...this.inDoubt]) {
+      const witness = batch.witnesses.get(sliceId);
+      if (witness === undefined) continue;
+      const stored = await this.pool.query<JournalRow>(
+        `SELECT sequence, kind, user_id, quantity, reservation_id, order_id, expires_at, at_ms, detail
+           FROM journal WHERE slice_id = $1 AND sequence = $2`,
+        [sliceId, witness.sequence],
+      );
+      // Another slice of the batch may have settled it while this one asked.
+      if (!this.inDoubt.delete(batch)) continue;
+      const row = stored.rows[0];
+      if (row !== undefined && rowHoldsEvent(row, witness.event)) {
+        this.tell(batch.entries);
+      } else {
+        const error = new StorageUnavailableError('the journal flush failed', { cause: batch.cause });
+        for (const entry of batch.entries) entry.reject(error);
       }
     }
+  }
+
+  /** Flushes whose outcome is not known yet. */
+  get batchesInDoubt(): number {
+    return this.inDoubt.size;
+  }
+
+  /** Resolves true once no flush is in doubt, or false after `waitMs`. */
+  async inDoubtSettled(waitMs: number): Promise<boolean> {
+    const deadline = Date.now() + waitMs;
+    while (this.inDoubt.size > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return true;
   }
 
   /**
@@ -361,16 +442,28 @@ export class BatchingJournal {
   /** Gives the flush connection back to the pool, once nothing is being flushed. */
   async release(): Promise<void> {
     await this.whenIdle();
-    this.released = true;
+    // Nobody is left to claim the slices of a batch still in doubt: its outcome stays unknown,
+    // and its waiters hear exactly that, never that nothing changed.
+    for (const batch of this.inDoubt) {
+      const error = new OutcomeUnknownError('the journal was released while a flush was in doubt', { cause: batch.cause });
+      for (const entry of batch.entries) entry.reject(error);
+    }
+    this.inDoubt.clear();
     this.flushClient?.release();
     this.flushClient = null;
   }
 
   private fail(batch: Entry[], cause: unknown): void {
     const error = new StorageUnavailableError('the journal flush failed', { cause });
-    for (const entry of batch) this.failedSlices.add(entry.sliceId);
+    for (const entry of batch) this.markFailed(entry.sliceId, cause);
     for (const entry of batch) entry.reject(error);
     this.rejectBufferedOf(error);
+  }
+
+  private markFailed(sliceId: string, cause: unknown): void {
+    if (this.failedSlices.has(sliceId)) return;
+    this.failedSlices.add(sliceId);
+    this.sliceFailedListener(sliceId, cause);
   }
 
   /**
@@ -408,7 +501,7 @@ function flushQuery(parameters: FlushParameters, nowMs: number): pg.QueryConfig 
       integers(inventory.sliceIds), integers(inventory.stock), integers(inventory.available), integers(inventory.reserved),
       integers(inventory.sold), nowMs,
       integers(snapshots.sliceIds), integers(snapshots.sequences), textArrayLiteral(snapshots.data),
-      integers(snapshots.createdAt),
+      integers(snapshots.createdAt), integers(inventory.epochs),
     ],
   };
 }

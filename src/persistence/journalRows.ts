@@ -38,6 +38,8 @@ export interface FlushParameters {
   /** Net change of each touched slice's figures over the batch, one entry per slice. */
   readonly inventory: {
     sliceIds: string[];
+    /** The epoch the slice's row must still hold for the flush to commit (see `buildFlushParameters`). */
+    epochs: number[];
     stock: number[];
     available: number[];
     reserved: number[];
@@ -92,6 +94,12 @@ export function figureDelta(event: SliceEvent): FigureDelta {
 export function buildFlushParameters(
   events: readonly JournalEvent[],
   snapshots: readonly JournalSnapshot[],
+  /**
+   * The epoch under which this process owns each slice's journal. The flush writes only where the
+   * slice's row still holds that epoch, so a writer that lost the slice (a statement that outlived
+   * its client, a worker replaced) cannot commit beside the new owner.
+   */
+  epochOf: (sliceId: string) => number,
 ): FlushParameters {
   const journal: FlushParameters['journal'] = {
     sliceIds: [],
@@ -132,8 +140,15 @@ export function buildFlushParameters(
     }
   }
 
+  // A slice with only a snapshot in the batch is fenced like the others: its row is touched
+  // with a change of nothing, under its epoch.
+  for (const snapshot of snapshots) {
+    if (!deltas.has(snapshot.sliceId)) deltas.set(snapshot.sliceId, { stock: 0, available: 0, reserved: 0, sold: 0 });
+  }
+
   const inventory: FlushParameters['inventory'] = {
     sliceIds: [],
+    epochs: [],
     stock: [],
     available: [],
     reserved: [],
@@ -141,6 +156,7 @@ export function buildFlushParameters(
   };
   for (const [sliceId, delta] of deltas) {
     inventory.sliceIds.push(sliceId);
+    inventory.epochs.push(epochOf(sliceId));
     inventory.stock.push(delta.stock);
     inventory.available.push(delta.available);
     inventory.reserved.push(delta.reserved);
@@ -205,6 +221,16 @@ interface EventColumns {
   detail: string | null;
 }
 
+/** A client's idempotency key rides in `detail`: only keyed requests pay for it. */
+function keyDetail(idempotencyKey: string | undefined): string | null {
+  return idempotencyKey === undefined ? null : JSON.stringify({ idempotencyKey });
+}
+
+function keyOf(row: JournalRow): { idempotencyKey?: string } {
+  const idempotencyKey = (row.detail as { idempotencyKey?: string } | null)?.idempotencyKey;
+  return idempotencyKey === undefined ? {} : { idempotencyKey };
+}
+
 function eventColumns(event: SliceEvent): EventColumns {
   const none: EventColumns = {
     userId: null,
@@ -220,7 +246,7 @@ function eventColumns(event: SliceEvent): EventColumns {
       return { ...none, quantity: event.stock, detail: JSON.stringify(terms) };
     }
     case 'restocked':
-      return { ...none, quantity: event.quantity };
+      return { ...none, quantity: event.quantity, detail: event.restockId === undefined ? null : JSON.stringify({ restockId: event.restockId }) };
     case 'amended':
       return {
         ...none,
@@ -233,6 +259,7 @@ function eventColumns(event: SliceEvent): EventColumns {
         quantity: event.quantity,
         reservationId: event.reservationId,
         expiresAt: event.expiresAt,
+        detail: keyDetail(event.idempotencyKey),
       };
     case 'confirmed':
       return {
@@ -246,19 +273,19 @@ function eventColumns(event: SliceEvent): EventColumns {
     case 'expired':
       return { ...none, userId: event.userId, quantity: event.quantity, reservationId: event.reservationId };
     case 'purchased':
-      return { ...none, userId: event.userId, quantity: event.quantity, orderId: event.orderId };
+      return { ...none, userId: event.userId, quantity: event.quantity, orderId: event.orderId, detail: keyDetail(event.idempotencyKey) };
     // Transfers are rare next to orders, so their few fields ride in `detail`.
     case 'transferred_out':
       return {
         ...none,
         quantity: event.quantity,
-        detail: JSON.stringify({ transferId: event.transferId, toSliceIndex: event.toSliceIndex }),
+        detail: JSON.stringify({ transferId: event.transferId, toSliceIndex: event.toSliceIndex, sequence: event.sequence }),
       };
     case 'transferred_in':
       return {
         ...none,
         quantity: event.quantity,
-        detail: JSON.stringify({ transferId: event.transferId, fromSliceIndex: event.fromSliceIndex }),
+        detail: JSON.stringify({ transferId: event.transferId, fromSliceIndex: event.fromSliceIndex, sequence: event.sequence }),
       };
     case 'transfer_settled':
       return { ...none, detail: JSON.stringify({ transferId: event.transferId }) };
@@ -307,8 +334,10 @@ export function eventFromRow(row: JournalRow): SliceEvent {
       };
       return { kind: 'defined', atMs, ...detail };
     }
-    case 'restocked':
-      return { kind: 'restocked', quantity: quantity(), atMs };
+    case 'restocked': {
+      const restockId = (row.detail as { restockId?: string } | null)?.restockId;
+      return { kind: 'restocked', quantity: quantity(), ...(restockId === undefined ? {} : { restockId }), atMs };
+    }
     case 'amended': {
       const detail = required(row.detail, 'detail', row) as { perUserLimit: number; startsAt: number; endsAt: number | null };
       return { kind: 'amended', perUserLimit: detail.perUserLimit, startsAt: detail.startsAt, endsAt: detail.endsAt, atMs };
@@ -320,6 +349,7 @@ export function eventFromRow(row: JournalRow): SliceEvent {
         userId: userId(),
         quantity: quantity(),
         expiresAt: Number(required(row.expires_at, 'expires_at', row)),
+        ...keyOf(row),
         atMs,
       };
     case 'confirmed':
@@ -335,14 +365,17 @@ export function eventFromRow(row: JournalRow): SliceEvent {
     case 'expired':
       return { kind: row.kind, reservationId: reservationId(), userId: userId(), quantity: quantity(), atMs };
     case 'purchased':
-      return { kind: 'purchased', orderId: orderId(), userId: userId(), quantity: quantity(), atMs };
+      return { kind: 'purchased', orderId: orderId(), userId: userId(), quantity: quantity(), ...keyOf(row), atMs };
+    // Transfers journaled before transfers were numbered have no `sequence`.
     case 'transferred_out': {
-      const detail = required(row.detail, 'detail', row) as { transferId: string; toSliceIndex: number };
-      return { kind: 'transferred_out', transferId: detail.transferId, toSliceIndex: detail.toSliceIndex, quantity: quantity(), atMs };
+      const detail = required(row.detail, 'detail', row) as { transferId: string; toSliceIndex: number; sequence?: number };
+      const { transferId, toSliceIndex, sequence } = detail;
+      return { kind: 'transferred_out', transferId, toSliceIndex, ...(sequence === undefined ? {} : { sequence }), quantity: quantity(), atMs };
     }
     case 'transferred_in': {
-      const detail = required(row.detail, 'detail', row) as { transferId: string; fromSliceIndex: number };
-      return { kind: 'transferred_in', transferId: detail.transferId, fromSliceIndex: detail.fromSliceIndex, quantity: quantity(), atMs };
+      const detail = required(row.detail, 'detail', row) as { transferId: string; fromSliceIndex: number; sequence?: number };
+      const { transferId, fromSliceIndex, sequence } = detail;
+      return { kind: 'transferred_in', transferId, fromSliceIndex, ...(sequence === undefined ? {} : { sequence }), quantity: quantity(), atMs };
     }
     case 'transfer_settled': {
       const detail = required(row.detail, 'detail', row) as { transferId: string };
@@ -353,4 +386,18 @@ export function eventFromRow(row: JournalRow): SliceEvent {
     default:
       throw new Error(`journal row ${row.sequence} has an unknown kind ${row.kind}`);
   }
+}
+
+/**
+ * Whether a stored journal row is this very event: how a flush whose outcome was lost finds out
+ * whether it committed. Every field counts, ids and times included, so an event decided later
+ * at the same place in the journal is never taken for it.
+ */
+export function rowHoldsEvent(row: JournalRow, event: SliceEvent): boolean {
+  return canonical(eventFromRow(row)) === canonical(event);
+}
+
+function canonical(event: SliceEvent): string {
+  const record = event as unknown as Record<string, unknown>;
+  return JSON.stringify(Object.keys(record).sort().map((key) => [key, record[key]]));
 }

@@ -9,6 +9,7 @@ import {
   type JournalRow,
 } from './journalRows.js';
 
+const epochOf = () => 3;
 const definedEvent: SliceEvent = {
   kind: 'defined',
   atMs: 5,
@@ -59,7 +60,7 @@ describe('figureDelta', () => {
 
 describe('buildFlushParameters', () => {
   const events = allKinds.map((event, index) => ({ sliceId: index < 5 ? '1' : '2', sequence: index + 1, event }));
-  const parameters = buildFlushParameters(events, []);
+  const parameters = buildFlushParameters(events, [], epochOf);
 
   it('lays every event out as one row across the parallel arrays', () => {
     const { journal } = parameters;
@@ -92,7 +93,7 @@ describe('buildFlushParameters', () => {
       createdAt: sequence,
       snapshot: { ...definedEvent, defined: true, available: 10, reserved: 0, sold: 0, holdings: [], open: [], closed: [], outgoing: [], received: [] },
     });
-    const { snapshots } = buildFlushParameters([], [snapshot(3), snapshot(9), snapshot(5)]);
+    const { snapshots } = buildFlushParameters([], [snapshot(3), snapshot(9), snapshot(5)], epochOf);
     expect(snapshots.sequences).toEqual([9]);
     expect(JSON.parse(snapshots.data[0]!).available).toBe(10);
   });

@@ -6,13 +6,14 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
+import { idempotencyKeyLengthMax } from '../domain/idempotency.js';
 import { decimalId } from '../items.js';
 import type { AdminResult } from '../engine.js';
 import type { ServerContext } from './context.js';
 import { guarded, isAdmin, json, readJson, watchAbort } from './http.js';
 import { cancelOrder, sellerOrders } from './orderRoutes.js';
 
-const restockSchema = z.object({ delta: z.number() });
+const restockSchema = z.object({ delta: z.number(), idempotencyKey: z.string().min(1).max(idempotencyKeyLengthMax).optional() });
 
 export function registerAdminRoutes(app: TemplatedApp, context: ServerContext): void {
   const route = (handler: (response: HttpResponse, request: HttpRequest) => void) =>
@@ -84,12 +85,15 @@ function restock(response: HttpResponse, request: HttpRequest, context: ServerCo
   readJson(response, request, bodyOptions(context), async (body) => {
     const parsed = restockSchema.safeParse(body);
     if (!parsed.success) {
-      json(response, 400, { error: 'invalid', message: 'the body must be {"delta": n} with n a positive integer' });
+      json(response, 400, {
+        error: 'invalid',
+        message: 'the body must be {"delta": n} with n a positive integer, and optionally "idempotencyKey" (1 to 64 characters)',
+      });
       return;
     }
-    const result = await context.engine.restock(itemId, parsed.data.delta);
+    const result = await context.engine.restock(itemId, parsed.data.delta, parsed.data.idempotencyKey);
     if (result.ok) json(response, 200, result.value);
-    else json(response, adminStatus(result.error), { error: result.error, message: result.message });
+    else json(response, adminStatus(result.error), { ...result, ok: undefined });
   });
 }
 
@@ -113,7 +117,8 @@ function bodyOptions(context: ServerContext): { bodyBytesMax: number; logger: Se
   return { bodyBytesMax: context.limits.httpBodyBytesMax, logger: context.logger };
 }
 
-function adminStatus(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable'): number {
+/** The HTTP status of an administrative failure; shared by every admin route. */
+export function adminStatus(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable' | 'incomplete'): number {
   switch (error) {
     case 'invalid':
       return 400;
@@ -122,6 +127,7 @@ function adminStatus(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable'
     case 'not_found':
       return 404;
     case 'unavailable':
+    case 'incomplete':
       return 503;
   }
 }

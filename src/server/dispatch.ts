@@ -4,6 +4,7 @@
  * after the change committed. Each request gets exactly one reply.
  */
 import { reject, type Rejection } from '../domain/reasons.js';
+import { OutcomeUnknownError } from '../errors.js';
 import type { ChallengeBook } from '../edge/challenge.js';
 import {
   challengeMessage,
@@ -67,7 +68,7 @@ export class RequestDispatcher {
           this.replies.refuse(connection, request.type, request.id, refusal);
           return;
         }
-        const purchase = { itemId: request.item, quantity: request.qty };
+        const purchase = { itemId: request.item, quantity: request.qty, idempotencyKey: request.idempotencyKey };
         if (request.type === 'reserve') {
           this.perform(connection, request.type, request.id, () => engine.reserve(buyer, purchase), (reservation) =>
             reservedMessage(request.id, reservation),
@@ -194,7 +195,11 @@ export class RequestDispatcher {
       },
       (error: unknown) => {
         logger.error({ err: error, type }, 'a request failed');
-        this.replies.refuse(connection, type, id, reject('unavailable', 'storage cannot answer now; nothing was changed'));
+        // A change that may have committed gets no reply rather than a false one; the client
+        // learns its outcome by retrying with the same idempotency key.
+        if (!(error instanceof OutcomeUnknownError)) {
+          this.replies.refuse(connection, type, id, reject('unavailable', 'storage cannot answer now; nothing was changed'));
+        }
         inFlight.settled();
       },
     );

@@ -13,6 +13,7 @@ import type { AdminResult, OrderPage, PageRequest } from '../engine.js';
 import { decimalId } from '../items.js';
 import type { ServerContext } from './context.js';
 import { json, watchAbort } from './http.js';
+import { adminStatus } from './adminRoutes.js';
 
 /** The page a request asks for, read from its query string (which must be read before any await). */
 function pageRequestOf(request: HttpRequest): PageRequest | string {
@@ -66,7 +67,7 @@ export function cancelOrder(response: HttpResponse, request: HttpRequest, contex
   const orderId = request.getParameter(0);
   void read(context, () => context.engine.cancelOrder(orderId)).then((result) => {
     if (result.ok) json(response, 200, result.value);
-    else json(response, statusOf(result.error), { error: result.error, message: result.message });
+    else json(response, adminStatus(result.error), { error: result.error, message: result.message });
   });
 }
 
@@ -82,7 +83,7 @@ async function read<T>(context: ServerContext, query: () => Promise<AdminResult<
 function answerPage(response: HttpResponse, context: ServerContext, path: string, page: PageRequest, result: AdminResult<OrderPage>): void {
   if (!result.ok) {
     if (result.error === 'unavailable') context.logger.warn({ message: result.message }, 'orders could not be read');
-    json(response, statusOf(result.error), { error: result.error, message: result.message });
+    json(response, adminStatus(result.error), { error: result.error, message: result.message });
     return;
   }
   const { orders, next } = result.value;
@@ -98,15 +99,3 @@ function answerPage(response: HttpResponse, context: ServerContext, path: string
   });
 }
 
-function statusOf(error: 'invalid' | 'conflict' | 'not_found' | 'unavailable'): number {
-  switch (error) {
-    case 'invalid':
-      return 400;
-    case 'conflict':
-      return 409;
-    case 'not_found':
-      return 404;
-    case 'unavailable':
-      return 503;
-  }
-}

@@ -3,7 +3,7 @@
  * sends one array of these per event-loop turn, never one message per command.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { SliceCommand, SliceEvent } from '../domain/slice.js';
+import type { SliceCommand } from '../domain/slice.js';
 import type { SliceFigures, SliceOutcome } from '../actors/sliceActor.js';
 
 /** A slice as the shards name it: its inventory database and its row id there. */
@@ -21,14 +21,11 @@ export type ToShard =
 export type FromShard =
   | { readonly kind: 'started'; readonly threadId: number }
   | { readonly kind: 'ready'; readonly slice: SliceKey }
+  /** A slice stopped serving (it reloads after a failed flush) or serves again. */
+  | { readonly kind: 'serving'; readonly slice: SliceKey; readonly serving: boolean }
   | { readonly kind: 'spawn_failed'; readonly slice: SliceKey; readonly message: string }
   | { readonly kind: 'outcome'; readonly request: number; readonly outcome: SliceOutcome }
-  | {
-      readonly kind: 'figures';
-      readonly slice: SliceKey;
-      readonly figures: SliceFigures;
-      readonly events: readonly SliceEvent[];
-    }
+  | { readonly kind: 'figures'; readonly slice: SliceKey; readonly figures: SliceFigures }
   | { readonly kind: 'flushed'; readonly events: number; readonly durationMs: number; readonly committed: boolean }
   | { readonly kind: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly message: string; readonly detail?: string };
 

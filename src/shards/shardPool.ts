@@ -12,8 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { SliceFigures, SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
-import type { SliceCommand, SliceEvent } from '../domain/slice.js';
+import { noFigures, type SliceFigures, type SliceHandle, type SliceOutcome } from '../actors/sliceActor.js';
+import type { SliceCommand } from '../domain/slice.js';
 import type { FlushReport } from '../persistence/journal.js';
 import { sliceKey, TurnBatcher, type FromShard, type ShardTask, type SliceKey, type ToShard } from './messages.js';
 
@@ -25,7 +25,8 @@ export interface ShardPoolOptions {
   readonly mailboxDepthMax?: number | undefined;
   /** Requests one shard may have unanswered at most; past it, `unavailable`. */
   readonly requestsInFlightMax?: number;
-  readonly onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) => void;
+  /** A slice's committed figures changed. */
+  readonly onFigures: (sliceId: string, figures: SliceFigures) => void;
   readonly onShardRecovered?: (shardIndex: number) => void;
   /** Told about every journal flush on every shard, for metrics. */
   readonly onFlush?: ((report: FlushReport) => void) | undefined;
@@ -33,7 +34,6 @@ export interface ShardPoolOptions {
 }
 
 const unavailable: SliceOutcome = { events: [], rejection: 'unavailable' };
-const noFigures: SliceFigures = { stock: 0, available: 0, reserved: 0, sold: 0, outgoing: [] };
 export const requestsInFlightMaxDefault = 200_000;
 
 /** The worker file beside this module: TypeScript under tsx and vitest, JavaScript once built. */
@@ -71,9 +71,12 @@ export class RemoteSlice implements SliceHandle {
     return 0;
   }
 
-  /** Ready on a live shard. A slice reloading inside the worker still counts; it answers `unavailable` meanwhile. */
+  /** False while reloading inside the worker, as the worker reports it. */
+  sliceServing = true;
+
+  /** Ready on a live shard, and not reloading inside it. */
   get serving(): boolean {
-    return this.ok;
+    return this.ok && this.sliceServing;
   }
 
   submit(command: SliceCommand): Promise<SliceOutcome> {
@@ -83,6 +86,7 @@ export class RemoteSlice implements SliceHandle {
 
   markReady(): void {
     this.ok = true;
+    this.sliceServing = true;
     this.wasReady = true;
     this.started();
   }
@@ -248,7 +252,7 @@ export class ShardPool {
           const slice = shard.slices.get(message.slice);
           if (slice === undefined) break;
           slice.figures = message.figures;
-          this.options.onFigures(message.slice.slice(message.slice.indexOf(':') + 1), message.figures, message.events);
+          this.options.onFigures(message.slice.slice(message.slice.indexOf(':') + 1), message.figures);
           break;
         }
         case 'ready': {
@@ -257,6 +261,11 @@ export class ShardPool {
           const recovering = slice.wasReady && !slice.ok;
           slice.markReady();
           if (recovering && [...shard.slices.values()].every((each) => each.ok)) this.options.onShardRecovered?.(shard.index);
+          break;
+        }
+        case 'serving': {
+          const slice = shard.slices.get(message.slice);
+          if (slice !== undefined) slice.sliceServing = message.serving;
           break;
         }
         case 'spawn_failed':

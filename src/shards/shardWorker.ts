@@ -9,7 +9,6 @@
 import { threadId } from 'node:worker_threads';
 import { SliceHost, type Slice, type SliceFigures, type SliceOutcome } from '../actors/sliceActor.js';
 import { systemClock } from '../clock.js';
-import type { SliceEvent } from '../domain/slice.js';
 import { BatchingJournal } from '../persistence/journal.js';
 import { OutageWatch } from '../persistence/outageWatch.js';
 import { createPool } from '../persistence/pools.js';
@@ -29,13 +28,13 @@ function describe(error: unknown): string {
 export default async function hostShard(task: ShardTask): Promise<void> {
   const { port } = task;
   const slices = new Map<SliceKey, Slice>();
-  // Only the latest figures of a slice matter, and the transfer events among its commits.
-  const figures = new Map<SliceKey, { figures: SliceFigures; events: SliceEvent[] }>();
+  // Only the latest figures of a slice matter.
+  const figures = new Map<SliceKey, SliceFigures>();
   const out = new TurnBatcher<FromShard>(
     (messages) => port.postMessage(messages),
     () => {
       if (figures.size === 0) return [];
-      const leading = [...figures].map(([slice, latest]): FromShard => ({ kind: 'figures', slice, ...latest }));
+      const leading = [...figures].map(([slice, latest]): FromShard => ({ kind: 'figures', slice, figures: latest }));
       figures.clear();
       return leading;
     },
@@ -60,17 +59,12 @@ export default async function hostShard(task: ShardTask): Promise<void> {
       clock: systemClock,
       snapshotEvery: task.snapshotEvery,
       mailboxDepthMax: task.mailboxDepthMax,
-      onFigures: (sliceId, latest, events) => {
-        const key = sliceKey(databaseIndex, sliceId);
-        const entry = figures.get(key) ?? { figures: latest, events: [] };
-        entry.figures = latest;
-        for (const event of events) {
-          if (event.kind === 'transferred_out' || event.kind === 'transferred_in') entry.events.push(event);
-        }
-        figures.set(key, entry);
+      onFigures: (sliceId, latest) => {
+        figures.set(sliceKey(databaseIndex, sliceId), latest);
         out.schedule();
       },
       onError: (error, context) => log('error', `shard ${task.shardIndex}: ${context}`, error),
+      onServing: (sliceId, serving) => out.send({ kind: 'serving', slice: sliceKey(databaseIndex, sliceId), serving }),
     });
     return { pool, journal, host };
   });
@@ -82,9 +76,7 @@ export default async function hostShard(task: ShardTask): Promise<void> {
   const stop = async (): Promise<void> => {
     stopping = true;
     for (const database of databases) {
-      await database.host.drain();
-      database.host.stop();
-      await database.journal.release();
+      await database.host.close();
       await database.pool.end();
     }
     out.flush();

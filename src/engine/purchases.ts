@@ -1,0 +1,211 @@
+/**
+ * Buying: `reserve`, `confirm`, `cancel` and `buy`, each routed to its slice after the checks
+ * that need no hop (the item, the buyer's qualification, the window, stock at all).
+ *
+ * A `reserve` or `buy` may carry the client's idempotency key. A retry with the same key by
+ * the same user is answered with what the first request came to (the same reservation, the
+ * same order), never a second one or `limit_exceeded`. The slice owns that memory (see
+ * `SliceState.requests`), so a keyed request goes to its slice even when the engine would
+ * refuse it from memory: the slice answers a retry with the original, and refuses a new request
+ * with the engine's reason.
+ */
+import type { SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
+import type { Clock } from '../clock.js';
+import { reject, type Rejection, type RejectionReason } from '../domain/reasons.js';
+import { OutcomeUnknownError } from '../errors.js';
+import type { OrderService } from '../orders/orderService.js';
+import { qualify, sliceIndexFor, type Buyer } from '../items.js';
+import type { TokenSigner } from '../tokens.js';
+import { availableOf, type ItemRuntime } from './itemRuntime.js';
+import type { Transfers } from './transfers.js';
+import { isIdempotencyKey, type Order, type OrderView, type PurchaseRequest, type Release, type Reservation } from './types.js';
+
+export interface PurchaseContext {
+  readonly items: ReadonlyMap<string, ItemRuntime>;
+  readonly blocked: ReadonlySet<string>;
+  readonly clock: Clock;
+  /** Order ids (leased ticks), and the memory of acknowledged orders that reads see at once. */
+  readonly orderService: OrderService;
+  readonly log: (level: 'error', message: string, detail?: unknown) => void;
+  readonly tokens: TokenSigner;
+  readonly transfers: Transfers;
+  readonly assertOpen: () => void;
+}
+
+interface Routed {
+  readonly ok: true;
+  readonly item: ItemRuntime;
+  readonly slice: SliceHandle;
+  readonly sliceIndex: number;
+  /** Set on a keyed request the engine would refuse: the slice refuses it unless it is a retry. */
+  readonly refusal: RejectionReason | undefined;
+}
+
+export class Purchases {
+  constructor(private readonly context: PurchaseContext) {}
+
+  reserve(buyer: Buyer, request: PurchaseRequest): Promise<Reservation | Rejection> {
+    const routed = this.route(buyer, request);
+    if (!routed.ok) return Promise.resolve(routed);
+    const { item, sliceIndex, refusal } = routed;
+    const reservationId = item.reservationIds[sliceIndex]!.next(routed.slice);
+    if (reservationId === null) return Promise.resolve(reject('unavailable'));
+    const { clock, tokens, transfers } = this.context;
+    return transfers
+      .submitWithRebalance(item, sliceIndex, request.quantity, () => ({
+        kind: 'reserve',
+        userId: buyer.userId,
+        quantity: request.quantity,
+        reservationId,
+        nowMs: clock.now(),
+        idempotencyKey: request.idempotencyKey,
+        refusal,
+      }))
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'reserved') return rejectionOf(outcome);
+        // The event's own id and expiry: a retry is answered with the original reservation.
+        const token = tokens.sign({
+          itemId: item.definition.id,
+          sliceIndex,
+          reservationId: event.reservationId,
+          userId: buyer.userId,
+          expiresAt: event.expiresAt,
+        });
+        return { ok: true, token, expiresAt: event.expiresAt, itemId: item.definition.id, quantity: event.quantity };
+      });
+  }
+
+  /**
+   * Turns a reservation into an order. A blocked user's reservations can no longer become
+   * orders (they can still be cancelled, or run out); see the README on blocks.
+   */
+  confirm(buyer: Buyer, token: string): Promise<Order | Rejection> {
+    const target = this.tokenTarget(buyer, token);
+    if (!target.ok) return Promise.resolve(target);
+    if (this.context.blocked.has(buyer.userId)) return Promise.resolve(reject('blocked'));
+    const { slice, itemId, reservationId } = target;
+    const { orderService } = this.context;
+    const sellerId = this.context.items.get(itemId)!.definition.sellerId;
+    const orderId = orderService.ids.tryNext(buyer.userId, sellerId);
+    if (orderId === undefined) return this.afterOrderIdLease(() => this.confirm(buyer, token));
+    return slice
+      .submit({ kind: 'confirm', userId: buyer.userId, reservationId, orderId, nowMs: this.context.clock.now() })
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'confirmed') return rejectionOf(outcome);
+        orderService.acknowledged(acknowledgedView(orderId, itemId, buyer.userId, sellerId, event));
+        return { ok: true, orderId, itemId, quantity: event.quantity };
+      });
+  }
+
+  /** Gives a reservation's stock back. Allowed to blocked users too: it only helps the other buyers. */
+  cancel(buyer: Buyer, token: string): Promise<Release | Rejection> {
+    const target = this.tokenTarget(buyer, token);
+    if (!target.ok) return Promise.resolve(target);
+    const { slice, itemId, reservationId } = target;
+    return slice
+      .submit({ kind: 'cancel', userId: buyer.userId, reservationId, nowMs: this.context.clock.now() })
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'cancelled') return rejectionOf(outcome);
+        return { ok: true, itemId, quantity: event.quantity };
+      });
+  }
+
+  /** A reserve and a confirm in one step: one journaled `purchased` event. */
+  buy(buyer: Buyer, request: PurchaseRequest): Promise<Order | Rejection> {
+    const routed = this.route(buyer, request);
+    if (!routed.ok) return Promise.resolve(routed);
+    const { clock, orderService, transfers } = this.context;
+    const { sellerId } = routed.item.definition;
+    const orderId = orderService.ids.tryNext(buyer.userId, sellerId);
+    if (orderId === undefined) return this.afterOrderIdLease(() => this.buy(buyer, request));
+    return transfers
+      .submitWithRebalance(routed.item, routed.sliceIndex, request.quantity, () => ({
+        kind: 'buy',
+        userId: buyer.userId,
+        quantity: request.quantity,
+        orderId,
+        nowMs: clock.now(),
+        idempotencyKey: request.idempotencyKey,
+        refusal: routed.refusal,
+      }))
+      .then((outcome) => {
+        const event = outcome.events[0];
+        if (outcome.rejection !== null || event?.kind !== 'purchased') return rejectionOf(outcome);
+        // The event's own order id: a retry is answered with the original order.
+        orderService.acknowledged(acknowledgedView(event.orderId, request.itemId, buyer.userId, sellerId, event));
+        return { ok: true, orderId: event.orderId, itemId: request.itemId, quantity: event.quantity };
+      });
+  }
+
+  /** Order ids ran out of their leased ticks: `retry` once a new lease has committed. */
+  private afterOrderIdLease<T>(retry: () => Promise<T | Rejection>): Promise<T | Rejection> {
+    return this.context.orderService.ids.whenLeased().then(retry, (error: unknown) => {
+      this.context.log('error', 'no order ids: leasing ticks failed', error);
+      return reject('unavailable');
+    });
+  }
+
+  /**
+   * Everything that can be answered before a hop to a slice: the item exists, the user
+   * qualifies, the sale is open, and there is stock at all. A sold-out item is answered here,
+   * from memory, for as long as nothing is available; a keyed request goes on to its slice
+   * with the refusal (see the module comment).
+   */
+  private route(buyer: Buyer, request: PurchaseRequest): Routed | Rejection {
+    this.context.assertOpen();
+    if (!Number.isSafeInteger(request.quantity) || request.quantity < 1) {
+      return reject('invalid', 'qty must be a positive integer');
+    }
+    if (request.idempotencyKey !== undefined && !isIdempotencyKey(request.idempotencyKey)) {
+      return reject('invalid', 'idempotencyKey must be a string of 1 to 64 characters');
+    }
+    const item = this.context.items.get(request.itemId);
+    if (item === undefined) return reject('unknown_item');
+    const refusal = this.refusalOf(buyer, item);
+    if (refusal !== null && request.idempotencyKey === undefined) return reject(refusal);
+    const sliceIndex = sliceIndexFor(buyer.userId, item.slices.length);
+    return { ok: true, item, slice: item.slices[sliceIndex]!, sliceIndex, refusal: refusal ?? undefined };
+  }
+
+  private refusalOf(buyer: Buyer, item: ItemRuntime): RejectionReason | null {
+    const refusal = qualify(buyer, item.definition, this.context.blocked.has(buyer.userId));
+    if (refusal !== null) return refusal;
+    const nowMs = this.context.clock.now();
+    const { startsAt, endsAt } = item.definition;
+    if (nowMs < startsAt) return 'not_started';
+    if (endsAt !== null && nowMs >= endsAt) return 'ended';
+    if (availableOf(item) === 0) return 'sold_out';
+    return null;
+  }
+
+  private tokenTarget(
+    buyer: Buyer,
+    token: string,
+  ): { ok: true; slice: SliceHandle; itemId: string; reservationId: string } | Rejection {
+    this.context.assertOpen();
+    const claims = typeof token === 'string' ? this.context.tokens.verify(token) : null;
+    if (claims === null || claims.userId !== buyer.userId) return reject('token_invalid');
+    const slice = this.context.items.get(claims.itemId)?.slices[claims.sliceIndex];
+    if (slice === undefined) return reject('token_invalid');
+    return { ok: true, slice, itemId: claims.itemId, reservationId: claims.reservationId };
+  }
+}
+
+function rejectionOf(outcome: SliceOutcome): Rejection {
+  // Not `unavailable`: that would promise that nothing changed.
+  if (outcome.outcomeUnknown === true) throw new OutcomeUnknownError('the engine closed before the outcome was known');
+  return reject(outcome.rejection ?? 'unavailable');
+}
+
+function acknowledgedView(
+  orderId: string,
+  itemId: string,
+  userId: string,
+  sellerId: string,
+  event: { readonly quantity: number; readonly atMs: number },
+): OrderView {
+  return { orderId, itemId, userId, sellerId, qty: event.quantity, status: 'confirmed', createdAt: event.atMs };
+}
