@@ -10,8 +10,11 @@
  *
  * An item spread over several databases is written without a transaction across them: first
  * its slices on the other databases, then, last, its catalog row on the primary, which lists
- * where each slice lives. That last commit is the moment the item exists. If it never comes,
- * the slice rows written before it belong to no item, and nothing ever reads them.
+ * where each slice lives. That last commit is the moment the item exists. If it never comes
+ * (the primary failed, or the process died in between), the rows written before it are
+ * orphans: they belong to no item, and the next create of the same id removes them before it
+ * writes, so a failed create never blocks its id. A primary commit whose answer was lost is
+ * settled by reading the catalog back, so the caller hears whether the item exists.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -35,6 +38,12 @@ export interface StoredItem {
 }
 
 export class Catalog {
+  /**
+   * Creates run one at a time: a create removes the orphans of its id on the other databases,
+   * which must never be the rows of a concurrent create of the same id that is about to commit.
+   */
+  private creating: Promise<unknown> = Promise.resolve();
+
   /** `pools[0]` is the primary. */
   constructor(private readonly pools: readonly pg.Pool[]) {
     if (pools.length === 0) throw new Error('the catalog needs at least one database');
@@ -53,7 +62,13 @@ export class Catalog {
    * that holds slices of it, then the catalog row. Throws an error with code 23505 when the id
    * is taken.
    */
-  async insertItem(definition: ItemDefinition, nowMs: number): Promise<SlicePlacement[]> {
+  insertItem(definition: ItemDefinition, nowMs: number): Promise<SlicePlacement[]> {
+    const created = this.creating.then(() => this.insertItemAlone(definition, nowMs));
+    this.creating = created.catch(() => undefined);
+    return created;
+  }
+
+  private async insertItemAlone(definition: ItemDefinition, nowMs: number): Promise<SlicePlacement[]> {
     const taken = await this.primary.query('SELECT 1 FROM sale_item WHERE id = $1', [definition.id]);
     if (taken.rowCount !== 0) throw Object.assign(new Error(`item ${definition.id} exists`), { code: '23505' });
 
@@ -71,13 +86,46 @@ export class Catalog {
       placements.flatMap((placement, sliceIndex) =>
         placement.databaseIndex === databaseIndex ? [{ ...placement, sliceIndex, stock: shares[sliceIndex]! }] : [],
       );
+    // The primary has no catalog row for this id, so whatever the other databases hold for it
+    // is left by a create that never committed.
+    await this.removeOrphans(definition.id);
     for (let databaseIndex = 1; databaseIndex < this.pools.length; databaseIndex++) {
       const slices = onDatabase(databaseIndex);
       if (slices.length === 0) continue;
       await inTransaction(this.pools[databaseIndex]!, (client) => writeSlices(client, definition, headerId, slices, nowMs, false));
     }
-    await inTransaction(this.primary, (client) => writeSlices(client, definition, headerId, onDatabase(0), nowMs, true, placements));
+    try {
+      await inTransaction(this.primary, (client) => writeSlices(client, definition, headerId, onDatabase(0), nowMs, true, placements));
+    } catch (error) {
+      // The commit's answer may be lost although it committed: the catalog row says.
+      if (await this.catalogHolds(definition.id, placements).catch(() => false)) return placements;
+      await this.removeOrphans(definition.id).catch(() => undefined);
+      throw error;
+    }
     return placements;
+  }
+
+  /** True when the primary's catalog row for `itemId` lists exactly these slices. */
+  private async catalogHolds(itemId: string, placements: readonly SlicePlacement[]): Promise<boolean> {
+    const { rows } = await this.primary.query<{ slice_ids: string[] | null }>('SELECT slice_ids::text[] FROM sale_item WHERE id = $1', [
+      itemId,
+    ]);
+    const stored = rows[0]?.slice_ids;
+    return stored !== undefined && stored !== null && stored.join(',') === placements.map((placement) => placement.sliceId).join(',');
+  }
+
+  /** Removes, from every database but the primary, the rows a create of `itemId` left without its catalog row. */
+  private async removeOrphans(itemId: string): Promise<void> {
+    for (const pool of this.pools.slice(1)) {
+      await inTransaction(pool, async (client) => {
+        const slices = `SELECT id FROM item_inventory WHERE item_id = $1`;
+        await client.query(`DELETE FROM journal WHERE slice_id IN (${slices})`, [itemId]);
+        await client.query(`DELETE FROM journal_snapshot WHERE slice_id IN (${slices})`, [itemId]);
+        await client.query('DELETE FROM item_inventory WHERE item_id = $1 AND parent_id IS NOT NULL', [itemId]);
+        await client.query('DELETE FROM item_inventory WHERE item_id = $1', [itemId]);
+        await client.query('DELETE FROM sale_item WHERE id = $1', [itemId]);
+      });
+    }
   }
 
   /**
