@@ -17,6 +17,8 @@ export interface SliceRuntime {
   close(): Promise<void>;
   /** Decided work not yet committed and answered. */
   readonly backlog: number;
+  /** Settles once every command handed to a slice so far has been decided, committed and answered. */
+  idle(): Promise<void>;
   /** Kills a shard worker as a crash would; only runtimes with workers can. */
   terminateWorker?(shardIndex: number): Promise<void>;
 }
@@ -72,6 +74,10 @@ export class InProcessSlices implements SliceRuntime {
   get backlog(): number {
     return this.databases.reduce((sum, { journal }) => sum + journal.bufferedEvents, 0);
   }
+
+  async idle(): Promise<void> {
+    await Promise.all(this.databases.map(({ host }) => host.drain()));
+  }
 }
 
 export class ShardedSlices implements SliceRuntime {
@@ -101,6 +107,11 @@ export class ShardedSlices implements SliceRuntime {
 
   get backlog(): number {
     return this.pool.requestsInFlight;
+  }
+
+  /** The workers answer every request only after its commit, so no request in flight is quiet. */
+  async idle(): Promise<void> {
+    while (this.pool.requestsInFlight > 0) await new Promise((resolve) => setTimeout(resolve, 5));
   }
 
   terminateWorker(shardIndex: number): Promise<void> {

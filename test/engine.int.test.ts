@@ -177,6 +177,30 @@ describe('reservations over time (simulated clock)', () => {
   });
 });
 
+describe('engine.idle()', () => {
+  it('settles once every due expiry has committed and been answered, across slices, with no polling', async () => {
+    const clock = new SimulatedClock(Date.now());
+    const engine = await createEngine({ databaseUrl: database.url, clock });
+    const itemId = newItemId();
+    await engine.createItem({ id: itemId, name: 'Cap', sellerId: '7', stock: 40, reserveTtlMs: 5_000, slices: 4 });
+    const reservations = await Promise.all(
+      Array.from({ length: 40 }, (_, index) => engine.reserve({ userId: String(7_000 + index) }, { itemId, quantity: 1 })),
+    );
+    expect(reservations.filter((reservation) => reservation.ok)).toHaveLength(40);
+    expect(engine.item(itemId)).toMatchObject({ available: 0, reserved: 40 });
+
+    clock.advance(5_000);
+    // Right after advance() the expiries are due and decided but not yet committed.
+    await engine.idle();
+    expect(engine.item(itemId)).toMatchObject({ available: 40, reserved: 0, status: 'on_sale' });
+    expect(await storedFigures(admin, itemId)).toEqual({ stock: 40, available: 40, reserved: 0, sold: 0 });
+    // Quiet already: a second call settles at once and changes nothing.
+    await engine.idle();
+    expect(engine.item(itemId)).toMatchObject({ available: 40, reserved: 0 });
+    await engine.close();
+  });
+});
+
 describe('restarts', () => {
   it('restores every figure, open reservation and limit after close and reopen', async () => {
     let engine = await createEngine({ databaseUrl: database.url, snapshotEvery: 50 });

@@ -296,6 +296,24 @@ export class Engine {
     return this.closed;
   }
 
+  /**
+   * Settles when the engine is quiet: every timer that is due has run (a `SimulatedClock` runs
+   * due timers inside `advance()`), and every command they or callers started has been decided,
+   * committed and answered, transfers between slices included. For tests: advance the clock,
+   * await `idle()`, then read, with no polling.
+   */
+  async idle(): Promise<void> {
+    this.assertOpen();
+    // Answers run as promise callbacks after their commit and may start more work (a transfer,
+    // a retried rebalance); quiet means two looks in a row with nothing left.
+    for (let quietLooks = 0; quietLooks < 2; ) {
+      const before = this.runtime.backlog;
+      await this.runtime.idle();
+      await new Promise((resolve) => setImmediate(resolve));
+      quietLooks = before === 0 && this.runtime.backlog === 0 ? quietLooks + 1 : 0;
+    }
+  }
+
   /** Commits and answers everything in flight, then stops the actors and the database connections. */
   async close(): Promise<void> {
     if (this.closed) return;
