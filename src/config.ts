@@ -75,6 +75,14 @@ export interface Config {
   readonly defaultSlices: number | undefined;
   /** The engine's process number, kept in order ids (0..99). */
   readonly nodeId: number;
+  /** Order database URLs (SECKILL_ORDER_DATABASE_URLS, comma-separated); empty: the engine's default two. */
+  readonly orderDatabaseUrls: readonly string[];
+  /** Tables per order database in each dimension. */
+  readonly orderTablesPerDatabase: number;
+  /** Orders older than this move to the history tables. */
+  readonly orderHistoryAfterMs: number;
+  /** Orders the history job moves per transaction. */
+  readonly orderHistoryBatchRows: number;
   readonly limits: EdgeLimits;
 }
 
@@ -230,6 +238,17 @@ export function parseConfig(
   const flushEventsText = read('SECKILL_FLUSH_EVENTS_MAX');
   const flushEventsMax = flushEventsText === undefined ? undefined : integer('SECKILL_FLUSH_EVENTS_MAX', 0, 1, 100_000);
   const nodeId = integer('SECKILL_NODE_ID', 0, 0, 99);
+  const orderDatabaseUrls = (read('SECKILL_ORDER_DATABASE_URLS') ?? '')
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
+  if (orderDatabaseUrls.some((url) => !isPostgresUrl(url))) {
+    problems.push('SECKILL_ORDER_DATABASE_URLS must be a comma-separated list of postgres:// URLs');
+  }
+  if (orderDatabaseUrls.length > 100) problems.push('SECKILL_ORDER_DATABASE_URLS may name 100 order databases at most');
+  const orderTablesPerDatabase = integer('SECKILL_ORDER_TABLES_PER_DATABASE', 8, 1, 100);
+  const orderHistoryAfterDays = integer('SECKILL_ORDER_HISTORY_AFTER_DAYS', 90, 1, 36_500);
+  const orderHistoryBatchRows = integer('SECKILL_ORDER_HISTORY_BATCH_ROWS', 1_000, 1, 100_000);
   const shards = integer('SECKILL_SHARDS', defaultShards(availableParallelism()), 0, 64);
   const defaultSlices =
     read('SECKILL_DEFAULT_SLICES') === undefined ? undefined : integer('SECKILL_DEFAULT_SLICES', 1, 1, 64);
@@ -254,6 +273,10 @@ export function parseConfig(
     shards,
     defaultSlices,
     nodeId,
+    orderDatabaseUrls,
+    orderTablesPerDatabase,
+    orderHistoryAfterMs: orderHistoryAfterDays * 24 * 3_600_000,
+    orderHistoryBatchRows,
     limits,
   };
 }

@@ -17,7 +17,29 @@ describe('configuration', () => {
       adminToken: 'generated',
       adminTokenGenerated: true,
       inventoryDatabaseUrls: [],
+      orderDatabaseUrls: [],
+      orderTablesPerDatabase: 8,
+      orderHistoryAfterMs: 90 * 24 * 3_600_000,
+      orderHistoryBatchRows: 1_000,
       limits: defaultLimits,
+    });
+  });
+
+  it('reads the order databases and their shape', () => {
+    const config = parseConfig(
+      {
+        SECKILL_ORDER_DATABASE_URLS: 'postgres://u:p@orders0/o, postgres://u:p@orders1/o',
+        SECKILL_ORDER_TABLES_PER_DATABASE: '64',
+        SECKILL_ORDER_HISTORY_AFTER_DAYS: '30',
+        SECKILL_ORDER_HISTORY_BATCH_ROWS: '500',
+      },
+      secret,
+    );
+    expect(config).toMatchObject({
+      orderDatabaseUrls: ['postgres://u:p@orders0/o', 'postgres://u:p@orders1/o'],
+      orderTablesPerDatabase: 64,
+      orderHistoryAfterMs: 30 * 24 * 3_600_000,
+      orderHistoryBatchRows: 500,
     });
   });
 
@@ -52,6 +74,11 @@ describe('configuration', () => {
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     [{ SECKILL_SHARDS: '-1' }, 'SECKILL_SHARDS'],
     [{ SECKILL_INVENTORY_DATABASE_URLS: 'postgres://u:p@db2/x' }, 'SECKILL_INVENTORY_DATABASE_URLS'],
+    [{ SECKILL_ORDER_DATABASE_URLS: 'http://orders' }, 'SECKILL_ORDER_DATABASE_URLS'],
+    [{ SECKILL_ORDER_TABLES_PER_DATABASE: '0' }, 'SECKILL_ORDER_TABLES_PER_DATABASE'],
+    [{ SECKILL_ORDER_TABLES_PER_DATABASE: '101' }, 'SECKILL_ORDER_TABLES_PER_DATABASE'],
+    [{ SECKILL_ORDER_HISTORY_AFTER_DAYS: '0' }, 'SECKILL_ORDER_HISTORY_AFTER_DAYS'],
+    [{ SECKILL_ORDER_HISTORY_BATCH_ROWS: 'many' }, 'SECKILL_ORDER_HISTORY_BATCH_ROWS'],
     [{ SECKILL_DATABASE_WAIT_MS: 'soon' }, 'SECKILL_DATABASE_WAIT_MS'],
   ])('refuses %j, naming %s', (environment, name) => {
     expect(() => parseConfig(environment, secret)).toThrow(ConfigurationError);

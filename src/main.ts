@@ -106,7 +106,12 @@ async function main(): Promise<void> {
       shards: config.shards,
       defaultSlices: config.defaultSlices,
       nodeId: config.nodeId,
+      orderDatabaseUrls: config.orderDatabaseUrls,
+      orderTablesPerDatabase: config.orderTablesPerDatabase,
+      orderHistoryAfterMs: config.orderHistoryAfterMs,
+      orderHistoryBatchRows: config.orderHistoryBatchRows,
       onFlush: metrics.flush,
+      onProjection: metrics.projection,
       log: (level, message, detail) => {
         if (detail === undefined) logger[level](message);
         else logger[level]({ detail: detail instanceof Error ? { message: detail.message, stack: detail.stack } : detail }, message);

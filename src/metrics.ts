@@ -11,13 +11,27 @@
  *   seckill_requests_in_flight (handed to the engine, not answered yet).
  * - seckill_stock_pushes_total{kind}, seckill_connections_closed_total{reason}, and
  *   seckill_congested_connections (connections whose stock pushes are held back as they lag).
+ * - seckill_ack_duration_seconds{type}: from a request's arrival to its answer, for the
+ *   requests the engine decides (reserve, buy, confirm, cancel).
+ * - seckill_projection_lag_events (journal events an order database has not taken in yet),
+ *   seckill_projection_lag_seconds (per order written, from its decision to its projection's
+ *   commit, fed by the engine's `onProjection`), and seckill_pending_orders (acknowledged orders
+ *   kept in memory for read-your-writes until projected).
  * - The process's default metrics (memory, event-loop lag, ...).
+ *
+ * `live` holds the last seconds of the same observations for the dashboard (liveFigures.ts).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LiveFigures } from './liveFigures.js';
 import type { FlushReport } from './persistence/journal.js';
+import type { ProjectionReport } from './orders/projector.js';
+
+/** Requests whose answer is an order being acknowledged, for the orders/s figure. */
+const orderingRequests: ReadonlySet<string> = new Set(['buy', 'confirm']);
 
 export class Metrics {
   readonly registry = new Registry();
+  readonly live: LiveFigures;
   private readonly requests: Counter<'type' | 'outcome'>;
   private readonly requestChildren = new Map<string, { inc(): void }>();
   private readonly flushBatch: Histogram;
@@ -26,11 +40,16 @@ export class Metrics {
   private readonly openConnections: Gauge;
   private readonly stockPushes: Counter<'kind'>;
   private readonly closedConnections: Counter<'reason'>;
+  private readonly ackDuration: Histogram<'type'>;
   private journalBacklogSource: () => number = () => 0;
   private congestedSource: () => number = () => 0;
   private inFlightSource: () => number = () => 0;
+  private projectionSource: () => { lagEvents: number; pendingOrders: number } = () => ({ lagEvents: 0, pendingOrders: 0 });
+  private readonly projectionLag: Histogram;
 
-  constructor() {
+  /** `now` is the clock of the live figures' window (wall time by default). */
+  constructor(options: { now?: () => number } = {}) {
+    this.live = new LiveFigures({ now: options.now ?? Date.now });
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'seckill_requests_total',
@@ -87,6 +106,29 @@ export class Metrics {
         this.set(congested());
       },
     });
+    const projection = (): { lagEvents: number; pendingOrders: number } => this.projectionSource();
+    new Gauge({
+      name: 'seckill_projection_lag_events',
+      help: 'Journal events committed and not yet taken in by an order database (the largest over them).',
+      registers,
+      collect() {
+        this.set(projection().lagEvents);
+      },
+    });
+    new Gauge({
+      name: 'seckill_pending_orders',
+      help: 'Acknowledged orders kept in memory for read-your-writes until the projection holds them.',
+      registers,
+      collect() {
+        this.set(projection().pendingOrders);
+      },
+    });
+    this.projectionLag = new Histogram({
+      name: 'seckill_projection_lag_seconds',
+      help: 'Per order or cancellation written to an order database: from its decision to the commit of its projection.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
     this.stockPushes = new Counter({
       name: 'seckill_stock_pushes_total',
       help: 'Stock pushes: published to an item topic, or sent to one connection.',
@@ -97,6 +139,13 @@ export class Metrics {
       name: 'seckill_connections_closed_total',
       help: 'WebSocket connections closed by the server, by reason.',
       labelNames: ['reason'],
+      registers,
+    });
+    this.ackDuration = new Histogram({
+      name: 'seckill_ack_duration_seconds',
+      help: 'From the arrival of a request the engine decides to its answer, by request type.',
+      labelNames: ['type'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
     collectDefaultMetrics({ register: this.registry });
@@ -114,6 +163,13 @@ export class Metrics {
       this.requestChildren.set(key, child);
     }
     child.inc();
+    if (outcome === 'ok' && orderingRequests.has(type)) this.live.order();
+  }
+
+  /** A request the engine decided was answered, `durationMs` after it arrived. */
+  acknowledged(type: string, durationMs: number): void {
+    this.ackDuration.labels(type).observe(durationMs / 1_000);
+    this.live.acknowledged(durationMs);
   }
 
   /** Pass as the engine's `onFlush`. */
@@ -124,6 +180,7 @@ export class Metrics {
     }
     this.flushBatch.observe(report.events);
     this.flushDuration.observe(report.durationMs / 1_000);
+    this.live.flushed(report.events, report.durationMs);
   };
 
   connectionOpened(): void {
@@ -145,6 +202,16 @@ export class Metrics {
   /** Where the journal backlog gauge reads from (the engine's `journalBacklog`). */
   watchJournalBacklog(source: () => number): void {
     this.journalBacklogSource = source;
+  }
+
+  /** Pass as the engine's `onProjection`. */
+  readonly projection = (report: ProjectionReport): void => {
+    for (const lagMs of report.lagsMs) this.projectionLag.observe(lagMs / 1_000);
+  };
+
+  /** Where the projection gauges read from (the engine's order service). */
+  watchProjection(source: () => { lagEvents: number; pendingOrders: number }): void {
+    this.projectionSource = source;
   }
 
   /** Where the in-flight requests gauge reads from. */

@@ -1,7 +1,8 @@
 /**
  * `npm run replay` — checks every projection against the journals, and with `--repair`
  * rebuilds what disagrees. Reads the same configuration as the server: DATABASE_URL with
- * SECKILL_INVENTORY_DATABASE_URLS, or the embedded PostgreSQL in SECKILL_DATA_DIR.
+ * SECKILL_INVENTORY_DATABASE_URLS, or the embedded PostgreSQL in SECKILL_DATA_DIR, and the
+ * order databases (SECKILL_ORDER_DATABASE_URLS, SECKILL_ORDER_TABLES_PER_DATABASE).
  * Exits 0 when everything agrees (or was repaired), 1 when something does not, 2 on error.
  */
 import path from 'node:path';
@@ -10,6 +11,8 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './persistenc
 import { createPool } from './persistence/pools.js';
 import { replayJournals } from './replay.js';
 import { loadConfig } from './config.js';
+import { OrderDatabases } from './orders/orderDatabases.js';
+import { orderDatabaseUrlsFor } from './orders/orderOptions.js';
 
 async function main(): Promise<number> {
   const repair = process.argv.includes('--repair');
@@ -24,8 +27,14 @@ async function main(): Promise<number> {
     databaseUrls = [configuration.databaseUrl, ...configuration.inventoryDatabaseUrls];
   }
   const pools: pg.Pool[] = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 2, statementTimeoutMs: 0 }));
+  const orderDatabaseUrls = await orderDatabaseUrlsFor(
+    { orderDatabaseUrls: configuration.orderDatabaseUrls },
+    databaseUrls[0]!,
+    embedded === undefined ? undefined : async (name) => Object.assign(new URL(embedded!.connectionString), { pathname: `/${name}` }).toString(),
+  );
+  const orderDatabases = await OrderDatabases.open(orderDatabaseUrls, configuration.orderTablesPerDatabase);
   try {
-    const report = await replayJournals(pools, { repair });
+    const report = await replayJournals(pools, orderDatabases, { repair });
     for (const slice of report.slices) {
       const state = slice.problems.length === 0 ? 'ok' : slice.repaired ? 'repaired' : 'MISMATCH';
       console.log(
@@ -42,6 +51,7 @@ async function main(): Promise<number> {
     return report.consistent ? 0 : 1;
   } finally {
     await Promise.all(pools.map((pool) => pool.end()));
+    await orderDatabases.close();
     await embedded?.stop();
   }
 }

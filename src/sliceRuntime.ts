@@ -9,18 +9,20 @@ import { SliceHost } from './actors/sliceHost.js';
 import type { Clock } from './clock.js';
 import { BatchingJournal, type FlushReport } from './persistence/journal.js';
 import { OutageWatch } from './persistence/outageWatch.js';
-import type { SliceOwner } from './persistence/journalRows.js';
 import { ShardPool } from './shards/shardPool.js';
 
 export interface SliceRuntime {
   /** Starts the slice `sliceId` of the inventory database `databaseIndex`; `placement` spreads slices over shards. */
-  spawn(sliceId: string, databaseIndex: number, owner: SliceOwner, placement: number): SliceHandle;
+  spawn(sliceId: string, databaseIndex: number, placement: number): SliceHandle;
   /** Commits and answers everything in flight, then stops the slices. */
   close(): Promise<void>;
-  /** Resolves once every due timer has run and every flush has committed and been answered. */
-  idle(): Promise<void>;
   /** Decided work not yet committed and answered. */
   readonly backlog: number;
+  /**
+   * Settles once every due timer has run and every command handed to a slice so far has been
+   * decided, committed and answered (flushes in doubt included).
+   */
+  idle(): Promise<void>;
   /** Kills a shard worker as a crash would; only runtimes with workers can. */
   terminateWorker?(shardIndex: number): Promise<void>;
 }
@@ -38,7 +40,6 @@ export interface RuntimeOptions {
 
 export class InProcessSlices implements SliceRuntime {
   private readonly databases: { journal: BatchingJournal; host: SliceHost }[];
-  private readonly owners = new Map<string, SliceOwner>();
 
   constructor(pools: readonly pg.Pool[], options: RuntimeOptions) {
     this.databases = pools.map((pool, databaseIndex) => {
@@ -46,11 +47,6 @@ export class InProcessSlices implements SliceRuntime {
       const journal = new BatchingJournal(pool, {
         clock: options.clock,
         flushEventsMax: options.flushEventsMax,
-        ownerOf: (sliceId) => {
-          const owner = this.owners.get(sliceId);
-          if (owner === undefined) throw new Error(`slice ${sliceId} belongs to no item`);
-          return owner;
-        },
         onFlush: (report) => {
           if (!report.committed) options.log('error', `journal flush of ${report.events} events failed`, report.error);
           outage.flushed(report);
@@ -69,10 +65,9 @@ export class InProcessSlices implements SliceRuntime {
     });
   }
 
-  spawn(sliceId: string, databaseIndex: number, owner: SliceOwner): SliceHandle {
+  spawn(sliceId: string, databaseIndex: number): SliceHandle {
     const database = this.databases[databaseIndex];
     if (database === undefined) throw new Error(`no inventory database ${databaseIndex}`);
-    this.owners.set(sliceId, owner);
     return database.host.spawn(sliceId);
   }
 
@@ -106,8 +101,8 @@ export class ShardedSlices implements SliceRuntime {
     });
   }
 
-  spawn(sliceId: string, databaseIndex: number, owner: SliceOwner, placement: number): SliceHandle {
-    return this.pool.spawn(placement % this.pool.shardCount, databaseIndex, sliceId, owner);
+  spawn(sliceId: string, databaseIndex: number, placement: number): SliceHandle {
+    return this.pool.spawn(placement % this.pool.shardCount, databaseIndex, sliceId);
   }
 
   close(): Promise<void> {

@@ -177,6 +177,30 @@ describe('reservations over time (simulated clock)', () => {
   });
 });
 
+describe('engine.idle()', () => {
+  it('settles once every due expiry has committed and been answered, across slices, with no polling', async () => {
+    const clock = new SimulatedClock(Date.now());
+    const engine = await createEngine({ databaseUrl: database.url, clock });
+    const itemId = newItemId();
+    await engine.createItem({ id: itemId, name: 'Cap', sellerId: '7', stock: 40, reserveTtlMs: 5_000, slices: 4 });
+    const reservations = await Promise.all(
+      Array.from({ length: 40 }, (_, index) => engine.reserve({ userId: String(7_000 + index) }, { itemId, quantity: 1 })),
+    );
+    expect(reservations.filter((reservation) => reservation.ok)).toHaveLength(40);
+    expect(engine.item(itemId)).toMatchObject({ available: 0, reserved: 40 });
+
+    clock.advance(5_000);
+    // Right after advance() the expiries are due and decided but not yet committed.
+    await engine.idle();
+    expect(engine.item(itemId)).toMatchObject({ available: 40, reserved: 0, status: 'on_sale' });
+    expect(await storedFigures(admin, itemId)).toEqual({ stock: 40, available: 40, reserved: 0, sold: 0 });
+    // Quiet already: a second call settles at once and changes nothing.
+    await engine.idle();
+    expect(engine.item(itemId)).toMatchObject({ available: 40, reserved: 0 });
+    await engine.close();
+  });
+});
+
 describe('restarts', () => {
   it('restores every figure, open reservation and limit after close and reopen', async () => {
     let engine = await createEngine({ databaseUrl: database.url, snapshotEvery: 50 });
@@ -205,6 +229,8 @@ describe('restarts', () => {
     expect(await engine.confirm({ userId: '1' }, reservation.token)).toMatchObject({ ok: true });
     expect(await engine.confirm({ userId: '1' }, reservation.token)).toMatchObject({ reason: 'token_used' });
     expect(engine.item(itemId)).toMatchObject({ stock: 500, available: 199, reserved: 0, sold: 301 });
+    // The seller's view may lag behind by the projection lag; once it has caught up it holds every order.
+    expect(await engine.orderService.whenProjected()).toBe(true);
     expect((await engine.sellerOrders('9')).length).toBe(301);
     await engine.close();
   });

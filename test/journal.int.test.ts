@@ -69,10 +69,7 @@ describe('a flush whose connection drops', () => {
     ['before it reached PostgreSQL: the buyers get unavailable, and nothing is stored', 'before_sending' as const, '42'],
   ])('%s', async (_name, drop, itemId) => {
     const sliceId = await sliceOfNewItem(itemId, 100);
-    const journal = new BatchingJournal(droppingPool(pool, [drop]), {
-      clock: systemClock,
-      ownerOf: () => ({ itemId, sellerId: '3' }),
-    });
+    const journal = new BatchingJournal(droppingPool(pool, [drop]), { clock: systemClock });
     const host = new SliceHost({ journal, clock: systemClock, onFigures: () => undefined });
     const slice = host.spawn(sliceId);
     await slice.ready;

@@ -137,9 +137,11 @@ describe('the packed tarball in another project', () => {
     await succeed('npm', ['install', ...installFlags, tarball], consumer);
   });
 
-  it('holds the compiled engine, its declarations and its migrations, and no sources, tests or maps', async () => {
+  it('holds the compiled engine and client, their declarations, the migrations and the dashboard, and no sources, tests or maps', async () => {
     const installed = path.join(consumer, 'node_modules', 'seckill');
-    expect((await readdir(installed)).sort()).toEqual(['README.md', 'dist', 'docs', 'package.json', 'sql']);
+    expect((await readdir(installed)).sort()).toEqual(['README.md', 'dist', 'docs', 'package.json', 'public', 'sql']);
+    expect(existsSync(path.join(installed, 'dist', 'src', 'client', 'index.d.ts'))).toBe(true);
+    expect(existsSync(path.join(installed, 'public', 'dashboard', 'index.html'))).toBe(true);
     expect(existsSync(path.join(installed, 'docs', 'PROTOCOL.md'))).toBe(true);
     expect(existsSync(path.join(installed, 'dist', 'src', 'index.d.ts'))).toBe(true);
     expect(existsSync(path.join(installed, 'sql', '001_engine.sql'))).toBe(true);

@@ -42,7 +42,6 @@ async function hookedSlice(itemId: string, stock: number, hooks: FlushHook[]) {
   const sliceId = await sliceOfNewItem(itemId, stock);
   const journal = new BatchingJournal(withFlushHook(pool, () => hooks.shift()), {
     clock: systemClock,
-    ownerOf: () => ({ itemId, sellerId: '3' }),
   });
   const host = new SliceHost({ journal, clock: systemClock, onFigures: () => undefined });
   const slice = host.spawn(sliceId);
@@ -100,7 +99,6 @@ describe('a flush whose outcome is lost with its connection', () => {
     ];
     const journal = new BatchingJournal(withFlushHook(pool, () => hooks.shift(), () => down), {
       clock,
-      ownerOf: () => ({ itemId, sellerId: '3' }),
     });
     const host = new SliceHost({ journal, clock, onFigures: () => undefined });
     const slice = host.spawn(sliceId);
@@ -133,7 +131,6 @@ describe('a flush whose outcome is lost with its connection', () => {
     ];
     const journal = new BatchingJournal(withFlushHook(pool, () => hooks.shift(), () => down), {
       clock: systemClock,
-      ownerOf: () => ({ itemId, sellerId: '3' }),
     });
     const host = new SliceHost({ journal, clock: systemClock, onFigures: () => undefined });
     const slice = host.spawn(sliceId);

@@ -167,3 +167,38 @@ describe('a shard worker killed mid-load', () => {
     await engine.close();
   });
 });
+
+describe('a create whose catalog row never committed', () => {
+  it('leaves no orphan behind that blocks its id: the next create of the id succeeds and sells its stock', async () => {
+    const engine = await createEngine(bothDatabases());
+    // The primary refuses the catalog row once, after the second database committed its slices
+    // (a sequence counts the attempts, since it does not roll back with the refusal).
+    await admin.query(`
+      CREATE SEQUENCE seckill.catalog_attempts;
+      CREATE FUNCTION seckill.refuse_catalog_once() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF nextval('seckill.catalog_attempts') = 1 THEN RAISE EXCEPTION 'the primary is failing on purpose'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER refuse_catalog_once BEFORE INSERT ON seckill.sale_item
+        FOR EACH ROW WHEN (NEW.id = 610) EXECUTE FUNCTION seckill.refuse_catalog_once();`);
+    try {
+      const body = { id: '610', name: 'Lamp', sellerId: '2', stock: 10, slices: 2 };
+      expect(await engine.createItem(body)).toMatchObject({ ok: false, error: 'unavailable' });
+      expect(engine.item('610')).toBeUndefined();
+
+      const created = await engine.createItem(body);
+      expect(created).toMatchObject({ ok: true, value: { id: '610', stock: 10, available: 10 } });
+      const orders = await Promise.all(
+        Array.from({ length: 12 }, (_, index) => engine.buy({ userId: String(61_000 + index) }, { itemId: '610', quantity: 1 })),
+      );
+      expect(orders.filter((order) => order.ok)).toHaveLength(10);
+      // One item's rows on the second database: its two copies of the catalog row and header, one slice.
+      const rows = await admin2.query('SELECT count(*)::int AS slices FROM item_inventory WHERE item_id = 610 AND parent_id IS NOT NULL');
+      expect(rows.rows[0].slices).toBe(1);
+    } finally {
+      await engine.close();
+      await admin.query('DROP FUNCTION seckill.refuse_catalog_once() CASCADE; DROP SEQUENCE seckill.catalog_attempts');
+    }
+  });
+});

@@ -11,6 +11,7 @@ import { Catalog } from '../../src/persistence/catalog.js';
 import { BatchingJournal } from '../../src/persistence/journal.js';
 import { createPool } from '../../src/persistence/pools.js';
 import { replayJournals } from '../../src/replay.js';
+import { OrderDatabases, orderDatabasesDefault, tablesPerDatabaseDefault } from '../../src/orders/orderDatabases.js';
 import { countMissing, type StoredCheck } from '../harness/result.js';
 
 export interface StoredItem {
@@ -30,12 +31,7 @@ export interface EngineStore {
 export async function readEngineStore(databaseUrl: string): Promise<EngineStore> {
   const pool = createPool({ connectionString: databaseUrl, connectionsMax: 2 });
   try {
-    const journal = new BatchingJournal(pool, {
-      clock: systemClock,
-      ownerOf: () => {
-        throw new Error('the bench only reads the journal');
-      },
-    });
+    const journal = new BatchingJournal(pool, { clock: systemClock });
     const items = new Map<string, StoredItem>();
     for (const item of await new Catalog([pool]).loadItems()) {
       const stored: StoredItem = { stock: 0, sold: 0, orderIds: new Set() };
@@ -52,7 +48,12 @@ export async function readEngineStore(databaseUrl: string): Promise<EngineStore>
       }
       items.set(item.definition.id, { ...stored, stock, sold });
     }
-    const replay = await replayJournals([pool]);
+    // The engine's order databases beside a DATABASE_URL: its default schemas in that database.
+    const orderDatabases = await OrderDatabases.open(
+      Array.from({ length: orderDatabasesDefault }, () => databaseUrl),
+      tablesPerDatabaseDefault,
+    );
+    const replay = await replayJournals([pool], orderDatabases).finally(() => orderDatabases.close());
     return {
       items,
       replayConsistent: replay.consistent,

@@ -11,6 +11,12 @@ export interface EngineLoadOptions {
   readonly seconds: number;
   readonly shards?: number;
   readonly slices?: number;
+  /**
+   * `live` (the default): the projector writes the order rows beside the load, as in service.
+   * `held`: the projector is held back during the measured window and catches up afterwards,
+   * so the window measures the hot path alone.
+   */
+  readonly projection?: 'live' | 'held';
 }
 
 export interface EngineLoadResult {
@@ -20,6 +26,18 @@ export interface EngineLoadResult {
   /** Events per journal flush (in-process engines only; shard workers keep theirs). */
   readonly batchSizes: number[];
   readonly flushMs: number[];
+  /**
+   * For every order written by the projector in the measured window (in each order database):
+   * from its decision to the commit of its projection, in milliseconds, ascending.
+   */
+  readonly projectionLagsMs: number[];
+  /** Journal events not yet in an order database, sampled every 50 ms of the window, ascending. */
+  readonly projectionLagEvents: number[];
+  /**
+   * After the load stopped: the journal events the busiest order database still took in (as
+   * counted by its projection batches), and how long until everything was projected.
+   */
+  readonly projectionCatchUp: { readonly events: number; readonly seconds: number };
 }
 
 const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
@@ -27,7 +45,12 @@ const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(reso
 export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineLoadResult> {
   const batchSizes: number[] = [];
   const flushMs: number[] = [];
+  const projectionLagsMs: number[] = [];
+  const projectionLagEvents: number[] = [];
   let measuring = false;
+  /** Events taken in per order database after the load stopped, while `catchingUp`. */
+  const caughtUpEvents = new Map<number, number>();
+  let catchingUp = false;
   const engine = await createEngine({
     databaseUrl: options.databaseUrl,
     shards: options.shards ?? 0,
@@ -36,6 +59,10 @@ export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineL
         batchSizes.push(report.events);
         flushMs.push(report.durationMs);
       }
+    },
+    onProjection: (report) => {
+      if (measuring) for (const lagMs of report.lagsMs) projectionLagsMs.push(lagMs);
+      if (catchingUp) caughtUpEvents.set(report.orderDatabaseIndex, (caughtUpEvents.get(report.orderDatabaseIndex) ?? 0) + report.events);
     },
   });
   const itemId = String(Date.now());
@@ -69,16 +96,34 @@ export async function runEngineLoad(options: EngineLoadOptions): Promise<EngineL
   };
   const buyers = Array.from({ length: options.inFlight }, buyer);
   await sleep(options.warmupSeconds * 1000);
+  if (options.projection === 'held') await engine.orderService.pauseProjection();
   measuring = true;
   const started = performance.now();
+  const sampler = setInterval(() => projectionLagEvents.push(engine.orderService.projectionLagEvents), 50);
   await sleep(options.seconds * 1000);
+  clearInterval(sampler);
   measuring = false;
   const elapsed = (performance.now() - started) / 1000;
   running = false;
   await Promise.all(buyers);
+  catchingUp = true;
+  const catchUpStarted = performance.now();
+  engine.orderService.resumeProjection();
+  if (!(await engine.orderService.whenProjected(600_000))) throw new Error('the projection did not catch up within 10 minutes');
+  catchingUp = false;
+  const projectionCatchUp = { events: Math.max(0, ...caughtUpEvents.values()), seconds: (performance.now() - catchUpStarted) / 1000 };
   const view = engine.item(itemId)!;
   await engine.close();
   if (refused > 0) throw new Error(`${refused} buys were refused; the measurement would not be of orders`);
   if (view.available + view.reserved + view.sold !== view.stock) throw new Error('the item does not balance');
-  return { ordersPerSecond: orders / elapsed, latenciesMs: latenciesMs.sort((left, right) => left - right), batchSizes, flushMs };
+  const ascending = (values: number[]) => values.sort((left, right) => left - right);
+  return {
+    ordersPerSecond: orders / elapsed,
+    latenciesMs: ascending(latenciesMs),
+    batchSizes,
+    flushMs,
+    projectionLagsMs: ascending(projectionLagsMs),
+    projectionLagEvents: ascending(projectionLagEvents),
+    projectionCatchUp,
+  };
 }

@@ -241,6 +241,25 @@ export function decide(command: SliceCommand, state: SliceState): Decision {
       if (!state.outgoing.has(command.transferId)) return accepted(noEvents);
       return accepted([{ kind: 'transfer_settled', transferId: command.transferId, atMs: command.nowMs }]);
     }
+    case 'cancel_order': {
+      if (!state.defined) return rejected('unknown_item');
+      if (state.cancelledOrders.has(command.orderId)) return accepted(noEvents);
+      // The order's facts come from its projection; the slice only checks that they can be
+      // true of it, so a wrong command can never make stock out of nothing.
+      const held = state.holdings.get(command.userId) ?? 0;
+      if (!isPositiveInteger(command.quantity) || command.quantity > held || command.quantity > state.sold) {
+        return rejected('invalid');
+      }
+      return accepted([
+        {
+          kind: 'order_cancelled',
+          orderId: command.orderId,
+          userId: command.userId,
+          quantity: command.quantity,
+          atMs: command.nowMs,
+        },
+      ]);
+    }
     default:
       return assertNever(command);
   }
@@ -353,6 +372,12 @@ export function evolve(state: SliceState, event: SliceEvent): SliceState {
         state.outgoing = new Map(state.outgoing);
         state.outgoing.delete(event.transferId);
       }
+      break;
+    case 'order_cancelled':
+      state.sold -= event.quantity;
+      state.available += event.quantity;
+      addHolding(state, event.userId, -event.quantity);
+      state.cancelledOrders.add(event.orderId);
       break;
     default:
       return assertNever(event);

@@ -34,6 +34,8 @@ export interface SliceSnapshot {
   readonly transfersGiven?: ReadonlyArray<readonly [number, number]>;
   readonly receivedFrom?: ReadonlyArray<readonly [number, ReceivedTransfers]>;
   readonly received: readonly string[];
+  /** Absent in snapshots taken before orders could be cancelled. */
+  readonly cancelledOrders?: readonly string[];
   readonly restocks?: readonly string[];
   readonly requests?: ReadonlyArray<readonly [string, SliceEvent]>;
 }
@@ -49,6 +51,7 @@ export function toSnapshot(state: SliceState): SliceSnapshot {
     transfersGiven: [...state.transfersGiven],
     receivedFrom: [...state.receivedFrom],
     received: [...state.received],
+    cancelledOrders: [...state.cancelledOrders],
     restocks: [...state.restocks],
     requests: [...state.requests],
   };
@@ -65,6 +68,7 @@ export function fromSnapshot(snapshot: SliceSnapshot): SliceState {
     transfersGiven: new Map(snapshot.transfersGiven ?? []),
     receivedFrom: new Map(snapshot.receivedFrom ?? []),
     received: new Set(snapshot.received),
+    cancelledOrders: new Set(snapshot.cancelledOrders ?? []),
     restocks: new Set(snapshot.restocks ?? []),
     requests: new Map(snapshot.requests ?? []),
   };

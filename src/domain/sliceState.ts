@@ -99,6 +99,11 @@ export interface SliceState {
   /** Old-style transfer ids received, oldest first, bounded by `receivedTransfersMax`. */
   received: Set<string>;
   /**
+   * Confirmed orders an administrator cancelled, so a second cancellation changes nothing. It
+   * grows only with cancellations, which are rare and deliberate, never with sales.
+   */
+  cancelledOrders: Set<string>;
+  /**
    * Ids of the restocks this slice has taken its share of, so a restock retried with its id
    * adds nothing twice. Restocks are an administrator's rare act, so every id is kept.
    */
@@ -200,7 +205,18 @@ export type SliceCommand =
       readonly nowMs: number;
     }
   /** The giver learns that the transfer arrived. */
-  | { readonly kind: 'settle_transfer'; readonly transferId: string; readonly nowMs: number };
+  | { readonly kind: 'settle_transfer'; readonly transferId: string; readonly nowMs: number }
+  /**
+   * An administrator cancels a confirmed order of this slice: its units go back on sale and its
+   * buyer's limit is freed. The order's buyer and quantity come from its projected row.
+   */
+  | {
+      readonly kind: 'cancel_order';
+      readonly orderId: string;
+      readonly userId: string;
+      readonly quantity: number;
+      readonly nowMs: number;
+    };
 
 export type SliceEvent =
   | ({ readonly kind: 'defined'; readonly atMs: number } & SliceTerms)
@@ -262,7 +278,14 @@ export type SliceEvent =
       readonly quantity: number;
       readonly atMs: number;
     }
-  | { readonly kind: 'transfer_settled'; readonly transferId: string; readonly atMs: number };
+  | { readonly kind: 'transfer_settled'; readonly transferId: string; readonly atMs: number }
+  | {
+      readonly kind: 'order_cancelled';
+      readonly orderId: string;
+      readonly userId: string;
+      readonly quantity: number;
+      readonly atMs: number;
+    };
 
 /**
  * What a command came to: the events to journal and, when the command was turned down, why.
@@ -298,6 +321,7 @@ export function initialState(): SliceState {
     transfersGiven: new Map(),
     receivedFrom: new Map(),
     received: new Set(),
+    cancelledOrders: new Set(),
     restocks: new Set(),
     requests: new Map(),
   };

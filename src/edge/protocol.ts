@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { idempotencyKeyLengthMax } from '../domain/idempotency.js';
 import type { OrderView } from '../engine.js';
+import { orderPageSizeMax } from '../orders/orderQueries.js';
 import type { RejectionReason } from '../domain/reasons.js';
 import { decimalId, type ItemView } from '../items.js';
 
@@ -19,6 +20,8 @@ export const quantityMax = 1_000_000;
 const tokenLengthMax = 1_024;
 const challengeIdLengthMax = 64;
 const answerLengthMax = 32;
+/** A cursor of an orders page: a time and an order id (src/orders/orderQueries.ts). */
+const cursorLengthMax = 64;
 
 /**
  * Close codes the server sends. Besides these, uWebSockets.js drops a connection at once,
@@ -84,7 +87,12 @@ function requestSchema(itemsMax: number) {
       answer: answer.optional(),
       idempotencyKey: idempotencyKey.optional(),
     }),
-    z.object({ type: z.literal('orders'), id: clientId }),
+    z.object({
+      type: z.literal('orders'),
+      id: clientId,
+      limit: z.number().int().min(1).max(orderPageSizeMax).optional(),
+      cursor: z.string().max(cursorLengthMax).optional(),
+    }),
   ]);
 }
 
@@ -181,8 +189,9 @@ export function releasedMessage(id: string, release: { itemId: string; quantity:
   return JSON.stringify({ type: 'released', id, item: release.itemId, qty: release.quantity });
 }
 
-export function ordersMessage(id: string, orders: readonly OrderView[]): string {
-  return JSON.stringify({ type: 'orders', id, orders });
+/** The `orders` reply; `next` (an addition to the contract) is the cursor of the next page, or `null`. */
+export function ordersMessage(id: string, orders: readonly OrderView[], next: string | null = null): string {
+  return JSON.stringify({ type: 'orders', id, orders, next });
 }
 
 /** The `stock` push; `stock` (the item's total) is an addition to the contract's fields. */

@@ -10,6 +10,9 @@ import { createPool } from '../persistence/pools.js';
 import { openStorage } from '../persistence/storage.js';
 import { InProcessSlices, ShardedSlices, type SliceRuntime } from '../sliceRuntime.js';
 import { TokenSigner } from '../tokens.js';
+import { tablesPerDatabaseDefault } from '../orders/orderDatabases.js';
+import { orderDatabaseUrlsFor } from '../orders/orderOptions.js';
+import { OrderService } from '../orders/orderService.js';
 import { Engine } from './engine.js';
 import type { EngineOptions } from './types.js';
 
@@ -27,8 +30,25 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   }
   const pools = databaseUrls.map((connectionString) => createPool({ connectionString, connectionsMax: 8 }));
   let runtime: SliceRuntime | undefined;
+  let orderService: OrderService | undefined;
   try {
     for (const pool of pools) await migrate(pool);
+    const orderDatabaseUrls = await orderDatabaseUrlsFor(options, databaseUrls[0]!, storage.ensureDatabase);
+    orderService = await OrderService.open({
+      inventoryPools: pools,
+      orderDatabaseUrls,
+      tablesPerDatabase: options.orderTablesPerDatabase ?? tablesPerDatabaseDefault,
+      clock,
+      nodeId: options.nodeId ?? 0,
+      historyAfterMs: options.orderHistoryAfterMs,
+      historyBatchRows: options.orderHistoryBatchRows,
+      historyIntervalMs: options.orderHistoryIntervalMs,
+      pendingOrdersMax: options.pendingOrdersMax,
+      orderWaitMs: options.orderWaitMs,
+      onProjection: options.onProjection,
+      beforeProjectionCommit: options.beforeProjectionCommit,
+      log,
+    });
     const catalog = new Catalog(pools);
     const items = await catalog.loadItems();
     let engine: Engine | undefined;
@@ -60,12 +80,15 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       log,
       options.defaultSlices ?? 1,
       engineLock,
+      orderService,
     );
     engine.loadBlocklist(await catalog.blocklist());
     await Promise.all(items.map((item) => engine!.startItem(item.definition, item.slices)));
+    orderService.start();
     return engine;
   } catch (error) {
     await runtime?.close().catch(() => undefined);
+    await orderService?.close().catch(() => undefined);
     await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
     await engineLock.release();
     await storage.stop();

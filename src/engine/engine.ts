@@ -5,9 +5,10 @@
  * (`amend.ts`), transfers and rebalancing (`transfers.ts`), creation and start-up (`create.ts`).
  */
 import type pg from 'pg';
+import type { SliceHandle } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
 import type { Rejection } from '../domain/reasons.js';
-import { EngineClosedError, OutcomeUnknownError } from '../errors.js';
+import { EngineClosedError, OutcomeUnknownError, StorageUnavailableError } from '../errors.js';
 import { IdGenerator } from '../ids.js';
 import {
   describeItemDefinition,
@@ -29,12 +30,25 @@ import { restockSlices } from './restock.js';
 import { StockNotifier } from './stockNotifier.js';
 import { Purchases } from './purchases.js';
 import { Transfers } from './transfers.js';
-import type { AdminItemView, AdminResult, EngineLog, Order, OrderView, PurchaseRequest, Release, Reservation } from './types.js';
+import type { OrderService, OrderResult } from '../orders/orderService.js';
+import type {
+  AdminItemView,
+  AdminResult,
+  EngineLog,
+  Order,
+  OrderPage,
+  OrderView,
+  PageRequest,
+  PurchaseRequest,
+  Release,
+  Reservation,
+} from './types.js';
 
 export class Engine {
   private closed = false;
   private readonly items = new Map<string, ItemRuntime>();
   private readonly sliceItems = new Map<string, string>();
+  private readonly sliceHandles = new Map<string, SliceHandle>();
   private readonly blocked = new Set<string>();
   private readonly notifier = new StockNotifier((itemId) => this.itemView(itemId));
   private readonly purchases: Purchases;
@@ -53,16 +67,19 @@ export class Engine {
     private readonly log: EngineLog,
     private readonly defaultSlices: number,
     private readonly engineLock: EngineLock,
+    /** Order ids, the order databases and their projection, order queries and cancellation. */
+    readonly orderService: OrderService,
   ) {
     this.transfers = new Transfers(clock, () => this.closed, log);
     this.purchases = new Purchases({
       items: this.items,
       blocked: this.blocked,
       clock,
-      orderIds: new IdGenerator(clock, nodeId),
+      orderService,
       tokens,
       transfers: this.transfers,
       assertOpen: () => this.assertOpen(),
+      log,
     });
   }
 
@@ -207,21 +224,45 @@ export class Engine {
     return this.notifier.listen(listener);
   }
 
-  /** The user's orders, newest first. */
+  /**
+   * The user's orders, newest first, the first page of `orderPage`. Holds every order this
+   * engine acknowledged to the user, however far the projection lags; rejects with
+   * `StorageUnavailableError` when it cannot say.
+   */
   async orders(userId: string): Promise<OrderView[]> {
-    this.assertOpen();
-    return this.catalog.orders('user_id', userId);
+    return pageOrThrow(await this.orderPage(userId, {}));
   }
 
-  /** The seller's orders, newest first. */
+  /** The seller's orders, newest first, the first page of `sellerOrderPage`. */
   async sellerOrders(sellerId: string): Promise<OrderView[]> {
-    this.assertOpen();
-    return this.catalog.orders('seller_id', sellerId);
+    return pageOrThrow(await this.sellerOrderPage(sellerId, {}));
   }
 
-  /** Whether storage answers now. */
+  /** A page of the user's orders, newest first; `next` asks for the page after it. */
+  orderPage(userId: string, request: PageRequest): Promise<OrderResult<OrderPage>> {
+    this.assertOpen();
+    return this.orderService.buyerPage(userId, request);
+  }
+
+  /** A page of the seller's orders, newest first; may lag behind by the projection lag. */
+  sellerOrderPage(sellerId: string, request: PageRequest): Promise<OrderResult<OrderPage>> {
+    this.assertOpen();
+    return this.orderService.sellerPage(sellerId, request);
+  }
+
+  /**
+   * Cancels a confirmed order (an administrator's act): through its slice's journal, its units
+   * go back on sale and its buyer's limit is freed. Cancelling it again changes nothing.
+   */
+  cancelOrder(orderId: string): Promise<AdminResult<OrderView>> {
+    this.assertOpen();
+    return this.orderService.cancel(orderId, (sliceId) => this.sliceHandles.get(sliceId));
+  }
+
+  /** Whether storage answers now: the inventory and the order databases. */
   async storageReachable(): Promise<boolean> {
-    return this.catalog.reachable();
+    const [inventory, orders] = await Promise.all([this.catalog.reachable(), this.orderService.reachable()]);
+    return inventory && orders;
   }
 
   /** Events decided and waiting for a journal flush: how far durability lags behind decisions. */
@@ -243,22 +284,11 @@ export class Engine {
   }
 
   /**
-   * Resolves once every due timer has run, every flush has committed and been answered, and no
-   * transfer between slices is on its way: for tests that advance a `SimulatedClock` and then
-   * look at the figures, instead of polling for them.
+   * True when open, every slice of every item serves, and the order projection has caught up
+   * with what the journals held at start: what a readiness probe asks.
    */
-  async idle(): Promise<void> {
-    for (;;) {
-      await this.runtime.idle();
-      const moving = [...this.items.values()].flatMap((item) => [...item.deliveries.values(), ...item.rebalancing.values()]);
-      if (moving.length === 0) return;
-      await Promise.allSettled(moving);
-    }
-  }
-
-  /** True when open and every slice of every item serves: what a readiness probe asks. */
   get ready(): boolean {
-    if (this.closed) return false;
+    if (this.closed || !this.orderService.caughtUpSinceStart) return false;
     for (const item of this.items.values()) {
       for (const slice of item.slices) if (!slice.serving) return false;
     }
@@ -269,11 +299,32 @@ export class Engine {
     return this.closed;
   }
 
+  /**
+   * Settles when the engine is quiet: every timer that is due has run (a `SimulatedClock` runs
+   * due timers inside `advance()`), and every command they or callers started has been decided,
+   * committed and answered, transfers between slices included. For tests: advance the clock,
+   * await `idle()`, then read, with no polling.
+   */
+  async idle(): Promise<void> {
+    this.assertOpen();
+    // Answers run as promise callbacks after their commit and may start more work (a transfer,
+    // a retried rebalance); quiet means two looks in a row with nothing left.
+    for (let quietLooks = 0; quietLooks < 2; ) {
+      const before = this.runtime.backlog;
+      await this.runtime.idle();
+      const moving = [...this.items.values()].flatMap((item) => [...item.deliveries.values(), ...item.rebalancing.values()]);
+      await Promise.allSettled(moving);
+      await new Promise((resolve) => setImmediate(resolve));
+      quietLooks = before === 0 && moving.length === 0 && this.runtime.backlog === 0 ? quietLooks + 1 : 0;
+    }
+  }
+
   /** Commits and answers everything in flight, then stops the actors and the database connections. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.runtime.close();
+    await this.orderService.close();
     await Promise.all(this.pools.map((pool) => pool.end()));
     await this.engineLock.release();
     await this.storage.stop();
@@ -288,7 +339,10 @@ export class Engine {
     const firstShard = sliceIndexFor(definition.id, 1_024);
     const slices = placements.map(({ sliceId, databaseIndex }, index) => {
       this.sliceItems.set(sliceId, definition.id);
-      return this.runtime.spawn(sliceId, databaseIndex, { itemId: definition.id, sellerId: definition.sellerId }, firstShard + index);
+      this.orderService.addSlice(sliceId, databaseIndex, { itemId: definition.id, sellerId: definition.sellerId });
+      const slice = this.runtime.spawn(sliceId, databaseIndex, firstShard + index);
+      this.sliceHandles.set(sliceId, slice);
+      return slice;
     });
     const item = newItemRuntime(definition, slices);
     this.items.set(definition.id, item);
@@ -303,8 +357,12 @@ export class Engine {
     for (const userId of userIds) this.blocked.add(userId);
   }
 
-  /** A slice's committed figures changed: its item's listeners hear of it. */
+  /**
+   * A slice's committed figures changed: its item's listeners hear of it, and the order
+   * projection looks for new orders (every order, and every cancellation, changes the figures).
+   */
   sliceChanged(sliceId: string): void {
+    this.orderService.committed();
     const itemId = this.sliceItems.get(sliceId);
     if (itemId !== undefined) this.notifier.changed(itemId);
   }
@@ -319,4 +377,9 @@ export class Engine {
   private assertOpen(): void {
     if (this.closed) throw new EngineClosedError();
   }
+}
+
+function pageOrThrow(result: OrderResult<OrderPage>): OrderView[] {
+  if (result.ok) return result.value.orders;
+  throw new StorageUnavailableError(result.message);
 }

@@ -13,18 +13,20 @@ import type { SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
 import { reject, type Rejection, type RejectionReason } from '../domain/reasons.js';
 import { OutcomeUnknownError } from '../errors.js';
-import type { IdGenerator } from '../ids.js';
+import type { OrderService } from '../orders/orderService.js';
 import { qualify, sliceIndexFor, type Buyer } from '../items.js';
 import type { TokenSigner } from '../tokens.js';
 import { availableOf, type ItemRuntime } from './itemRuntime.js';
 import type { Transfers } from './transfers.js';
-import { isIdempotencyKey, type Order, type PurchaseRequest, type Release, type Reservation } from './types.js';
+import { isIdempotencyKey, type Order, type OrderView, type PurchaseRequest, type Release, type Reservation } from './types.js';
 
 export interface PurchaseContext {
   readonly items: ReadonlyMap<string, ItemRuntime>;
   readonly blocked: ReadonlySet<string>;
   readonly clock: Clock;
-  readonly orderIds: IdGenerator;
+  /** Order ids (leased ticks), and the memory of acknowledged orders that reads see at once. */
+  readonly orderService: OrderService;
+  readonly log: (level: 'error', message: string, detail?: unknown) => void;
   readonly tokens: TokenSigner;
   readonly transfers: Transfers;
   readonly assertOpen: () => void;
@@ -83,12 +85,16 @@ export class Purchases {
     if (!target.ok) return Promise.resolve(target);
     if (this.context.blocked.has(buyer.userId)) return Promise.resolve(reject('blocked'));
     const { slice, itemId, reservationId } = target;
-    const orderId = this.context.orderIds.next(buyer.userId);
+    const { orderService } = this.context;
+    const sellerId = this.context.items.get(itemId)!.definition.sellerId;
+    const orderId = orderService.ids.tryNext(buyer.userId, sellerId);
+    if (orderId === undefined) return this.afterOrderIdLease(() => this.confirm(buyer, token));
     return slice
       .submit({ kind: 'confirm', userId: buyer.userId, reservationId, orderId, nowMs: this.context.clock.now() })
       .then((outcome) => {
         const event = outcome.events[0];
         if (outcome.rejection !== null || event?.kind !== 'confirmed') return rejectionOf(outcome);
+        orderService.acknowledged(acknowledgedView(orderId, itemId, buyer.userId, sellerId, event));
         return { ok: true, orderId, itemId, quantity: event.quantity };
       });
   }
@@ -111,8 +117,10 @@ export class Purchases {
   buy(buyer: Buyer, request: PurchaseRequest): Promise<Order | Rejection> {
     const routed = this.route(buyer, request);
     if (!routed.ok) return Promise.resolve(routed);
-    const { clock, orderIds, transfers } = this.context;
-    const orderId = orderIds.next(buyer.userId);
+    const { clock, orderService, transfers } = this.context;
+    const { sellerId } = routed.item.definition;
+    const orderId = orderService.ids.tryNext(buyer.userId, sellerId);
+    if (orderId === undefined) return this.afterOrderIdLease(() => this.buy(buyer, request));
     return transfers
       .submitWithRebalance(routed.item, routed.sliceIndex, request.quantity, () => ({
         kind: 'buy',
@@ -127,8 +135,17 @@ export class Purchases {
         const event = outcome.events[0];
         if (outcome.rejection !== null || event?.kind !== 'purchased') return rejectionOf(outcome);
         // The event's own order id: a retry is answered with the original order.
+        orderService.acknowledged(acknowledgedView(event.orderId, request.itemId, buyer.userId, sellerId, event));
         return { ok: true, orderId: event.orderId, itemId: request.itemId, quantity: event.quantity };
       });
+  }
+
+  /** Order ids ran out of their leased ticks: `retry` once a new lease has committed. */
+  private afterOrderIdLease<T>(retry: () => Promise<T | Rejection>): Promise<T | Rejection> {
+    return this.context.orderService.ids.whenLeased().then(retry, (error: unknown) => {
+      this.context.log('error', 'no order ids: leasing ticks failed', error);
+      return reject('unavailable');
+    });
   }
 
   /**
@@ -181,4 +198,14 @@ function rejectionOf(outcome: SliceOutcome): Rejection {
   // Not `unavailable`: that would promise that nothing changed.
   if (outcome.outcomeUnknown === true) throw new OutcomeUnknownError('the engine closed before the outcome was known');
   return reject(outcome.rejection ?? 'unavailable');
+}
+
+function acknowledgedView(
+  orderId: string,
+  itemId: string,
+  userId: string,
+  sellerId: string,
+  event: { readonly quantity: number; readonly atMs: number },
+): OrderView {
+  return { orderId, itemId, userId, sellerId, qty: event.quantity, status: 'confirmed', createdAt: event.atMs };
 }

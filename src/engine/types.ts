@@ -3,10 +3,12 @@
  */
 import type { Clock } from '../clock.js';
 import type { ItemView } from '../items.js';
-import type { StoredOrder } from '../persistence/catalog.js';
 import type { FlushReport } from '../persistence/journal.js';
+import type { OrderOptions } from '../orders/orderOptions.js';
 
-export interface EngineOptions {
+export type { OrderPage, OrderView, PageRequest } from '../orders/orderQueries.js';
+
+export interface EngineOptions extends OrderOptions {
   /**
    * The primary PostgreSQL database: the catalog, the blocklist, and the first inventory
    * database. Unset: an embedded PostgreSQL in `dataDirectory`, with two inventory databases.
@@ -40,7 +42,7 @@ export interface EngineOptions {
   readonly shards?: number | undefined;
   /** Slices of an item created without `slices`: the engine's choice. */
   readonly defaultSlices?: number | undefined;
-  /** Engine process number (0..99), kept in the order ids so several processes never collide. */
+  /** Engine process number (0..99), kept in the order ids (src/orders/orderIds.ts). */
   readonly nodeId?: number | undefined;
   readonly log?: EngineLog | undefined;
   /** Told about every journal flush: batch size and duration, for metrics and benchmarks. */
@@ -69,8 +71,6 @@ export interface Release {
   readonly itemId: string;
   readonly quantity: number;
 }
-
-export type OrderView = StoredOrder;
 
 /**
  * An administrative request that did not go through. `unavailable` means that nothing

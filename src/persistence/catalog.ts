@@ -1,20 +1,20 @@
 /**
- * Where items, slices, orders, the blocklist and the engine's secrets are stored, across the
- * inventory databases.
+ * Where items, slices, the blocklist and the engine's secrets are stored, across the inventory
+ * databases.
  *
  * Database 0 is the primary: it holds the catalog (every item's definition and the placement
  * of its slices), the blocklist and the secrets, and it is also an inventory database. Each
  * inventory database holds the slices placed on it (their `item_inventory` rows, journal,
- * snapshots) and the order rows projected from that journal, like the seed service's
- * `inventory` and `inventory2`.
+ * snapshots), like the seed service's `inventory` and `inventory2`. Orders live in the order
+ * databases (src/orders/), projected from the journals.
  *
  * An item spread over several databases is written without a transaction across them: first
  * its slices on the other databases, then, last, its catalog row on the primary, which lists
- * where each slice lives. That last commit is the moment the item exists. If it never comes,
- * the slice rows written before it belong to no item: the next create of the same id removes
- * them before it writes its own (a create holds the id's lock on the primary throughout, so no
- * other create of it runs meanwhile). A commit whose answer is lost is read back, so the
- * caller hears whether the item exists.
+ * where each slice lives. That last commit is the moment the item exists. If it never comes
+ * (the primary failed, or the process died in between), the rows written before it are
+ * orphans: they belong to no item, and the next create of the same id removes them before it
+ * writes, so a failed create never blocks its id. A primary commit whose answer was lost is
+ * settled by reading the catalog back, so the caller hears whether the item exists.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -38,23 +38,16 @@ export interface StoredItem {
   readonly slices: readonly SlicePlacement[];
 }
 
-export interface StoredOrder {
-  readonly orderId: string;
-  readonly itemId: string;
-  readonly userId: string;
-  readonly sellerId: string;
-  readonly qty: number;
-  readonly status: 'confirmed' | 'cancelled';
-  readonly createdAt: number;
-}
-
-const ordersListMax = 1_000;
-/** The advisory-lock class of item creation ("17E" for item); the id's hash is the key within it. */
-const itemLockClass = 0x17e;
 /** How long a create whose commit answer was lost keeps asking whether the item exists. */
 const readBackWaitMs = 10_000;
 
 export class Catalog {
+  /**
+   * Creates run one at a time: a create removes the orphans of its id on the other databases,
+   * which must never be the rows of a concurrent create of the same id that is about to commit.
+   */
+  private creating: Promise<unknown> = Promise.resolve();
+
   /** `pools[0]` is the primary. */
   constructor(private readonly pools: readonly pg.Pool[]) {
     if (pools.length === 0) throw new Error('the catalog needs at least one database');
@@ -73,68 +66,19 @@ export class Catalog {
    * that holds slices of it, then the catalog row. Throws an error with code 23505 when the id
    * is taken.
    */
-  async insertItem(definition: ItemDefinition, nowMs: number): Promise<SlicePlacement[]> {
-    const client = await this.primary.connect();
-    let broken = false;
-    let committing = false;
-    let placements: SlicePlacement[] = [];
-    try {
-      await client.query('BEGIN');
-      // Held until this transaction ends: creates of one id take turns.
-      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [itemLockClass, definition.id]);
-      const taken = await client.query('SELECT 1 FROM sale_item WHERE id = $1', [definition.id]);
-      if (taken.rowCount !== 0) throw Object.assign(new Error(`item ${definition.id} exists`), { code: '23505' });
-      const { headerId, placements: placed, onDatabase } = await this.placeSlices(client, definition);
-      placements = placed;
-      for (let databaseIndex = 1; databaseIndex < this.pools.length; databaseIndex++) {
-        await inTransaction(this.pools[databaseIndex]!, async (secondary) => {
-          await removeOrphans(secondary, definition.id);
-          const slices = onDatabase(databaseIndex);
-          if (slices.length > 0) await writeSlices(secondary, definition, headerId, slices, nowMs, false);
-        });
-      }
-      await removeOrphans(client, definition.id);
-      await writeSlices(client, definition, headerId, onDatabase(0), nowMs, true, placements);
-      committing = true;
-      await client.query('COMMIT');
-      return placements;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      // The commit's answer was lost, not PostgreSQL's refusal: whether the item exists is
-      // read back, so the caller hears the truth.
-      if (committing && !(error instanceof pg.DatabaseError)) {
-        if (await this.stored(definition.id, placements)) return placements;
-      }
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+  insertItem(definition: ItemDefinition, nowMs: number): Promise<SlicePlacement[]> {
+    const created = this.creating.then(() => this.insertItemAlone(definition, nowMs));
+    this.creating = created.catch(() => undefined);
+    return created;
   }
 
-  /**
-   * Whether the item's catalog row is stored with these slices, asked until the primary
-   * answers, for `readBackWaitMs` at most; throws if it never does.
-   */
-  private async stored(itemId: string, placements: readonly SlicePlacement[]): Promise<boolean> {
-    const deadline = Date.now() + readBackWaitMs;
-    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 1_000)) {
-      try {
-        const row = await this.primary.query<{ slice_ids: string[] }>('SELECT slice_ids FROM sale_item WHERE id = $1', [itemId]);
-        const sliceIds = row.rows[0]?.slice_ids;
-        return sliceIds !== undefined && sliceIds.join(',') === placements.map((placement) => placement.sliceId).join(',');
-      } catch (error) {
-        if (Date.now() + delayMs > deadline) throw new OutcomeUnknownError(`whether item ${itemId} was created is not known`, { cause: error });
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-      }
-    }
-  }
+  private async insertItemAlone(definition: ItemDefinition, nowMs: number): Promise<SlicePlacement[]> {
+    const taken = await this.primary.query('SELECT 1 FROM sale_item WHERE id = $1', [definition.id]);
+    if (taken.rowCount !== 0) throw Object.assign(new Error(`item ${definition.id} exists`), { code: '23505' });
 
-  private async placeSlices(client: pg.PoolClient, definition: ItemDefinition) {
     // Ids for the header row and every slice come from the primary's sequence, so a slice id
     // names one slice across all the databases.
-    const ids = await client.query<{ id: string }>(
+    const ids = await this.primary.query<{ id: string }>(
       `SELECT nextval(pg_get_serial_sequence('seckill.item_inventory', 'id'))::text AS id FROM generate_series(0, $1)`,
       [definition.slices],
     );
@@ -146,7 +90,60 @@ export class Catalog {
       placements.flatMap((placement, sliceIndex) =>
         placement.databaseIndex === databaseIndex ? [{ ...placement, sliceIndex, stock: shares[sliceIndex]! }] : [],
       );
-    return { headerId, placements, onDatabase };
+    // The primary has no catalog row for this id, so whatever the other databases hold for it
+    // is left by a create that never committed.
+    await this.removeOrphans(definition.id);
+    for (let databaseIndex = 1; databaseIndex < this.pools.length; databaseIndex++) {
+      const slices = onDatabase(databaseIndex);
+      if (slices.length === 0) continue;
+      await inTransaction(this.pools[databaseIndex]!, (client) => writeSlices(client, definition, headerId, slices, nowMs, false));
+    }
+    try {
+      await inTransaction(this.primary, (client) => writeSlices(client, definition, headerId, onDatabase(0), nowMs, true, placements));
+    } catch (error) {
+      // The commit's answer may be lost although it committed: the catalog row says. A row
+      // that cannot be read within `readBackWaitMs` leaves the outcome unknown, never "not created".
+      if (!(error instanceof pg.DatabaseError) && (await this.catalogHoldsReadBack(definition.id, placements))) return placements;
+      await this.removeOrphans(definition.id).catch(() => undefined);
+      throw error;
+    }
+    return placements;
+  }
+
+  /** `catalogHolds`, asked again while the primary does not answer; throws `OutcomeUnknownError` if it never does. */
+  private async catalogHoldsReadBack(itemId: string, placements: readonly SlicePlacement[]): Promise<boolean> {
+    const deadline = Date.now() + readBackWaitMs;
+    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 1_000)) {
+      try {
+        return await this.catalogHolds(itemId, placements);
+      } catch (error) {
+        if (Date.now() + delayMs > deadline) throw new OutcomeUnknownError(`whether item ${itemId} was created is not known`, { cause: error });
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+
+  /** True when the primary's catalog row for `itemId` lists exactly these slices. */
+  private async catalogHolds(itemId: string, placements: readonly SlicePlacement[]): Promise<boolean> {
+    const { rows } = await this.primary.query<{ slice_ids: string[] | null }>('SELECT slice_ids::text[] FROM sale_item WHERE id = $1', [
+      itemId,
+    ]);
+    const stored = rows[0]?.slice_ids;
+    return stored !== undefined && stored !== null && stored.join(',') === placements.map((placement) => placement.sliceId).join(',');
+  }
+
+  /** Removes, from every database but the primary, the rows a create of `itemId` left without its catalog row. */
+  private async removeOrphans(itemId: string): Promise<void> {
+    for (const pool of this.pools.slice(1)) {
+      await inTransaction(pool, async (client) => {
+        const slices = `SELECT id FROM item_inventory WHERE item_id = $1`;
+        await client.query(`DELETE FROM journal WHERE slice_id IN (${slices})`, [itemId]);
+        await client.query(`DELETE FROM journal_snapshot WHERE slice_id IN (${slices})`, [itemId]);
+        await client.query('DELETE FROM item_inventory WHERE item_id = $1 AND parent_id IS NOT NULL', [itemId]);
+        await client.query('DELETE FROM item_inventory WHERE item_id = $1', [itemId]);
+        await client.query('DELETE FROM sale_item WHERE id = $1', [itemId]);
+      });
+    }
   }
 
   /**
@@ -205,40 +202,6 @@ export class Catalog {
     });
   }
 
-  /** Orders of a user or a seller, newest first, gathered from every inventory database. */
-  async orders(column: 'user_id' | 'seller_id', id: string): Promise<StoredOrder[]> {
-    const perDatabase = await Promise.all(
-      this.pools.map((pool) =>
-        pool.query<{
-          order_id: string;
-          item_id: string;
-          user_id: string;
-          seller_id: string;
-          buy_quantity: string;
-          status: number;
-          create_time: string;
-        }>(
-          `SELECT order_id, item_id, user_id, seller_id, buy_quantity, status, create_time
-             FROM order_order WHERE ${column} = $1 ORDER BY create_time DESC, order_id DESC LIMIT ${ordersListMax}`,
-          [id],
-        ),
-      ),
-    );
-    return perDatabase
-      .flatMap((result) => result.rows)
-      .map((row) => ({
-        orderId: row.order_id,
-        itemId: row.item_id,
-        userId: row.user_id,
-        sellerId: row.seller_id,
-        qty: Number(row.buy_quantity),
-        status: row.status === 2 ? ('cancelled' as const) : ('confirmed' as const),
-        createdAt: Number(row.create_time),
-      }))
-      .sort((left, right) => right.createdAt - left.createdAt || (BigInt(right.orderId) > BigInt(left.orderId) ? 1 : -1))
-      .slice(0, ordersListMax);
-  }
-
   async block(userId: string, nowMs: number): Promise<void> {
     await this.primary.query(
       'INSERT INTO blocklist (user_id, created_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING',
@@ -276,25 +239,6 @@ export class Catalog {
 }
 
 /**
- * Removes, in the caller's transaction, what an earlier create of this id left on a database
- * when its catalog row never committed: slice rows that belong to no item, their journal and
- * snapshots. Only called while the id has no catalog row and its create lock is held, so these
- * rows can be nobody else's. (The primary's own rows commit with the catalog row, so this only
- * ever finds something on the other databases, or after an engine of an older version.)
- */
-async function removeOrphans(client: pg.PoolClient, itemId: string): Promise<void> {
-  const orphans = await client.query<{ id: string }>('SELECT id FROM item_inventory WHERE item_id = $1', [itemId]);
-  if (orphans.rowCount === 0) return;
-  const ids = orphans.rows.map((row) => row.id);
-  await client.query('DELETE FROM journal WHERE slice_id = ANY($1::bigint[])', [ids]);
-  await client.query('DELETE FROM journal_snapshot WHERE slice_id = ANY($1::bigint[])', [ids]);
-  await client.query('DELETE FROM order_order WHERE item_id = $1', [itemId]);
-  // Slice rows first: they refer to the header row.
-  await client.query('DELETE FROM item_inventory WHERE item_id = $1 AND parent_id IS NOT NULL', [itemId]);
-  await client.query('DELETE FROM item_inventory WHERE item_id = $1', [itemId]);
-}
-
-/**
  * On one database, in the caller's transaction: the item's definition (the catalog row on the
  * primary, a copy elsewhere for the foreign keys), its header row, the given slices and each
  * slice's first journal event.
@@ -312,14 +256,7 @@ async function writeSlices(
     `INSERT INTO sale_item (id, name, seller_id, stock, per_user_limit, starts_at, ends_at, reserve_ttl_ms, slices,
                             challenge, eligibility, create_time, slice_ids, slice_databases)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-     ${
-       primary
-         ? ''
-         : `ON CONFLICT (id) DO UPDATE SET name = excluded.name, seller_id = excluded.seller_id, stock = excluded.stock,
-              per_user_limit = excluded.per_user_limit, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
-              reserve_ttl_ms = excluded.reserve_ttl_ms, slices = excluded.slices, challenge = excluded.challenge,
-              eligibility = excluded.eligibility, create_time = excluded.create_time`
-     }`,
+     ${primary ? '' : 'ON CONFLICT (id) DO NOTHING'}`,
     [
       definition.id, definition.name, definition.sellerId, definition.stock, definition.perUserLimit,
       definition.startsAt, definition.endsAt, definition.reserveTtlMs, definition.slices, definition.challenge,
@@ -358,5 +295,5 @@ async function writeSlices(
     if (decision.rejection !== null || event === undefined) throw new Error(`slice definition refused: ${decision.rejection}`);
     return { sliceId, sequence: 1, event };
   });
-  await writeBatch(client, buildFlushParameters(events, [], () => ({ itemId: definition.id, sellerId: definition.sellerId, epoch: 0 })), nowMs);
+  await writeBatch(client, buildFlushParameters(events, [], () => 0), nowMs);
 }

@@ -23,7 +23,8 @@ export function isDefiniteRollback(error: unknown): boolean {
 /**
  * One statement writes a whole batch: the journal rows; the slices' figures as guarded
  * increments (the CHECK constraints refuse any that would go negative or unbalance a slice);
- * the order rows, projected in SQL from the journal rows just inserted; and the snapshots.
+ * and the snapshots. Order rows are not written here: the journal is their outbox, and the
+ * projector (src/orders/projector.ts) writes them into the order databases after the commit.
  * A single statement is a transaction of its own, all or nothing, and costs one round trip;
  * its last line checks its own effects and raises, rolling everything back, when they are off.
  */
@@ -32,31 +33,23 @@ WITH journal_rows AS (
   INSERT INTO journal (slice_id, sequence, kind, user_id, quantity, reservation_id, order_id, expires_at, at_ms, detail)
   SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
                        $7::bigint[], $8::bigint[], $9::bigint[], $10::jsonb[])
-  RETURNING slice_id, kind, user_id, quantity, order_id, at_ms
+  RETURNING 1
 ), slices AS (
-  SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],
-                       $17::bigint[], $24::bigint[])
-         AS delta(slice_id, item_id, seller_id, stock, available, reserved, sold, owner_epoch)
+  SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $21::bigint[])
+         AS delta(slice_id, stock, available, reserved, sold, owner_epoch)
 ), inventory AS (
   UPDATE item_inventory AS slice
      SET stock = slice.stock + delta.stock,
          quantity = slice.quantity + delta.available,
          reserved = slice.reserved + delta.reserved,
          sold = slice.sold + delta.sold,
-         modify_time = $18
+         modify_time = $16
     FROM slices AS delta
    WHERE slice.id = delta.slice_id AND slice.parent_id IS NOT NULL AND slice.owner_epoch = delta.owner_epoch
   RETURNING 1
-), orders AS (
-  INSERT INTO order_order (id, user_id, order_id, create_time, item_id, status, modify_time, buy_quantity, seller_id, slice_id)
-  SELECT event.order_id, event.user_id, event.order_id, event.at_ms, owner.item_id, 1, event.at_ms, event.quantity,
-         owner.seller_id, event.slice_id
-    FROM journal_rows AS event JOIN slices AS owner ON owner.slice_id = event.slice_id
-   WHERE event.kind IN ('confirmed', 'purchased')
-  RETURNING 1
 ), snapshots AS (
   INSERT INTO journal_snapshot (slice_id, sequence, data, created_at)
-  SELECT * FROM unnest($19::bigint[], $20::bigint[], $21::jsonb[], $22::bigint[])
+  SELECT * FROM unnest($17::bigint[], $18::bigint[], $19::jsonb[], $20::bigint[])
   ON CONFLICT (slice_id) DO UPDATE
      SET sequence = excluded.sequence, data = excluded.data, created_at = excluded.created_at
    WHERE journal_snapshot.sequence < excluded.sequence
@@ -64,19 +57,19 @@ WITH journal_rows AS (
 )
 SELECT assert_true((SELECT count(*) FROM inventory) = cardinality($11::bigint[]),
                    'a slice of the batch has no inventory row, or a newer owner epoch')
-   AND assert_true((SELECT count(*) FROM orders) = $23, 'the batch did not project every order') AS written`;
-
+   AND assert_true((SELECT count(*) FROM journal_rows) = cardinality($1::bigint[]),
+                   'the batch did not write every journal row') AS written`;
 
 /**
  * Writes one batch with one statement, inside the caller's transaction: the journal rows, the
- * slices' figures, the order rows and the snapshots. The caller commits.
+ * slices' figures and the snapshots. The caller commits.
  */
 export async function writeBatch(client: pg.ClientBase, parameters: FlushParameters, nowMs: number): Promise<void> {
   await client.query(flushQuery(parameters, nowMs));
 }
 
 export function flushQuery(parameters: FlushParameters, nowMs: number): pg.QueryConfig {
-  const { journal, inventory, snapshots, orderCount } = parameters;
+  const { journal, inventory, snapshots } = parameters;
   const integers = integerArrayLiteral;
   return {
     name: 'journal-flush',
@@ -85,10 +78,10 @@ export function flushQuery(parameters: FlushParameters, nowMs: number): pg.Query
       integers(journal.sliceIds), integers(journal.sequences), textArrayLiteral(journal.kinds),
       integers(journal.userIds), integers(journal.quantities), integers(journal.reservationIds),
       integers(journal.orderIds), integers(journal.expiresAts), integers(journal.atMs), textArrayLiteral(journal.details),
-      integers(inventory.sliceIds), integers(inventory.itemIds), integers(inventory.sellerIds), integers(inventory.stock),
-      integers(inventory.available), integers(inventory.reserved), integers(inventory.sold), nowMs,
+      integers(inventory.sliceIds), integers(inventory.stock), integers(inventory.available), integers(inventory.reserved),
+      integers(inventory.sold), nowMs,
       integers(snapshots.sliceIds), integers(snapshots.sequences), textArrayLiteral(snapshots.data),
-      integers(snapshots.createdAt), orderCount, integers(inventory.epochs),
+      integers(snapshots.createdAt), integers(inventory.epochs),
     ],
   };
 }

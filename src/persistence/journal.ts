@@ -39,7 +39,7 @@ import {
   type StoredEvent,
   type StoredSnapshot,
 } from './journalReads.js';
-import { buildFlushParameters, rowHoldsEvent, type JournalEvent, type JournalSnapshot, type SliceOwner } from './journalRows.js';
+import { buildFlushParameters, rowHoldsEvent, type JournalEvent, type JournalSnapshot } from './journalRows.js';
 
 export interface JournalOptions {
   readonly clock: Clock;
@@ -47,8 +47,6 @@ export interface JournalOptions {
   readonly flushEventsMax?: number;
   /** Entries waiting for a flush at most; past this, `persist` refuses at once. */
   readonly bufferedEventsMax?: number;
-  /** Item and seller of a slice, for the order rows. */
-  readonly ownerOf: (sliceId: string) => SliceOwner;
   /** Told about every flush, committed or failed, for metrics and benchmarks. */
   readonly onFlush?: (report: FlushReport) => void;
 }
@@ -255,7 +253,7 @@ export class BatchingJournal {
       const parameters = buildFlushParameters(
         events as unknown as JournalEvent[],
         snapshots as unknown as JournalSnapshot[],
-        (sliceId) => ({ ...this.options.ownerOf(sliceId), epoch: this.epochOf(sliceId) }),
+        (sliceId) => this.epochOf(sliceId),
       );
       const client = this.flushClient ?? (await this.connectFlushClient());
       let sent = false;

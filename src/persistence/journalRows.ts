@@ -22,22 +22,6 @@ export interface JournalSnapshot {
   readonly createdAt: number;
 }
 
-/** What the flush needs to know of a slice beyond its events: the order rows carry these. */
-export interface SliceOwner {
-  readonly itemId: string;
-  readonly sellerId: string;
-}
-
-/**
- * A slice as one flush writes it: its owner, and the epoch under which this process owns the
- * slice's journal. The flush writes only where the slice's row still holds that epoch, so a
- * writer that lost the slice (a statement that outlived its client, a worker replaced) cannot
- * commit beside the new owner.
- */
-export interface FlushOwner extends SliceOwner {
-  readonly epoch: number;
-}
-
 export interface FlushParameters {
   readonly journal: {
     sliceIds: string[];
@@ -51,24 +35,16 @@ export interface FlushParameters {
     atMs: number[];
     details: (string | null)[];
   };
-  /**
-   * Net change of each touched slice's figures over the batch, one entry per slice, with the
-   * slice's item and seller: the order rows are projected from the journal rows in SQL and take
-   * those two from here.
-   */
+  /** Net change of each touched slice's figures over the batch, one entry per slice. */
   readonly inventory: {
     sliceIds: string[];
-    itemIds: string[];
-    sellerIds: string[];
-    /** The epoch the slice's row must still hold for the flush to commit. */
+    /** The epoch the slice's row must still hold for the flush to commit (see `buildFlushParameters`). */
     epochs: number[];
     stock: number[];
     available: number[];
     reserved: number[];
     sold: number[];
   };
-  /** Confirmed and purchased events in the batch: the order rows the flush must project. */
-  readonly orderCount: number;
   readonly snapshots: {
     sliceIds: string[];
     sequences: number[];
@@ -108,6 +84,8 @@ export function figureDelta(event: SliceEvent): FigureDelta {
       return { stock: event.quantity, available: event.quantity, reserved: 0, sold: 0 };
     case 'transfer_settled':
       return { stock: 0, available: 0, reserved: 0, sold: 0 };
+    case 'order_cancelled':
+      return { stock: 0, available: event.quantity, reserved: 0, sold: -event.quantity };
     default:
       return assertNever(event);
   }
@@ -116,7 +94,12 @@ export function figureDelta(event: SliceEvent): FigureDelta {
 export function buildFlushParameters(
   events: readonly JournalEvent[],
   snapshots: readonly JournalSnapshot[],
-  ownerOf: (sliceId: string) => FlushOwner,
+  /**
+   * The epoch under which this process owns each slice's journal. The flush writes only where the
+   * slice's row still holds that epoch, so a writer that lost the slice (a statement that outlived
+   * its client, a worker replaced) cannot commit beside the new owner.
+   */
+  epochOf: (sliceId: string) => number,
 ): FlushParameters {
   const journal: FlushParameters['journal'] = {
     sliceIds: [],
@@ -131,7 +114,6 @@ export function buildFlushParameters(
     details: [],
   };
   const deltas = new Map<string, FigureDelta>();
-  let orderCount = 0;
 
   for (const { sliceId, sequence, event } of events) {
     journal.sliceIds.push(sliceId);
@@ -146,7 +128,6 @@ export function buildFlushParameters(
     journal.expiresAts.push(row.expiresAt);
     journal.details.push(row.detail);
 
-    if (event.kind === 'confirmed' || event.kind === 'purchased') orderCount++;
     const change = figureDelta(event);
     const total = deltas.get(sliceId);
     if (total === undefined) {
@@ -167,8 +148,6 @@ export function buildFlushParameters(
 
   const inventory: FlushParameters['inventory'] = {
     sliceIds: [],
-    itemIds: [],
-    sellerIds: [],
     epochs: [],
     stock: [],
     available: [],
@@ -176,11 +155,8 @@ export function buildFlushParameters(
     sold: [],
   };
   for (const [sliceId, delta] of deltas) {
-    const owner = ownerOf(sliceId);
     inventory.sliceIds.push(sliceId);
-    inventory.itemIds.push(owner.itemId);
-    inventory.sellerIds.push(owner.sellerId);
-    inventory.epochs.push(owner.epoch);
+    inventory.epochs.push(epochOf(sliceId));
     inventory.stock.push(delta.stock);
     inventory.available.push(delta.available);
     inventory.reserved.push(delta.reserved);
@@ -201,7 +177,7 @@ export function buildFlushParameters(
     snapshotColumns.createdAt.push(snapshot.createdAt);
   }
 
-  return { journal, inventory, orderCount, snapshots: snapshotColumns };
+  return { journal, inventory, snapshots: snapshotColumns };
 }
 
 /**
@@ -313,6 +289,8 @@ function eventColumns(event: SliceEvent): EventColumns {
       };
     case 'transfer_settled':
       return { ...none, detail: JSON.stringify({ transferId: event.transferId }) };
+    case 'order_cancelled':
+      return { ...none, userId: event.userId, quantity: event.quantity, orderId: event.orderId };
     default:
       return assertNever(event);
   }
@@ -403,6 +381,8 @@ export function eventFromRow(row: JournalRow): SliceEvent {
       const detail = required(row.detail, 'detail', row) as { transferId: string };
       return { kind: 'transfer_settled', transferId: detail.transferId, atMs };
     }
+    case 'order_cancelled':
+      return { kind: 'order_cancelled', orderId: orderId(), userId: userId(), quantity: quantity(), atMs };
     default:
       throw new Error(`journal row ${row.sequence} has an unknown kind ${row.kind}`);
   }

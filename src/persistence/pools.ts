@@ -13,6 +13,8 @@ export interface PoolOptions {
   readonly connectionsMax?: number;
   /** How long a caller may wait for a connection before the pool gives up. */
   readonly connectTimeoutMs?: number;
+  /** The schema first on the search path; default the engine's own, `seckill`. */
+  readonly schema?: string;
   /**
    * How long one statement may run on the server; the client waits `answerMarginMs` longer for
    * its answer, then gives up on the connection. 0: no bound, for tools that read everything.
@@ -43,7 +45,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     connectionString: options.connectionString,
     max: options.connectionsMax ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? connectTimeoutMsDefault,
-    options: `-c search_path=${schemaName}`,
+    options: `-c search_path=${options.schema ?? schemaName}`,
     keepAlive: true,
     keepAliveInitialDelayMillis: keepAliveInitialDelayMs,
     idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,

@@ -25,6 +25,11 @@ export interface OpenStorage {
   readonly databaseUrls: string[];
   /** Stops the embedded server and removes temporary storage; safe to call once the engine let go. */
   stop(): Promise<void>;
+  /**
+   * On the embedded server, makes sure a database of that name exists and returns its URL (the
+   * order databases live beside the inventory ones); absent for the caller's servers.
+   */
+  readonly ensureDatabase?: (name: string) => Promise<string>;
 }
 
 /**
@@ -73,7 +78,7 @@ export async function openStorage(options: StorageOptions, log: Log): Promise<Op
         `${temporaryDirectory === undefined ? '' : ' (temporary, removed at close)'}; ` +
         `to look inside while it runs: psql ${databaseUrls[0]}`,
     );
-    return { databaseUrls, stop };
+    return { databaseUrls, stop, ensureDatabase: (name) => ensureDatabase(embedded.connectionString, name) };
   } catch (error) {
     await stop();
     throw error;

@@ -1,18 +1,17 @@
 /**
  * The administrator's HTTP routes, behind `Authorization: Bearer SECKILL_ADMIN_TOKEN`: create,
  * list, show and change items (their window and limit, or end a sale now), add stock, a
- * seller's orders, and the blocklist. Every change is the engine's, and journaled there; these
+ * seller's orders, cancelling an order (orderRoutes.ts), and the blocklist. Every change is the engine's, and journaled there; these
  * handlers check the token, parse the request and map the engine's answer to a status.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
 import { idempotencyKeyLengthMax } from '../domain/idempotency.js';
 import { decimalId } from '../items.js';
-import type { AdminResult } from '../engine.js';
-import type { AdminError } from '../engine.js';
+import type { AdminError, AdminResult } from '../engine.js';
 import type { ServerContext } from './context.js';
 import { guarded, isAdmin, json, readJson, watchAbort } from './http.js';
-import { answerOrders } from './userRoutes.js';
+import { cancelOrder, sellerOrders } from './orderRoutes.js';
 
 const restockSchema = z.object({ delta: z.number(), idempotencyKey: z.string().min(1).max(idempotencyKeyLengthMax).optional() });
 
@@ -33,6 +32,7 @@ export function registerAdminRoutes(app: TemplatedApp, context: ServerContext): 
   app.post('/admin/items/:id/end', route((response, request) => endSale(response, request, context)));
   app.post('/admin/items/:id/stock', route((response, request) => restock(response, request, context)));
   app.get('/admin/orders', route((response, request) => sellerOrders(response, request, context)));
+  app.post('/admin/orders/:orderId/cancel', route((response, request) => cancelOrder(response, request, context)));
   app.put('/admin/blocklist/:userId', route((response, request) => changeBlocklist(response, request, context, 'block')));
   app.del('/admin/blocklist/:userId', route((response, request) => changeBlocklist(response, request, context, 'unblock')));
 }
@@ -97,15 +97,6 @@ function restock(response: HttpResponse, request: HttpRequest, context: ServerCo
   });
 }
 
-function sellerOrders(response: HttpResponse, request: HttpRequest, context: ServerContext): void {
-  const seller = decimalId.safeParse(request.getQuery('seller') ?? '');
-  if (!seller.success) {
-    json(response, 400, { error: 'invalid', message: 'seller must be a seller id (a decimal string)' });
-    return;
-  }
-  void answerOrders(response, context, () => context.engine.sellerOrders(seller.data));
-}
-
 function changeBlocklist(response: HttpResponse, request: HttpRequest, context: ServerContext, action: 'block' | 'unblock'): void {
   const userId = decimalId.safeParse(request.getParameter(0));
   if (!userId.success) {
@@ -126,7 +117,8 @@ function bodyOptions(context: ServerContext): { bodyBytesMax: number; logger: Se
   return { bodyBytesMax: context.limits.httpBodyBytesMax, logger: context.logger };
 }
 
-function adminStatus(error: AdminError): number {
+/** The HTTP status of an administrative failure; shared by every admin route. */
+export function adminStatus(error: AdminError): number {
   switch (error) {
     case 'invalid':
       return 400;

@@ -17,10 +17,12 @@ import {
   type Request,
 } from '../edge/protocol.js';
 import type { StockFeed } from '../edge/stockFeed.js';
-import type { OrderView } from '../engine.js';
+import type { OrderPage } from '../engine.js';
 import { qualify, type Buyer } from '../items.js';
 import type { Connection, Replies } from './connection.js';
 import type { ServerContext } from './context.js';
+
+type OrderPageReply = { readonly ok: true } & OrderPage;
 
 export interface DispatchParts {
   readonly replies: Replies;
@@ -101,8 +103,13 @@ export class RequestDispatcher {
           connection,
           request.type,
           request.id,
-          () => engine.orders(buyer.userId).then((orders): { ok: true; orders: OrderView[] } => ({ ok: true, orders })),
-          (result) => ordersMessage(request.id, result.orders),
+          () =>
+            engine.orderPage(buyer.userId, { limit: request.limit, cursor: request.cursor }).then((result): OrderPageReply | Rejection =>
+              result.ok
+                ? { ok: true, ...result.value }
+                : reject(result.error === 'invalid' ? 'invalid' : 'unavailable', result.message),
+            ),
+          (result) => ordersMessage(request.id, result.orders, result.next),
         );
         return;
     }
@@ -168,7 +175,8 @@ export class RequestDispatcher {
     start: () => Promise<T | Rejection>,
     success: (value: T) => string,
   ): void {
-    const { logger, inFlight } = this.context;
+    const { logger, inFlight, metrics } = this.context;
+    const arrivedAt = performance.now();
     let outcome: Promise<T | Rejection>;
     try {
       outcome = start();
@@ -182,6 +190,7 @@ export class RequestDispatcher {
       (result) => {
         if (result.ok) this.replies.succeed(connection, type, success(result));
         else this.replies.refuse(connection, type, id, result);
+        if (type !== 'orders') metrics.acknowledged(type, performance.now() - arrivedAt);
         inFlight.settled();
       },
       (error: unknown) => {

@@ -39,12 +39,14 @@ export function guarded(logger: Logger, handler: RouteHandler): RouteHandler {
   };
 }
 
-export function json(response: HttpResponse, status: number, body: unknown): void {
+export function json(response: HttpResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   if (!canAnswer(response)) return;
   markAnswered(response);
   const text = JSON.stringify(body);
   response.cork(() => {
-    response.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').end(text);
+    response.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json');
+    for (const [name, value] of Object.entries(headers)) response.writeHeader(name, value);
+    response.end(text);
   });
 }
 

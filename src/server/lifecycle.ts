@@ -14,6 +14,8 @@ import type { Engine } from '../engine.js';
 import { Metrics } from '../metrics.js';
 import { registerAdminRoutes } from './adminRoutes.js';
 import type { ServerContext } from './context.js';
+import { DashboardFeed } from './dashboardFeed.js';
+import { registerDashboardRoutes } from './dashboardRoutes.js';
 import { json } from './http.js';
 import { InFlightRequests } from './inFlight.js';
 import { registerOperationalRoutes } from './operationalRoutes.js';
@@ -73,6 +75,7 @@ class Server implements SeckillServer {
   private readonly context: ServerContext;
   private readonly app: TemplatedApp;
   private readonly sessions: WebSocketSessions;
+  private readonly dashboard: DashboardFeed;
   private readonly requests = new InFlightRequests();
   private listenSocket: us_listen_socket | null = null;
   private accepting = true;
@@ -95,11 +98,18 @@ class Server implements SeckillServer {
     };
     this.metrics.watchJournalBacklog(() => (engine.isClosed ? 0 : engine.journalBacklog));
     this.metrics.watchInFlight(() => this.requests.count);
+    this.metrics.watchProjection(() =>
+      engine.isClosed
+        ? { lagEvents: 0, pendingOrders: 0 }
+        : { lagEvents: engine.orderService.projectionLagEvents, pendingOrders: engine.orderService.pendingOrders },
+    );
     this.app = uws.App();
     this.sessions = new WebSocketSessions(this.app, this.context);
     registerOperationalRoutes(this.app, this.context);
     registerUserRoutes(this.app, this.context);
     registerAdminRoutes(this.app, this.context);
+    this.dashboard = new DashboardFeed(this.context, () => this.sessions.count);
+    registerDashboardRoutes(this.app, this.context, this.dashboard);
     this.app.any('/*', (response) => json(response, 404, { error: 'not_found' }));
   }
 
@@ -125,6 +135,7 @@ class Server implements SeckillServer {
       listenSocket = await listenExclusively(this.app, host, port);
     } catch (error) {
       this.sessions.stop();
+      this.dashboard.stop();
       throw error;
     }
     this.listenSocket = listenSocket;
@@ -150,6 +161,7 @@ class Server implements SeckillServer {
     this.stopped = true;
     this.stopAccepting();
     this.sessions.closeAll();
+    this.dashboard.stop();
     // Also closes idle HTTP keep-alive connections, so nothing keeps the process alive. The
     // native build has `close` (its type declarations lag behind).
     (this.app as TemplatedApp & { close?: () => void }).close?.();

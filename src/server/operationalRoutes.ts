@@ -21,10 +21,12 @@ function readiness(response: HttpResponse, context: ServerContext): void {
     json(response, 503, { ok: false, reason: 'shutting down' });
     return;
   }
-  // Every slice must serve (recovered, and not reloading after a failed flush), and the
-  // storage must answer now.
+  // Every slice must serve (recovered, and not reloading after a failed flush), the order
+  // projection must have caught up with what the journals held at start, and the storage must
+  // answer now.
   if (!engine.ready) {
-    json(response, 503, { ok: false, reason: 'recovering' });
+    const reason = engine.orderService.caughtUpSinceStart ? 'recovering' : 'projecting orders';
+    json(response, 503, { ok: false, reason });
     return;
   }
   let timer: NodeJS.Timeout | undefined;

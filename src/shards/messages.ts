@@ -14,7 +14,7 @@ export function sliceKey(databaseIndex: number, sliceId: string): SliceKey {
 }
 
 export type ToShard =
-  | { readonly kind: 'spawn'; readonly slice: SliceKey; readonly itemId: string; readonly sellerId: string }
+  | { readonly kind: 'spawn'; readonly slice: SliceKey }
   | { readonly kind: 'submit'; readonly request: number; readonly slice: SliceKey; readonly command: SliceCommand }
   /**
    * A request a dead host left unanswered: answer it once the slice has recovered, from the

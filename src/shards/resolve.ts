@@ -5,7 +5,7 @@
  * write of the dead host, the journal's answer is final:
  *
  * - commands that are idempotent by themselves (a restock under its id, a transfer taken in,
- *   a settle, an expiry sweep, an amendment) are simply submitted again;
+ *   a settle, an expiry sweep, an amendment, an order's cancellation) are simply submitted again;
  * - a buy, reserve, confirm or cancel is looked up by the id it was sent with (order id or
  *   reservation id, both made before the event was persisted): found, the reply is its event;
  *   not found, nothing changed, and `unavailable` is the truth;
@@ -45,6 +45,7 @@ export async function resolveAfterRecovery(
         case 'settle_transfer':
         case 'expire':
         case 'amend':
+        case 'cancel_order':
         case 'define':
           return await slice.submit(command);
         case 'buy':

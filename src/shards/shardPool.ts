@@ -17,7 +17,6 @@ import { Piscina } from 'piscina';
 import { noFigures, type SliceFigures, type SliceHandle, type SliceOutcome } from '../actors/sliceActor.js';
 import type { SliceCommand } from '../domain/slice.js';
 import type { FlushReport } from '../persistence/journal.js';
-import type { SliceOwner } from '../persistence/journalRows.js';
 import { sliceKey, TurnBatcher, type FromShard, type ShardTask, type SliceKey, type ToShard } from './messages.js';
 
 export interface ShardPoolOptions {
@@ -64,7 +63,6 @@ export class RemoteSlice implements SliceHandle {
     private readonly pool: ShardPool,
     readonly shardIndex: number,
     readonly key: SliceKey,
-    readonly owner: SliceOwner,
   ) {
     this.ready = new Promise((resolve, reject) => {
       this.started = resolve;
@@ -170,14 +168,14 @@ export class ShardPool {
   }
 
   /** Places a slice on a shard; `ready` settles once it has recovered there. */
-  spawn(shardIndex: number, databaseIndex: number, sliceId: string, owner: SliceOwner): RemoteSlice {
+  spawn(shardIndex: number, databaseIndex: number, sliceId: string): RemoteSlice {
     const shard = this.shards[shardIndex % this.shards.length]!;
     const key = sliceKey(databaseIndex, sliceId);
     const existing = shard.slices.get(key);
     if (existing !== undefined) return existing;
-    const slice = new RemoteSlice(this, shard.index, key, owner);
+    const slice = new RemoteSlice(this, shard.index, key);
     shard.slices.set(key, slice);
-    shard.out?.send({ kind: 'spawn', slice: key, itemId: owner.itemId, sellerId: owner.sellerId });
+    shard.out?.send({ kind: 'spawn', slice: key });
     return slice;
   }
 
@@ -258,7 +256,7 @@ export class ShardPool {
     );
     // A restarted host gets every slice it had; they recover from their journals.
     for (const slice of shard.slices.values()) {
-      shard.out.send({ kind: 'spawn', slice: slice.key, itemId: slice.owner.itemId, sellerId: slice.owner.sellerId });
+      shard.out.send({ kind: 'spawn', slice: slice.key });
     }
   }
 

@@ -12,7 +12,6 @@ import { SliceHost } from '../actors/sliceHost.js';
 import { systemClock } from '../clock.js';
 import { BatchingJournal } from '../persistence/journal.js';
 import { OutageWatch } from '../persistence/outageWatch.js';
-import type { SliceOwner } from '../persistence/journalRows.js';
 import { createPool } from '../persistence/pools.js';
 import { resolveAfterRecovery } from './resolve.js';
 import { sliceKey, TurnBatcher, type FromShard, type ShardTask, type SliceKey, type ToShard } from './messages.js';
@@ -30,7 +29,6 @@ function describe(error: unknown): string {
 
 export default async function hostShard(task: ShardTask): Promise<void> {
   const { port } = task;
-  const owners = new Map<SliceKey, SliceOwner>();
   const slices = new Map<SliceKey, Slice>();
   // Only the latest figures of a slice matter.
   const figures = new Map<SliceKey, SliceFigures>();
@@ -52,11 +50,6 @@ export default async function hostShard(task: ShardTask): Promise<void> {
     const journal = new BatchingJournal(pool, {
       clock: systemClock,
       flushEventsMax: task.flushEventsMax,
-      ownerOf: (sliceId) => {
-        const owner = owners.get(sliceKey(databaseIndex, sliceId));
-        if (owner === undefined) throw new Error(`slice ${sliceId} has no owner on shard ${task.shardIndex}`);
-        return owner;
-      },
       onFlush: (report) => {
         out.send({ kind: 'flushed', events: report.events, durationMs: report.durationMs, committed: report.committed });
         if (!report.committed) log('error', `shard ${task.shardIndex}: journal flush of ${report.events} events failed`, report.error);
@@ -103,7 +96,6 @@ export default async function hostShard(task: ShardTask): Promise<void> {
             out.send({ kind: 'spawn_failed', slice: message.slice, message: `no inventory database ${databaseIndex}` });
             break;
           }
-          owners.set(message.slice, { itemId: message.itemId, sellerId: message.sellerId });
           const slice = database.host.spawn(sliceId);
           slices.set(message.slice, slice);
           slice.ready.then(

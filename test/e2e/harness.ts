@@ -33,7 +33,7 @@ export interface HarnessOptions {
   readonly databaseUrl?: string;
   readonly limits?: Partial<EdgeLimits>;
   readonly clock?: Clock;
-  readonly engine?: Omit<EngineOptions, 'databaseUrl' | 'onFlush'>;
+  readonly engine?: Omit<EngineOptions, 'databaseUrl' | 'onFlush' | 'onProjection'>;
 }
 
 export class Harness {
@@ -66,6 +66,7 @@ export class Harness {
       clock: this.options.clock,
       databaseUrl: this.databaseUrl,
       onFlush: this.metrics.flush,
+      onProjection: this.metrics.projection,
     });
     this.server = await startServer({
       engine: this.engine,

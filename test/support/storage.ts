@@ -19,8 +19,18 @@ export async function storedFigures(pool: pg.Pool, itemId: string): Promise<Stor
   return { stock: Number(row.stock), available: Number(row.available), reserved: Number(row.reserved), sold: Number(row.sold) };
 }
 
+/**
+ * The ids of the item's orders as its journals hold them on this inventory database: the
+ * journal is where an order is stored when it is acknowledged (the order tables are
+ * projections of it, checked with test/support/orderTables.ts).
+ */
 export async function storedOrderIds(pool: pg.Pool, itemId: string): Promise<string[]> {
-  const result = await pool.query<{ order_id: string }>('SELECT order_id FROM seckill.order_order WHERE item_id = $1', [itemId]);
+  const result = await pool.query<{ order_id: string }>(
+    `SELECT journal.order_id FROM seckill.journal
+       JOIN seckill.item_inventory AS slice ON slice.id = journal.slice_id AND slice.parent_id IS NOT NULL
+      WHERE slice.item_id = $1 AND journal.kind IN ('confirmed', 'purchased')`,
+    [itemId],
+  );
   return result.rows.map((row) => row.order_id);
 }
 
@@ -37,4 +47,14 @@ export async function storedFiguresAcross(pools: readonly pg.Pool[], itemId: str
 
 export async function storedOrderIdsAcross(pools: readonly pg.Pool[], itemId: string): Promise<string[]> {
   return (await Promise.all(pools.map((pool) => storedOrderIds(pool, itemId)))).flat();
+}
+
+/** Every order id the journals of these inventory databases hold, of every item. */
+export async function allStoredOrderIds(pools: readonly pg.Pool[]): Promise<string[]> {
+  const parts = await Promise.all(
+    pools.map((pool) =>
+      pool.query<{ order_id: string }>(`SELECT order_id FROM seckill.journal WHERE kind IN ('confirmed', 'purchased')`),
+    ),
+  );
+  return parts.flatMap((result) => result.rows.map((row) => row.order_id));
 }
