@@ -8,6 +8,7 @@ import type { SliceFigures, SliceHandle } from './actors/sliceActor.js';
 import { SliceHost } from './actors/sliceHost.js';
 import type { Clock } from './clock.js';
 import { BatchingJournal, type FlushReport } from './persistence/journal.js';
+import { PostgresJournalStore } from './persistence/postgresJournalStore.js';
 import { OutageWatch } from './persistence/outageWatch.js';
 import { ShardPool } from './shards/shardPool.js';
 
@@ -44,7 +45,7 @@ export class InProcessSlices implements SliceRuntime {
   constructor(pools: readonly pg.Pool[], options: RuntimeOptions) {
     this.databases = pools.map((pool, databaseIndex) => {
       const outage = new OutageWatch(`inventory database ${databaseIndex}`, options.log);
-      const journal = new BatchingJournal(pool, {
+      const journal = new BatchingJournal(new PostgresJournalStore(pool), {
         clock: options.clock,
         flushEventsMax: options.flushEventsMax,
         onFlush: (report) => {

@@ -10,6 +10,7 @@ import { systemClock } from '../src/clock.js';
 import { parseItemDefinition } from '../src/items.js';
 import { Catalog } from '../src/persistence/catalog.js';
 import { BatchingJournal } from '../src/persistence/journal.js';
+import { PostgresJournalStore } from '../src/persistence/postgresJournalStore.js';
 import { migrate } from '../src/persistence/migrations.js';
 import { createPool } from '../src/persistence/pools.js';
 import { storedFigures, storedOrderIds } from './support/storage.js';
@@ -69,7 +70,7 @@ describe('a flush whose connection drops', () => {
     ['before it reached PostgreSQL: the buyers get unavailable, and nothing is stored', 'before_sending' as const, '42'],
   ])('%s', async (_name, drop, itemId) => {
     const sliceId = await sliceOfNewItem(itemId, 100);
-    const journal = new BatchingJournal(droppingPool(pool, [drop]), { clock: systemClock });
+    const journal = new BatchingJournal(new PostgresJournalStore(droppingPool(pool, [drop])), { clock: systemClock });
     const host = new SliceHost({ journal, clock: systemClock, onFigures: () => undefined });
     const slice = host.spawn(sliceId);
     await slice.ready;

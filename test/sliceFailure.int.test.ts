@@ -10,6 +10,7 @@ import { SimulatedClock, systemClock } from '../src/clock.js';
 import { parseItemDefinition } from '../src/items.js';
 import { Catalog } from '../src/persistence/catalog.js';
 import { BatchingJournal } from '../src/persistence/journal.js';
+import { PostgresJournalStore } from '../src/persistence/postgresJournalStore.js';
 import { migrate } from '../src/persistence/migrations.js';
 import { createPool } from '../src/persistence/pools.js';
 import { connectionLost, deferred, rolledBack, withFlushHook, type FlushHook } from './support/faultyPool.js';
@@ -40,7 +41,7 @@ async function sliceOfNewItem(itemId: string, stock: number): Promise<string> {
 /** A slice on a journal whose next flushes go through `hooks`, one hook per flush. */
 async function hookedSlice(itemId: string, stock: number, hooks: FlushHook[]) {
   const sliceId = await sliceOfNewItem(itemId, stock);
-  const journal = new BatchingJournal(withFlushHook(pool, () => hooks.shift()), {
+  const journal = new BatchingJournal(new PostgresJournalStore(withFlushHook(pool, () => hooks.shift())), {
     clock: systemClock,
   });
   const host = new SliceHost({ journal, clock: systemClock, onFigures: () => undefined });
@@ -97,7 +98,7 @@ describe('a flush whose outcome is lost with its connection', () => {
         throw connectionLost();
       },
     ];
-    const journal = new BatchingJournal(withFlushHook(pool, () => hooks.shift(), () => down), {
+    const journal = new BatchingJournal(new PostgresJournalStore(withFlushHook(pool, () => hooks.shift(), () => down)), {
       clock,
     });
     const host = new SliceHost({ journal, clock, onFigures: () => undefined });
@@ -129,7 +130,7 @@ describe('a flush whose outcome is lost with its connection', () => {
         throw connectionLost();
       },
     ];
-    const journal = new BatchingJournal(withFlushHook(pool, () => hooks.shift(), () => down), {
+    const journal = new BatchingJournal(new PostgresJournalStore(withFlushHook(pool, () => hooks.shift(), () => down)), {
       clock: systemClock,
     });
     const host = new SliceHost({ journal, clock: systemClock, onFigures: () => undefined });

@@ -9,6 +9,7 @@ import { systemClock } from '../../src/clock.js';
 import { evolve, initialState } from '../../src/domain/slice.js';
 import { Catalog } from '../../src/persistence/catalog.js';
 import { BatchingJournal } from '../../src/persistence/journal.js';
+import { PostgresJournalStore } from '../../src/persistence/postgresJournalStore.js';
 import { createPool } from '../../src/persistence/pools.js';
 import { replayJournals } from '../../src/replay.js';
 import { OrderDatabases, orderDatabasesDefault, tablesPerDatabaseDefault } from '../../src/orders/orderDatabases.js';
@@ -31,7 +32,7 @@ export interface EngineStore {
 export async function readEngineStore(databaseUrl: string): Promise<EngineStore> {
   const pool = createPool({ connectionString: databaseUrl, connectionsMax: 2 });
   try {
-    const journal = new BatchingJournal(pool, { clock: systemClock });
+    const journal = new BatchingJournal(new PostgresJournalStore(pool), { clock: systemClock });
     const items = new Map<string, StoredItem>();
     for (const item of await new Catalog([pool]).loadItems()) {
       const stored: StoredItem = { stock: 0, sold: 0, orderIds: new Set() };

@@ -24,22 +24,18 @@
  * ended, so at low load a batch holds one event and costs one commit, and at high load the
  * batch grows to `flushEventsMax` and the commit cost is shared by all of it.
  */
-import pg from 'pg';
 import type { Clock } from '../clock.js';
 import { OutcomeUnknownError, StorageUnavailableError } from '../errors.js';
 import { evolve, fromSnapshot, initialState, type SliceEvent, type SliceSnapshot, type SliceState } from '../domain/slice.js';
-import { flushQuery, isDefiniteRollback } from './flushStatement.js';
+import type { JournalEvent, JournalSnapshot } from './journalRows.js';
 import {
-  findEvent,
-  readEvents,
-  readRowAt,
-  readSnapshot,
+  WriteInDoubtError,
   type FindableColumn,
   type FindableKind,
+  type JournalStore,
   type StoredEvent,
   type StoredSnapshot,
-} from './journalReads.js';
-import { buildFlushParameters, rowHoldsEvent, type JournalEvent, type JournalSnapshot } from './journalRows.js';
+} from './journalStore.js';
 
 export interface JournalOptions {
   readonly clock: Clock;
@@ -83,7 +79,7 @@ interface InDoubtBatch {
 export const bufferedEventsMaxDefault = 200_000;
 
 export class BatchingJournal {
-  private readonly pool: pg.Pool;
+  private readonly store: JournalStore;
   private readonly options: JournalOptions;
   private readonly flushEventsMax: number;
   private readonly bufferedEventsMax: number;
@@ -97,12 +93,10 @@ export class BatchingJournal {
   private currentFlush: Promise<void> = Promise.resolve();
   /** The sequence of the last event persisted for each slice. */
   private readonly lastSequences = new Map<string, number>();
-  /** One connection for every flush, so a batch is sent the moment it is taken. */
-  private flushClient: pg.PoolClient | null = null;
   private sliceFailedListener: (sliceId: string, cause: unknown) => void = () => undefined;
 
-  constructor(pool: pg.Pool, options: JournalOptions) {
-    this.pool = pool;
+  constructor(store: JournalStore, options: JournalOptions) {
+    this.store = store;
     this.options = options;
     this.flushEventsMax = options.flushEventsMax ?? flushEventsMaxDefault;
     this.bufferedEventsMax = options.bufferedEventsMax ?? bufferedEventsMaxDefault;
@@ -164,16 +158,16 @@ export class BatchingJournal {
   }
 
   readSnapshot(sliceId: string): Promise<StoredSnapshot | undefined> {
-    return readSnapshot(this.pool, sliceId);
+    return this.store.readSnapshot(sliceId);
   }
 
   readEvents(sliceId: string, afterSequence: number): Promise<StoredEvent[]> {
-    return readEvents(this.pool, sliceId, afterSequence);
+    return this.store.readEvents(sliceId, afterSequence);
   }
 
   /** See `findEvent` in journalReads.ts; only final once the slice has been claimed. */
   findEvent(sliceId: string, afterVersion: number, kind: FindableKind, column: FindableColumn, id: string): Promise<SliceEvent | undefined> {
-    return findEvent(this.pool, sliceId, afterVersion, kind, column, id);
+    return this.store.findEvent(sliceId, afterVersion, kind, column, id);
   }
 
   /**
@@ -250,32 +244,20 @@ export class BatchingJournal {
     const snapshots: Entry[] = [];
     for (const entry of batch) (entry.kind === 'event' ? events : snapshots).push(entry);
     try {
-      const parameters = buildFlushParameters(
-        events as unknown as JournalEvent[],
-        snapshots as unknown as JournalSnapshot[],
-        (sliceId) => this.epochOf(sliceId),
-      );
-      const client = this.flushClient ?? (await this.connectFlushClient());
-      let sent = false;
-      try {
-        const written = client.query(flushQuery(parameters, started));
-        sent = true;
-        await written;
-      } catch (error) {
-        // After a failure the connection's state is unknown; it is not reused.
-        this.dropFlushClient(client);
-        // An error PostgreSQL answered means the statement rolled back. A connection lost
-        // while the statement was out may have committed it: its buyers wait while that is
-        // found out, and nothing else does.
-        if (sent && !isDefiniteRollback(error) && events.length > 0) {
-          this.settleInDoubt(batch, error);
-          this.options.onFlush?.({ events: events.length, durationMs: this.options.clock.now() - started, committed: false, error });
-          return false;
-        }
-        throw error;
-      }
+      await this.store.write({
+        events: events as unknown as JournalEvent[],
+        snapshots: snapshots as unknown as JournalSnapshot[],
+        epochOf: (sliceId) => this.epochOf(sliceId),
+        nowMs: started,
+      });
     } catch (error) {
-      this.fail(batch, error);
+      // A batch whose outcome was lost may have committed: its buyers wait while that is found
+      // out, and nothing else does. Any other failure means nothing of it was written.
+      if (error instanceof WriteInDoubtError && events.length > 0) {
+        this.settleInDoubt(batch, error.cause ?? error);
+      } else {
+        this.fail(batch, error);
+      }
       this.options.onFlush?.({ events: events.length, durationMs: this.options.clock.now() - started, committed: false, error });
       return false;
     }
@@ -311,13 +293,7 @@ export class BatchingJournal {
    * Called before the slice's state is read, at recovery and at every reload.
    */
   async claim(sliceId: string): Promise<void> {
-    const raised = await this.pool.query<{ owner_epoch: string }>(
-      'UPDATE item_inventory SET owner_epoch = owner_epoch + 1 WHERE id = $1 AND parent_id IS NOT NULL RETURNING owner_epoch',
-      [sliceId],
-    );
-    const row = raised.rows[0];
-    if (row === undefined) throw new Error(`slice ${sliceId} has no inventory row`);
-    this.epochs.set(sliceId, Number(row.owner_epoch));
+    this.epochs.set(sliceId, await this.store.claim(sliceId));
     await this.settleInDoubtOf(sliceId);
   }
 
@@ -332,10 +308,10 @@ export class BatchingJournal {
     for (const batch of [...this.inDoubt]) {
       const witness = batch.witnesses.get(sliceId);
       if (witness === undefined) continue;
-      const row = await readRowAt(this.pool, sliceId, witness.sequence);
+      const stored = await this.store.holdsEventAt(sliceId, witness.sequence, witness.event);
       // Another slice of the batch may have settled it while this one asked.
       if (!this.inDoubt.delete(batch)) continue;
-      if (row !== undefined && rowHoldsEvent(row, witness.event)) {
+      if (stored) {
         this.tell(batch.entries);
       } else {
         const error = new StorageUnavailableError('the journal flush failed', { cause: batch.cause });
@@ -359,24 +335,6 @@ export class BatchingJournal {
     return true;
   }
 
-  /**
-   * The connection every flush uses. If it breaks while idle (the server restarted, say), it
-   * is dropped at once, so the next flush connects anew and a refused connection is a plain
-   * failure rather than a batch in doubt.
-   */
-  private async connectFlushClient(): Promise<pg.PoolClient> {
-    const client = await this.pool.connect();
-    client.on('error', () => this.dropFlushClient(client));
-    this.flushClient = client;
-    return client;
-  }
-
-  private dropFlushClient(client: pg.PoolClient): void {
-    if (this.flushClient !== client) return;
-    this.flushClient = null;
-    client.release(true);
-  }
-
   /** Gives the flush connection back to the pool, once nothing is being flushed. */
   async release(): Promise<void> {
     await this.whenIdle();
@@ -387,8 +345,7 @@ export class BatchingJournal {
       for (const entry of batch.entries) entry.reject(error);
     }
     this.inDoubt.clear();
-    this.flushClient?.release();
-    this.flushClient = null;
+    await this.store.release();
   }
 
   private fail(batch: Entry[], cause: unknown): void {

@@ -6,19 +6,10 @@
 import type pg from 'pg';
 import type { SliceEvent, SliceSnapshot } from '../domain/slice.js';
 import { eventFromRow, type JournalRow } from './journalRows.js';
+import type { FindableColumn, FindableKind, StoredEvent, StoredSnapshot } from './journalStore.js';
 
-export interface StoredSnapshot {
-  readonly sequence: number;
-  readonly snapshot: SliceSnapshot;
-}
+export type { FindableColumn, FindableKind, StoredEvent, StoredSnapshot } from './journalStore.js';
 
-export interface StoredEvent {
-  readonly sequence: number;
-  readonly event: SliceEvent;
-}
-
-export type FindableKind = 'purchased' | 'reserved' | 'confirmed' | 'cancelled';
-export type FindableColumn = 'order_id' | 'reservation_id';
 
 const rowColumns = 'sequence, kind, user_id, quantity, reservation_id, order_id, expires_at, at_ms, detail';
 

@@ -11,6 +11,7 @@ import type { Slice, SliceFigures, SliceOutcome } from '../actors/sliceActor.js'
 import { SliceHost } from '../actors/sliceHost.js';
 import { systemClock } from '../clock.js';
 import { BatchingJournal } from '../persistence/journal.js';
+import { PostgresJournalStore } from '../persistence/postgresJournalStore.js';
 import { OutageWatch } from '../persistence/outageWatch.js';
 import { createPool } from '../persistence/pools.js';
 import { resolveAfterRecovery } from './resolve.js';
@@ -47,7 +48,7 @@ export default async function hostShard(task: ShardTask): Promise<void> {
   const databases = task.databaseUrls.map((url, databaseIndex) => {
     const pool = createPool({ connectionString: url, connectionsMax: 4 });
     const outage = new OutageWatch(`shard ${task.shardIndex}: inventory database ${databaseIndex}`, log);
-    const journal = new BatchingJournal(pool, {
+    const journal = new BatchingJournal(new PostgresJournalStore(pool), {
       clock: systemClock,
       flushEventsMax: task.flushEventsMax,
       onFlush: (report) => {
