@@ -277,7 +277,7 @@ describe('a flush that fails', () => {
     await admin.query(`
       CREATE FUNCTION refuse_journal() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN RAISE EXCEPTION 'journal refused on purpose'; END $$;
-      CREATE TRIGGER refuse_journal BEFORE INSERT ON journal FOR EACH STATEMENT EXECUTE FUNCTION refuse_journal();`);
+      CREATE TRIGGER refuse_journal BEFORE INSERT ON journal_batch FOR EACH STATEMENT EXECUTE FUNCTION refuse_journal();`);
     const failed = await Promise.all([
       ...Array.from({ length: 500 }, (_, index) => engine.buy({ userId: String(1_000 + index) }, { itemId, quantity: 1 })),
       // Decided behind the first buy of user 1000, this one would be `limit_exceeded`; but that
@@ -288,7 +288,7 @@ describe('a flush that fails', () => {
     // Nothing that failed shows: the figures are the committed ones.
     expect(engine.item(itemId)).toMatchObject({ available: 900, sold: 100 });
 
-    await admin.query('DROP TRIGGER refuse_journal ON journal; DROP FUNCTION refuse_journal();');
+    await admin.query('DROP TRIGGER refuse_journal ON journal_batch; DROP FUNCTION refuse_journal();');
     // The slice reloads what is committed and serves again; the same buyers now succeed.
     await vi.waitFor(async () => {
       expect(await engine.buy({ userId: '1000' }, { itemId, quantity: 1 })).toMatchObject({ ok: true });

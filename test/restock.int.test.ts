@@ -32,9 +32,9 @@ describe('a restock that one slice cannot take', () => {
     const secondSlice = sliceRows.rows[0].id as string;
     await admin.query(`
       CREATE FUNCTION refuse_restock() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused on purpose'; END $$;
-      CREATE TRIGGER refuse_restock BEFORE INSERT ON journal
-        FOR EACH ROW WHEN (NEW.kind = 'restocked' AND NEW.slice_id = ${Number(secondSlice)}) EXECUTE FUNCTION refuse_restock();`);
-    const lift = () => admin.query('DROP TRIGGER IF EXISTS refuse_restock ON journal; DROP FUNCTION IF EXISTS refuse_restock();');
+      CREATE TRIGGER refuse_restock BEFORE INSERT ON journal_batch
+        FOR EACH ROW WHEN ('restocked' = ANY (journal_batch_kinds(NEW.payload)) AND NEW.slice_id = ${Number(secondSlice)}) EXECUTE FUNCTION refuse_restock();`);
+    const lift = () => admin.query('DROP TRIGGER IF EXISTS refuse_restock ON journal_batch; DROP FUNCTION IF EXISTS refuse_restock();');
     onTestFinished(async () => void (await lift()));
 
     const partial = await engine.restock(itemId, 10);

@@ -33,10 +33,10 @@ describe('readiness with shard workers', () => {
     // reloading until both are lifted.
     await admin.query(`
       CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused on purpose'; END $$;
-      CREATE TRIGGER refuse_orders BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.kind = 'purchased') EXECUTE FUNCTION refuse();
+      CREATE TRIGGER refuse_orders BEFORE INSERT ON journal_batch FOR EACH ROW WHEN ('purchased' = ANY (journal_batch_kinds(NEW.payload))) EXECUTE FUNCTION refuse();
       CREATE TRIGGER refuse_claims BEFORE UPDATE ON item_inventory
         FOR EACH ROW WHEN (OLD.owner_epoch <> NEW.owner_epoch) EXECUTE FUNCTION refuse();`);
-    const lift = () => admin.query('DROP TRIGGER IF EXISTS refuse_orders ON journal; DROP TRIGGER IF EXISTS refuse_claims ON item_inventory; DROP FUNCTION IF EXISTS refuse();');
+    const lift = () => admin.query('DROP TRIGGER IF EXISTS refuse_orders ON journal_batch; DROP TRIGGER IF EXISTS refuse_claims ON item_inventory; DROP FUNCTION IF EXISTS refuse();');
     onTestFinished(async () => void (await lift()));
     expect(await engine.buy({ userId: '1' }, { itemId, quantity: 1 })).toMatchObject({ reason: 'unavailable' });
     await vi.waitFor(() => expect(engine.ready).toBe(false), { timeout: 5_000, interval: 10 });
@@ -59,8 +59,8 @@ describe('a shard worker that dies after a batch committed, before the replies c
     // The batch takes a moment to commit: long enough to kill the worker while PostgreSQL runs it.
     await admin.query(`
       CREATE FUNCTION slow_order() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $$;
-      CREATE TRIGGER slow_order BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.kind = 'purchased') EXECUTE FUNCTION slow_order();`);
-    const lift = () => admin.query('DROP TRIGGER IF EXISTS slow_order ON journal; DROP FUNCTION IF EXISTS slow_order();');
+      CREATE TRIGGER slow_order BEFORE INSERT ON journal_batch FOR EACH ROW WHEN ('purchased' = ANY (journal_batch_kinds(NEW.payload))) EXECUTE FUNCTION slow_order();`);
+    const lift = () => admin.query('DROP TRIGGER IF EXISTS slow_order ON journal_batch; DROP FUNCTION IF EXISTS slow_order();');
     onTestFinished(async () => void (await lift()));
 
     const purchase = engine.buy({ userId: '1' }, { itemId, quantity: 1 });

@@ -114,8 +114,8 @@ describe('a transfer cut in half', () => {
     await admin.query(`
       CREATE FUNCTION refuse_transfer_in() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN RAISE EXCEPTION 'transfer refused on purpose'; END $$;
-      CREATE TRIGGER refuse_transfer_in BEFORE INSERT ON journal
-        FOR EACH ROW WHEN (NEW.kind = 'transferred_in') EXECUTE FUNCTION refuse_transfer_in();`);
+      CREATE TRIGGER refuse_transfer_in BEFORE INSERT ON journal_batch
+        FOR EACH ROW WHEN ('transferred_in' = ANY (journal_batch_kinds(NEW.payload))) EXECUTE FUNCTION refuse_transfer_in();`);
     const pendingBuy = engine.buy({ userId: second }, { itemId, quantity: 1 });
     // Slice 1, the giver, lives on the second database.
     await vi.waitFor(async () => {
@@ -127,7 +127,7 @@ describe('a transfer cut in half', () => {
     expect(engine.item(itemId)).toMatchObject({ stock: 2, available: 1, sold: 1 });
     await engine.close();
     expect(await pendingBuy).toMatchObject({ ok: false });
-    await admin.query('DROP TRIGGER refuse_transfer_in ON journal; DROP FUNCTION refuse_transfer_in();');
+    await admin.query('DROP TRIGGER refuse_transfer_in ON journal_batch; DROP FUNCTION refuse_transfer_in();');
     // Stored: slice 1 gave its unit away, slice 0 never got it.
     expect(await storedFigures(admin, itemId)).toEqual({ stock: 1, available: 0, reserved: 0, sold: 1 });
     expect(await storedFigures(admin2, itemId)).toEqual({ stock: 0, available: 0, reserved: 0, sold: 0 });

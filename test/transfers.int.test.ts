@@ -39,9 +39,9 @@ async function onJournalInsert(kind: string, body: string): Promise<() => Promis
   const name = `on_${kind}_${Math.random().toString(36).slice(2, 8)}`;
   await admin.query(`
     CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${body} RETURN NEW; END $$;
-    CREATE TRIGGER ${name} BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.kind = '${kind}') EXECUTE FUNCTION ${name}();`);
+    CREATE TRIGGER ${name} BEFORE INSERT ON journal_batch FOR EACH ROW WHEN ('${kind}' = ANY (journal_batch_kinds(NEW.payload))) EXECUTE FUNCTION ${name}();`);
   return async () => {
-    await admin.query(`DROP TRIGGER ${name} ON journal; DROP FUNCTION ${name}();`);
+    await admin.query(`DROP TRIGGER ${name} ON journal_batch; DROP FUNCTION ${name}();`);
   };
 }
 

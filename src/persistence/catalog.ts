@@ -22,7 +22,7 @@ import { decide, initialState } from '../domain/slice.js';
 import type { ItemDefinition, SaleTerms } from '../items.js';
 import { splitEvenly } from '../items.js';
 import { writeBatch } from './flushStatement.js';
-import { buildFlushParameters } from './journalRows.js';
+import { buildFlushParameters } from './flushParameters.js';
 import { OutcomeUnknownError } from '../errors.js';
 import { inTransaction } from './pools.js';
 
@@ -137,7 +137,8 @@ export class Catalog {
     for (const pool of this.pools.slice(1)) {
       await inTransaction(pool, async (client) => {
         const slices = `SELECT id FROM item_inventory WHERE item_id = $1`;
-        await client.query(`DELETE FROM journal WHERE slice_id IN (${slices})`, [itemId]);
+        await client.query(`DELETE FROM journal_batch WHERE slice_id IN (${slices})`, [itemId]);
+        await client.query(`DELETE FROM journal_event WHERE slice_id IN (${slices})`, [itemId]);
         await client.query(`DELETE FROM journal_snapshot WHERE slice_id IN (${slices})`, [itemId]);
         await client.query('DELETE FROM item_inventory WHERE item_id = $1 AND parent_id IS NOT NULL', [itemId]);
         await client.query('DELETE FROM item_inventory WHERE item_id = $1', [itemId]);

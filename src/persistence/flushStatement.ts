@@ -4,7 +4,8 @@
  * tells the slices.
  */
 import pg from 'pg';
-import { integerArrayLiteral, textArrayLiteral, type FlushParameters } from './journalRows.js';
+import type { FlushParameters } from './flushParameters.js';
+import { integerArrayLiteral, textArrayLiteral } from './journalRows.js';
 
 /**
  * An error PostgreSQL sent about the statement itself (a constraint, a raised exception, bad
@@ -21,21 +22,25 @@ export function isDefiniteRollback(error: unknown): boolean {
 }
 
 /**
- * One statement writes a whole batch: the journal rows; the slices' figures as guarded
- * increments (the CHECK constraints refuse any that would go negative or unbalance a slice);
- * and the snapshots. Order rows are not written here: the journal is their outbox, and the
- * projector (src/orders/projector.ts) writes them into the order databases after the commit.
- * A single statement is a transaction of its own, all or nothing, and costs one round trip;
- * its last line checks its own effects and raises, rolling everything back, when they are off.
+ * One statement writes a whole batch: one journal batch row per slice (its payload cut out of
+ * the one binary parameter); the slices' figures as guarded increments (the CHECK constraints
+ * refuse any that would go negative or unbalance a slice), each only under the owner epoch this
+ * writer claimed; and the snapshots. Order rows are not written here: the journal is their
+ * outbox, and the projector (src/orders/projector.ts) writes them into the order databases
+ * after the commit. A single statement is a transaction of its own, all or nothing, and costs
+ * one round trip; its last line checks its own effects and raises, rolling everything back,
+ * when they are off.
  */
 const flushStatement = `
 WITH journal_rows AS (
-  INSERT INTO journal (slice_id, sequence, kind, user_id, quantity, reservation_id, order_id, expires_at, at_ms, detail)
-  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
-                       $7::bigint[], $8::bigint[], $9::bigint[], $10::jsonb[])
+  INSERT INTO journal_batch (slice_id, first_sequence, last_sequence, events, payload)
+  SELECT row.slice_id, row.first_sequence, row.last_sequence, row.events,
+         substring($7::bytea FROM row.byte_offset + 1 FOR row.byte_length)
+    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::integer[], $6::integer[])
+         AS row(slice_id, first_sequence, last_sequence, events, byte_offset, byte_length)
   RETURNING 1
 ), slices AS (
-  SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $21::bigint[])
+  SELECT * FROM unnest($8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[])
          AS delta(slice_id, stock, available, reserved, sold, owner_epoch)
 ), inventory AS (
   UPDATE item_inventory AS slice
@@ -43,19 +48,19 @@ WITH journal_rows AS (
          quantity = slice.quantity + delta.available,
          reserved = slice.reserved + delta.reserved,
          sold = slice.sold + delta.sold,
-         modify_time = $16
+         modify_time = $14
     FROM slices AS delta
    WHERE slice.id = delta.slice_id AND slice.parent_id IS NOT NULL AND slice.owner_epoch = delta.owner_epoch
   RETURNING 1
 ), snapshots AS (
   INSERT INTO journal_snapshot (slice_id, sequence, data, created_at)
-  SELECT * FROM unnest($17::bigint[], $18::bigint[], $19::jsonb[], $20::bigint[])
+  SELECT * FROM unnest($15::bigint[], $16::bigint[], $17::jsonb[], $18::bigint[])
   ON CONFLICT (slice_id) DO UPDATE
      SET sequence = excluded.sequence, data = excluded.data, created_at = excluded.created_at
    WHERE journal_snapshot.sequence < excluded.sequence
   RETURNING 1
 )
-SELECT assert_true((SELECT count(*) FROM inventory) = cardinality($11::bigint[]),
+SELECT assert_true((SELECT count(*) FROM inventory) = cardinality($8::bigint[]),
                    'a slice of the batch has no inventory row, or a newer owner epoch')
    AND assert_true((SELECT count(*) FROM journal_rows) = cardinality($1::bigint[]),
                    'the batch did not write every journal row') AS written`;
@@ -75,13 +80,14 @@ export function flushQuery(parameters: FlushParameters, nowMs: number): pg.Query
     name: 'journal-flush',
     text: flushStatement,
     values: [
-      integers(journal.sliceIds), integers(journal.sequences), textArrayLiteral(journal.kinds),
-      integers(journal.userIds), integers(journal.quantities), integers(journal.reservationIds),
-      integers(journal.orderIds), integers(journal.expiresAts), integers(journal.atMs), textArrayLiteral(journal.details),
+      integers(journal.sliceIds), integers(journal.firstSequences), integers(journal.lastSequences),
+      integers(journal.eventCounts), integers(journal.offsets), integers(journal.lengths),
+      // A Buffer is sent as a binary parameter: PostgreSQL copies the bytes and parses nothing.
+      journal.payload,
       integers(inventory.sliceIds), integers(inventory.stock), integers(inventory.available), integers(inventory.reserved),
-      integers(inventory.sold), nowMs,
+      integers(inventory.sold), integers(inventory.epochs), nowMs,
       integers(snapshots.sliceIds), integers(snapshots.sequences), textArrayLiteral(snapshots.data),
-      integers(snapshots.createdAt), integers(inventory.epochs),
+      integers(snapshots.createdAt),
     ],
   };
 }

@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import type { SliceEvent, SliceSnapshot } from '../domain/slice.js';
+import { decodeEvents } from './journalBatch.js';
 import { eventFromRow, type JournalRow } from './journalRows.js';
 import type { FindableColumn, FindableKind, StoredEvent, StoredSnapshot } from './journalStore.js';
 
@@ -22,26 +23,58 @@ export async function readSnapshot(pool: pg.Pool, sliceId: string): Promise<Stor
   return row === undefined ? undefined : { sequence: Number(row.sequence), snapshot: row.data };
 }
 
+/**
+ * The slice's events after `afterSequence`, in sequence order: the per-event rows of an old data
+ * directory first (they all precede the first batch row), then the batch rows, unpacked here.
+ */
 export async function readEvents(pool: pg.Pool, sliceId: string, afterSequence: number): Promise<StoredEvent[]> {
-  const result = await pool.query<JournalRow>(
-    `SELECT ${rowColumns} FROM journal WHERE slice_id = $1 AND sequence > $2 ORDER BY sequence`,
-    [sliceId, afterSequence],
-  );
-  return result.rows.map((row) => ({ sequence: Number(row.sequence), event: eventFromRow(row) }));
+  const [legacy, batches] = await Promise.all([
+    pool.query<JournalRow>(`SELECT ${rowColumns} FROM journal_event WHERE slice_id = $1 AND sequence > $2 ORDER BY sequence`, [
+      sliceId,
+      afterSequence,
+    ]),
+    pool.query<{ payload: Buffer }>(
+      'SELECT payload FROM journal_batch WHERE slice_id = $1 AND last_sequence > $2 ORDER BY first_sequence',
+      [sliceId, afterSequence],
+    ),
+  ]);
+  const events = legacy.rows.map((row) => ({ sequence: Number(row.sequence), event: eventFromRow(row) }));
+  for (const { payload } of batches.rows) {
+    for (const stored of decodeEvents(payload)) if (stored.sequence > afterSequence) events.push(stored);
+  }
+  return events;
 }
 
-export async function readRowAt(pool: pg.Pool, sliceId: string, sequence: number): Promise<JournalRow | undefined> {
-  const result = await pool.query<JournalRow>(`SELECT ${rowColumns} FROM journal WHERE slice_id = $1 AND sequence = $2`, [
+/** The event stored at `sequence` of the slice, if any. */
+export async function readEventAt(pool: pg.Pool, sliceId: string, sequence: number): Promise<SliceEvent | undefined> {
+  const batch = await pool.query<{ payload: Buffer }>(
+    `SELECT payload FROM journal_batch WHERE slice_id = $1 AND first_sequence <= $2
+      ORDER BY first_sequence DESC LIMIT 1`,
+    [sliceId, sequence],
+  );
+  const payload = batch.rows[0]?.payload;
+  if (payload !== undefined) {
+    const found = decodeEvents(payload).find((stored) => stored.sequence === sequence);
+    if (found !== undefined) return found.event;
+  }
+  const legacy = await pool.query<JournalRow>(`SELECT ${rowColumns} FROM journal_event WHERE slice_id = $1 AND sequence = $2`, [
     sliceId,
     sequence,
   ]);
-  return result.rows[0];
+  const row = legacy.rows[0];
+  return row === undefined ? undefined : eventFromRow(row);
 }
+
+const idOf: Record<FindableColumn, (event: SliceEvent) => string | undefined> = {
+  order_id: (event) => ('orderId' in event ? event.orderId : undefined),
+  reservation_id: (event) => ('reservationId' in event ? event.reservationId : undefined),
+};
 
 /**
  * The committed event of `kind` whose `column` holds `id`, among the slice's events after its
  * `afterVersion`-th committed one: the k-th committed event has a sequence of at least k, so
- * the search is a range of the primary key, from where the caller last saw the slice.
+ * the search reads a range of the primary key, from where the caller last saw the slice. A rare
+ * read (a request whose outcome was lost), so the batches are unpacked here rather than indexed.
  */
 export async function findEvent(
   pool: pg.Pool,
@@ -51,10 +84,8 @@ export async function findEvent(
   column: FindableColumn,
   id: string,
 ): Promise<SliceEvent | undefined> {
-  const result = await pool.query<JournalRow>(
-    `SELECT ${rowColumns} FROM journal WHERE slice_id = $1 AND sequence > $2 AND kind = $3 AND ${column} = $4`,
-    [sliceId, afterVersion, kind, id],
-  );
-  const row = result.rows[0];
-  return row === undefined ? undefined : eventFromRow(row);
+  for (const stored of await readEvents(pool, sliceId, afterVersion)) {
+    if (stored.event.kind === kind && idOf[column](stored.event) === id) return stored.event;
+  }
+  return undefined;
 }

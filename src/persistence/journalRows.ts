@@ -1,9 +1,7 @@
 /**
- * Turns a batch of journal entries into the parameters of the single flush statement. Pure:
- * no I/O, no clock, so it is unit-tested without a database.
- *
- * Every table column travels as one parallel array, which the statement spreads back into rows
- * with `unnest`: a batch of any size is one statement with a fixed number of parameters.
+ * How an event maps to the journal's columns and back, for the per-event rows of old data
+ * directories, the batch payload (journalBatch.ts) and the `journal` view alike; and the array
+ * literals the flush statements send. Pure: no I/O, no clock, unit-tested without a database.
  */
 import { assertNever } from '../domain/reasons.js';
 import type { SliceEvent, SliceSnapshot } from '../domain/slice.js';
@@ -20,164 +18,6 @@ export interface JournalSnapshot {
   readonly sequence: number;
   readonly snapshot: SliceSnapshot;
   readonly createdAt: number;
-}
-
-export interface FlushParameters {
-  readonly journal: {
-    sliceIds: string[];
-    sequences: number[];
-    kinds: string[];
-    userIds: (string | null)[];
-    quantities: (number | null)[];
-    reservationIds: (string | null)[];
-    orderIds: (string | null)[];
-    expiresAts: (number | null)[];
-    atMs: number[];
-    details: (string | null)[];
-  };
-  /** Net change of each touched slice's figures over the batch, one entry per slice. */
-  readonly inventory: {
-    sliceIds: string[];
-    /** The epoch the slice's row must still hold for the flush to commit (see `buildFlushParameters`). */
-    epochs: number[];
-    stock: number[];
-    available: number[];
-    reserved: number[];
-    sold: number[];
-  };
-  readonly snapshots: {
-    sliceIds: string[];
-    sequences: number[];
-    data: string[];
-    createdAt: number[];
-  };
-}
-
-export interface FigureDelta {
-  stock: number;
-  available: number;
-  reserved: number;
-  sold: number;
-}
-
-/** How one event moves its slice's figures; the SQL side applies these as guarded increments. */
-export function figureDelta(event: SliceEvent): FigureDelta {
-  switch (event.kind) {
-    case 'defined':
-      return { stock: event.stock, available: event.stock, reserved: 0, sold: 0 };
-    case 'restocked':
-      return { stock: event.quantity, available: event.quantity, reserved: 0, sold: 0 };
-    case 'amended':
-      return { stock: 0, available: 0, reserved: 0, sold: 0 };
-    case 'reserved':
-      return { stock: 0, available: -event.quantity, reserved: event.quantity, sold: 0 };
-    case 'confirmed':
-      return { stock: 0, available: 0, reserved: -event.quantity, sold: event.quantity };
-    case 'cancelled':
-    case 'expired':
-      return { stock: 0, available: event.quantity, reserved: -event.quantity, sold: 0 };
-    case 'purchased':
-      return { stock: 0, available: -event.quantity, reserved: 0, sold: event.quantity };
-    case 'transferred_out':
-      return { stock: -event.quantity, available: -event.quantity, reserved: 0, sold: 0 };
-    case 'transferred_in':
-      return { stock: event.quantity, available: event.quantity, reserved: 0, sold: 0 };
-    case 'transfer_settled':
-      return { stock: 0, available: 0, reserved: 0, sold: 0 };
-    case 'order_cancelled':
-      return { stock: 0, available: event.quantity, reserved: 0, sold: -event.quantity };
-    default:
-      return assertNever(event);
-  }
-}
-
-export function buildFlushParameters(
-  events: readonly JournalEvent[],
-  snapshots: readonly JournalSnapshot[],
-  /**
-   * The epoch under which this process owns each slice's journal. The flush writes only where the
-   * slice's row still holds that epoch, so a writer that lost the slice (a statement that outlived
-   * its client, a worker replaced) cannot commit beside the new owner.
-   */
-  epochOf: (sliceId: string) => number,
-): FlushParameters {
-  const journal: FlushParameters['journal'] = {
-    sliceIds: [],
-    sequences: [],
-    kinds: [],
-    userIds: [],
-    quantities: [],
-    reservationIds: [],
-    orderIds: [],
-    expiresAts: [],
-    atMs: [],
-    details: [],
-  };
-  const deltas = new Map<string, FigureDelta>();
-
-  for (const { sliceId, sequence, event } of events) {
-    journal.sliceIds.push(sliceId);
-    journal.sequences.push(sequence);
-    journal.kinds.push(event.kind);
-    journal.atMs.push(event.atMs);
-    const row = eventColumns(event);
-    journal.userIds.push(row.userId);
-    journal.quantities.push(row.quantity);
-    journal.reservationIds.push(row.reservationId);
-    journal.orderIds.push(row.orderId);
-    journal.expiresAts.push(row.expiresAt);
-    journal.details.push(row.detail);
-
-    const change = figureDelta(event);
-    const total = deltas.get(sliceId);
-    if (total === undefined) {
-      deltas.set(sliceId, { ...change });
-    } else {
-      total.stock += change.stock;
-      total.available += change.available;
-      total.reserved += change.reserved;
-      total.sold += change.sold;
-    }
-  }
-
-  // A slice with only a snapshot in the batch is fenced like the others: its row is touched
-  // with a change of nothing, under its epoch.
-  for (const snapshot of snapshots) {
-    if (!deltas.has(snapshot.sliceId)) deltas.set(snapshot.sliceId, { stock: 0, available: 0, reserved: 0, sold: 0 });
-  }
-
-  const inventory: FlushParameters['inventory'] = {
-    sliceIds: [],
-    epochs: [],
-    stock: [],
-    available: [],
-    reserved: [],
-    sold: [],
-  };
-  for (const [sliceId, delta] of deltas) {
-    inventory.sliceIds.push(sliceId);
-    inventory.epochs.push(epochOf(sliceId));
-    inventory.stock.push(delta.stock);
-    inventory.available.push(delta.available);
-    inventory.reserved.push(delta.reserved);
-    inventory.sold.push(delta.sold);
-  }
-
-  // Only the newest snapshot of a slice in the batch is worth writing.
-  const newest = new Map<string, JournalSnapshot>();
-  for (const snapshot of snapshots) {
-    const previous = newest.get(snapshot.sliceId);
-    if (previous === undefined || previous.sequence < snapshot.sequence) newest.set(snapshot.sliceId, snapshot);
-  }
-  const snapshotColumns: FlushParameters['snapshots'] = { sliceIds: [], sequences: [], data: [], createdAt: [] };
-  for (const snapshot of newest.values()) {
-    snapshotColumns.sliceIds.push(snapshot.sliceId);
-    snapshotColumns.sequences.push(snapshot.sequence);
-    snapshotColumns.data.push(JSON.stringify(snapshot.snapshot));
-    snapshotColumns.createdAt.push(snapshot.createdAt);
-  }
-
-  return { journal, inventory, snapshots: snapshotColumns };
 }
 
 /**
@@ -212,7 +52,7 @@ export function textArrayLiteral(values: readonly (string | null)[]): string {
   return `{${parts.join(',')}}`;
 }
 
-interface EventColumns {
+export interface EventColumns {
   userId: string | null;
   quantity: number | null;
   reservationId: string | null;
@@ -231,7 +71,7 @@ function keyOf(row: JournalRow): { idempotencyKey?: string } {
   return idempotencyKey === undefined ? {} : { idempotencyKey };
 }
 
-function eventColumns(event: SliceEvent): EventColumns {
+export function eventColumns(event: SliceEvent): EventColumns {
   const none: EventColumns = {
     userId: null,
     quantity: null,
@@ -394,7 +234,12 @@ export function eventFromRow(row: JournalRow): SliceEvent {
  * at the same place in the journal is never taken for it.
  */
 export function rowHoldsEvent(row: JournalRow, event: SliceEvent): boolean {
-  return canonical(eventFromRow(row)) === canonical(event);
+  return sameEvent(eventFromRow(row), event);
+}
+
+/** Whether two events are the same in every field, ids and times included. */
+export function sameEvent(stored: SliceEvent, event: SliceEvent): boolean {
+  return canonical(stored) === canonical(event);
 }
 
 function canonical(event: SliceEvent): string {

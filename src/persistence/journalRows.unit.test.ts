@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SliceEvent } from '../domain/slice.js';
-import {
-  buildFlushParameters,
-  eventFromRow,
-  figureDelta,
-  integerArrayLiteral,
-  textArrayLiteral,
-  type JournalRow,
-} from './journalRows.js';
+import { buildFlushParameters, figureDelta } from './flushParameters.js';
+import { decodeEvents, encodeEvents, kindCodes } from './journalBatch.js';
+import { eventColumns, eventFromRow, integerArrayLiteral, textArrayLiteral, type JournalRow } from './journalRows.js';
 
 const epochOf = () => 3;
 const definedEvent: SliceEvent = {
@@ -62,16 +57,20 @@ describe('buildFlushParameters', () => {
   const events = allKinds.map((event, index) => ({ sliceId: index < 5 ? '1' : '2', sequence: index + 1, event }));
   const parameters = buildFlushParameters(events, [], epochOf);
 
-  it('lays every event out as one row across the parallel arrays', () => {
+  it('writes one batch row per slice, its payload a slice of the one binary parameter', () => {
     const { journal } = parameters;
-    for (const column of Object.values(journal)) expect(column).toHaveLength(allKinds.length);
-    expect(journal.kinds).toEqual(allKinds.map((event) => event.kind));
-    expect(journal.sequences).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
-    expect(journal.orderIds).toEqual([null, null, null, '21', null, null, null, null, '22', null, null, null, null, '22']);
-    // Definitions, amendments and transfers keep their extra fields in `detail`; orders never need it.
-    expect(journal.details.map((detail) => detail !== null)).toEqual([
-      true, false, false, false, false, false, false, false, false, true, true, true, true, false,
-    ]);
+    expect(journal.sliceIds).toEqual(['1', '2']);
+    expect(journal.firstSequences).toEqual([1, 6]);
+    expect(journal.lastSequences).toEqual([5, 14]);
+    expect(journal.eventCounts).toEqual([5, 9]);
+    expect(journal.offsets[0]).toBe(0);
+    expect(journal.offsets[1]).toBe(journal.lengths[0]);
+    expect(journal.payload.length).toBe(journal.lengths[0]! + journal.lengths[1]!);
+    const rows = journal.sliceIds.map((_, index) =>
+      decodeEvents(journal.payload.subarray(journal.offsets[index]!, journal.offsets[index]! + journal.lengths[index]!)),
+    );
+    expect(rows.flat().map((stored) => stored.event)).toEqual(allKinds);
+    expect(rows.flat().map((stored) => stored.sequence)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
   });
 
   it('sums the figure changes per slice, and they balance', () => {
@@ -98,20 +97,46 @@ describe('buildFlushParameters', () => {
     expect(JSON.parse(snapshots.data[0]!).available).toBe(10);
   });
 
-  it('reads every event back from its row unchanged', () => {
-    const { journal } = parameters;
-    const rows: JournalRow[] = journal.kinds.map((kind, index) => ({
-      sequence: String(journal.sequences[index]),
-      kind,
-      user_id: journal.userIds[index] ?? null,
-      quantity: journal.quantities[index] === null ? null : String(journal.quantities[index]),
-      reservation_id: journal.reservationIds[index] ?? null,
-      order_id: journal.orderIds[index] ?? null,
-      expires_at: journal.expiresAts[index] === null ? null : String(journal.expiresAts[index]),
-      at_ms: String(journal.atMs[index]),
-      detail: journal.details[index] === null ? null : JSON.parse(journal.details[index]!),
-    }));
+  it('reads every event back from its per-event row unchanged (the rows of old data directories)', () => {
+    const rows: JournalRow[] = allKinds.map((event, index) => {
+      const column = eventColumns(event);
+      return {
+        sequence: String(index + 1),
+        kind: event.kind,
+        user_id: column.userId,
+        quantity: column.quantity === null ? null : String(column.quantity),
+        reservation_id: column.reservationId,
+        order_id: column.orderId,
+        expires_at: column.expiresAt === null ? null : String(column.expiresAt),
+        at_ms: String(event.atMs),
+        detail: column.detail === null ? null : JSON.parse(column.detail),
+      };
+    });
     expect(rows.map(eventFromRow)).toEqual(allKinds);
+  });
+});
+
+describe('journal batch payload', () => {
+  it('has a code for every kind of event, and each kind once', () => {
+    expect(new Set(kindCodes).size).toBe(kindCodes.length);
+    expect([...kindCodes].sort()).toEqual([...new Set(allKinds.map((event) => event.kind))].sort());
+  });
+
+  it('round-trips ids of up to 19 digits exactly, past what a double holds', () => {
+    const events: SliceEvent[] = [
+      { kind: 'purchased', orderId: '9223372036854775807', userId: '9007199254740993', quantity: 1, idempotencyKey: 'k-é"1', atMs: 1_700_000_000_123 },
+      { kind: 'reserved', reservationId: '123456789012345678', userId: '0', quantity: 2, expiresAt: 2 ** 52, atMs: 0 },
+    ];
+    const decoded = decodeEvents(encodeEvents(events.map((event, index) => ({ sequence: 2 ** 40 + index, event }))));
+    expect(decoded.map((stored) => stored.event)).toEqual(events);
+    expect(decoded.map((stored) => stored.sequence)).toEqual([2 ** 40, 2 ** 40 + 1]);
+  });
+
+  it('refuses what it cannot store exactly', () => {
+    const event = (orderId: string): SliceEvent => ({ kind: 'purchased', orderId, userId: '1', quantity: 1, atMs: 1 });
+    expect(() => encodeEvents([{ sequence: 1, event: event('12a') }])).toThrow(TypeError);
+    expect(() => encodeEvents([{ sequence: 1.5, event: event('1') }])).toThrow(TypeError);
+    expect(() => decodeEvents(Buffer.from([200, 0]))).toThrow(/unknown kind code/);
   });
 });
 

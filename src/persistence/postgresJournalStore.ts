@@ -6,8 +6,9 @@
 import type pg from 'pg';
 import type { SliceEvent } from '../domain/slice.js';
 import { flushQuery, isDefiniteRollback } from './flushStatement.js';
-import { findEvent, readEvents, readRowAt, readSnapshot } from './journalReads.js';
-import { buildFlushParameters, rowHoldsEvent } from './journalRows.js';
+import { findEvent, readEventAt, readEvents, readSnapshot } from './journalReads.js';
+import { buildFlushParameters } from './flushParameters.js';
+import { sameEvent } from './journalRows.js';
 import {
   WriteInDoubtError,
   type FindableColumn,
@@ -63,8 +64,8 @@ export class PostgresJournalStore implements JournalStore {
   }
 
   async holdsEventAt(sliceId: string, sequence: number, event: SliceEvent): Promise<boolean> {
-    const row = await readRowAt(this.pool, sliceId, sequence);
-    return row !== undefined && rowHoldsEvent(row, event);
+    const stored = await readEventAt(this.pool, sliceId, sequence);
+    return stored !== undefined && sameEvent(stored, event);
   }
 
   findEvent(sliceId: string, afterVersion: number, kind: FindableKind, column: FindableColumn, id: string): Promise<SliceEvent | undefined> {
