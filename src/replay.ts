@@ -12,7 +12,7 @@
 import type pg from 'pg';
 import { evolve, fromSnapshot, initialState, toSnapshot, type SliceSnapshot, type SliceState } from './domain/slice.js';
 import { Catalog } from './persistence/catalog.js';
-import { eventFromRow, type JournalRow } from './persistence/journalRows.js';
+import { readEventPages } from './persistence/journalReads.js';
 import { inTransaction } from './persistence/pools.js';
 import type { OrderDatabases } from './orders/orderDatabases.js';
 import { checkSliceOrders, countRowsBySlice, type JournaledOrder } from './orders/orderReplay.js';
@@ -78,15 +78,8 @@ async function foldJournal(
     transfersOut: new Map(),
     transfersIn: new Set(),
   };
-  let after = 0;
-  for (;;) {
-    const page = await pool.query<JournalRow>(
-      `SELECT sequence, kind, user_id, quantity, reservation_id, order_id, expires_at, at_ms, detail
-         FROM journal WHERE slice_id = $1 AND sequence > $2 ORDER BY sequence LIMIT ${replayPageSize}`,
-      [sliceId, after],
-    );
-    for (const row of page.rows) {
-      const event = eventFromRow(row);
+  for await (const page of readEventPages(pool, sliceId, 0, replayPageSize)) {
+    for (const { sequence, event } of page) {
       fold.state = evolve(fold.state, event);
       fold.events++;
       if (event.kind === 'confirmed' || event.kind === 'purchased') {
@@ -107,12 +100,11 @@ async function foldJournal(
       }
       if (event.kind === 'transferred_out') fold.transfersOut.set(event.transferId, event.quantity);
       if (event.kind === 'transferred_in') fold.transfersIn.add(event.transferId);
-      after = Number(row.sequence);
-      fold.lastSequence = after;
-      if (after === snapshotSequence) fold.atSnapshot = canonical(toSnapshot(fold.state));
+      fold.lastSequence = sequence;
+      if (sequence === snapshotSequence) fold.atSnapshot = canonical(toSnapshot(fold.state));
     }
-    if (page.rows.length < replayPageSize) return fold;
   }
+  return fold;
 }
 
 export async function replayJournals(

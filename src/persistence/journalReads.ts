@@ -89,3 +89,41 @@ export async function findEvent(
   }
   return undefined;
 }
+
+/**
+ * The slice's events after `afterSequence`, in sequence order, a page at a time, so a long
+ * journal never sits in memory whole: for replay and verification.
+ */
+export async function* readEventPages(
+  pool: pg.Pool,
+  sliceId: string,
+  afterSequence: number,
+  eventsPerPage = 10_000,
+): AsyncGenerator<StoredEvent[]> {
+  let after = afterSequence;
+  for (;;) {
+    const legacy = await pool.query<JournalRow>(
+      `SELECT ${rowColumns} FROM journal_event WHERE slice_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3`,
+      [sliceId, after, eventsPerPage],
+    );
+    if (legacy.rows.length === 0) break;
+    const page = legacy.rows.map((row) => ({ sequence: Number(row.sequence), event: eventFromRow(row) }));
+    after = page[page.length - 1]!.sequence;
+    yield page;
+  }
+  for (;;) {
+    // A batch row holds up to a flush's worth of events; a few rows make a page.
+    const batches = await pool.query<{ payload: Buffer }>(
+      'SELECT payload FROM journal_batch WHERE slice_id = $1 AND last_sequence > $2 ORDER BY first_sequence LIMIT 16',
+      [sliceId, after],
+    );
+    if (batches.rows.length === 0) return;
+    const page: StoredEvent[] = [];
+    for (const { payload } of batches.rows) {
+      for (const stored of decodeEvents(payload)) if (stored.sequence > after) page.push(stored);
+    }
+    if (page.length === 0) return;
+    after = page[page.length - 1]!.sequence;
+    yield page;
+  }
+}
