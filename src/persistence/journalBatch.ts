@@ -158,10 +158,27 @@ function writeInteger(buffer: Buffer, offset: number, value: number | string): n
     buffer.writeBigInt64BE(BigInt(value), offset);
     return offset + 8;
   }
+  const short = shortDecimal(value);
+  if (short >= 0) return writeInteger(buffer, offset, short);
   if (!/^-?[0-9]{1,19}$/.test(value)) throw new TypeError(`not an integer id for the journal: ${value}`);
-  if (value.length <= 15 && value[0] !== '-') return writeInteger(buffer, offset, Number(value));
   buffer.writeBigInt64BE(BigInt(value), offset);
   return offset + 8;
+}
+
+/**
+ * The value of a string of 1 to 15 decimal digits (so exact in a double), or -1 for any other
+ * string: the ids of the hot path, read without a regular expression or a BigInt.
+ */
+function shortDecimal(text: string): number {
+  const length = text.length;
+  if (length === 0 || length > 15) return -1;
+  let value = 0;
+  for (let index = 0; index < length; index++) {
+    const digit = text.charCodeAt(index) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 function readInteger(buffer: Buffer, offset: number): number {
