@@ -157,3 +157,22 @@ describe('array literals', () => {
     expect(textArrayLiteral(['purchased', null, '{"a":"b\\c"}'])).toBe('{"purchased",NULL,"{\\"a\\":\\"b\\\\c\\"}"}');
   });
 });
+
+describe('journal batch integers', () => {
+  it('writes every decimal id exactly as a 64-bit integer, at every length', () => {
+    const ids = ['0', '7', '4294967295', '4294967296', '9007199254740991', '9007199254740993', '1732275600123010203', '9223372036854775807'];
+    for (let digits = 1; digits <= 18; digits++) ids.push('9'.repeat(digits), `1${'0'.repeat(digits)}`);
+    for (const orderId of ids) {
+      const event: SliceEvent = { kind: 'purchased', orderId, userId: '1', quantity: 1, atMs: 1 };
+      const payload = encodeEvents([{ sequence: 1, event }]);
+      // The order id sits after kind, mask, sequence, at_ms, user_id and quantity.
+      expect(payload.readBigInt64BE(2 + 8 + 8 + 8 + 8).toString()).toBe(BigInt(orderId).toString());
+      expect(decodeEvents(payload)[0]!.event).toEqual(event);
+    }
+  });
+
+  it('refuses an id past the signed 64-bit range', () => {
+    const event: SliceEvent = { kind: 'purchased', orderId: '9223372036854775808', userId: '1', quantity: 1, atMs: 1 };
+    expect(() => encodeEvents([{ sequence: 1, event }])).toThrow();
+  });
+});
