@@ -29,6 +29,8 @@ async function run(settings: BenchSettings): Promise<ContenderResult> {
     const engine = await createEngine({
       databaseUrl: database.url,
       shards: 0,
+      // BENCH_SNAPSHOT_EVERY=1000000000 turns snapshots off, to see what they cost.
+      ...(process.env.BENCH_SNAPSHOT_EVERY ? { snapshotEvery: Number(process.env.BENCH_SNAPSHOT_EVERY) } : {}),
       onFlush: (report) => {
         if (measuring && report.committed) flushSizes.push(report.events);
       },
