@@ -279,13 +279,21 @@ class Lane {
       sliceIds.reduce((sum, sliceId) => sum + Math.max(0, (latest.get(sliceId) ?? 0) - this.positionOf(sliceId)), 0);
     this.lagEvents = countLag(heads);
     if (this.lagEvents === 0) this.lagMs = 0;
-    for (let slicesBehind = behind(); slicesBehind.length > 0; slicesBehind = behind()) {
-      if (this.projector.isStopped || this.projector.paused !== null) return false;
-      const events = await readCommittedEvents(
+    const eventsPerSliceMax = this.options.eventsPerSliceMax ?? eventsPerSliceMaxDefault;
+    const read = (slicesBehind: readonly string[], positionOf: (sliceId: string) => number) =>
+      readCommittedEvents(
         this.source,
-        slicesBehind.map((sliceId) => ({ sliceId, afterSequence: this.positionOf(sliceId) })),
-        this.options.eventsPerSliceMax ?? eventsPerSliceMaxDefault,
+        slicesBehind.map((sliceId) => ({ sliceId, afterSequence: positionOf(sliceId) })),
+        eventsPerSliceMax,
       );
+    let slicesBehind = behind();
+    let reading = slicesBehind.length === 0 ? null : read(slicesBehind, (sliceId) => this.positionOf(sliceId));
+    while (reading !== null) {
+      if (this.projector.isStopped || this.projector.paused !== null) {
+        reading.catch(() => undefined);
+        return false;
+      }
+      const events = await reading;
       // The heads were read from committed rows, so the events up to them are there.
       if (events.length === 0) throw new Error('the journal holds fewer events than its head says');
       const batch = planProjection(
@@ -295,8 +303,15 @@ class Lane {
         this.options.orderDatabases.layout,
         this.orderDatabaseIndex,
       );
+      // The next batch is read while this one is written: the positions it starts from are the
+      // ones this batch moves to. If this write fails, the read is dropped with the pass.
+      const planned = new Map(batch.positions.sliceIds.map((sliceId, index) => [sliceId, batch.positions.sequences[index]!]));
+      const plannedPositionOf = (sliceId: string): number => planned.get(sliceId) ?? this.positionOf(sliceId);
+      slicesBehind = sliceIds.filter((sliceId) => plannedPositionOf(sliceId) < (heads.get(sliceId) ?? 0));
+      reading = slicesBehind.length === 0 ? null : read(slicesBehind, plannedPositionOf);
+      reading?.catch(() => undefined);
       await this.write(batch);
-      for (const [index, sliceId] of batch.positions.sliceIds.entries()) this.positions.set(sliceId, batch.positions.sequences[index]!);
+      for (const [sliceId, sequence] of planned) this.positions.set(sliceId, sequence);
       this.lagEvents = countLag(await readJournalHeads(this.source, sliceIds));
       const committedAt = this.options.clock.now();
       const lagsMs = batch.decidedAtMs.map((decidedAt) => committedAt - decidedAt);
