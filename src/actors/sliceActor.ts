@@ -13,6 +13,16 @@
  * Commands reach the actor in batches: callers queue them in the slice's inbox and one nact
  * message per event-loop turn carries the whole inbox, because nact delivers one message per
  * turn and a hot slice receives thousands per turn.
+ *
+ * The flash-sale moment: far more buyers arrive at once than there is stock. A `buy` or
+ * `reserve` that arrives when the demand already queued ahead of it is at least what the slice
+ * can still sell cannot succeed unless something ahead fails or stock comes back. It does not
+ * take an inbox slot: it is parked, at O(1), and the parked requests are decided together once
+ * everything ahead of them has been decided and committed, so the `sold_out` most of them then
+ * hear rests on committed state (and, decided like any other request, a parked request still
+ * gets its order if stock came back, `limit_exceeded` if that is the truth, or its original
+ * outcome for a retried idempotency key). The inbox bound then only refuses when storage falls
+ * behind, never because the item sold out.
  */
 import nact from 'nact';
 import type { TimerHandle } from '../clock.js';
@@ -59,6 +69,14 @@ type Status = 'starting' | 'ready' | 'reloading' | 'stopped';
 
 function ignore(): void {}
 
+/** The stock a command asks for, if it is one that can be parked (see the module comment). */
+function demandOf(command: SliceCommand): number {
+  return command.kind === 'buy' || command.kind === 'reserve' ? command.quantity : 0;
+}
+
+/** Parked requests per slice at most, as a multiple of the inbox bound. */
+const parkedPerInboxSlot = 20;
+
 /** How large a state is, as a snapshot would hold it. */
 function entriesOf(state: SliceState): number {
   return state.holdings.size + state.open.size + state.closed.size + state.received.size + state.outgoing.size;
@@ -69,6 +87,12 @@ export class Slice implements SliceHandle {
   readonly sliceId: string;
   private status: Status = 'starting';
   private inbox: Pending[] = [];
+  /** Stock asked for by the `buy` and `reserve` commands in the inbox. */
+  private queuedDemand = 0;
+  /** What the slice could still sell after the commands decided so far, committed or not. */
+  private availableDecided = 0;
+  /** Requests that wait for everything ahead of them to commit (see the module comment). */
+  private parked: Pending[] = [];
   private dispatched = false;
   private expiryTimer: { at: number; handle: TimerHandle } | null = null;
   private committed: SliceFigures = noFigures;
@@ -131,8 +155,9 @@ export class Slice implements SliceHandle {
     return this.committed;
   }
 
+  /** Commands waiting to be decided: in the inbox, or parked. */
   get inboxDepth(): number {
-    return this.inbox.length;
+    return this.inbox.length + this.parked.length;
   }
 
   /** An expiry sweep is due and its timer has not run yet (a real timer can run late). */
@@ -146,14 +171,51 @@ export class Slice implements SliceHandle {
 
   submit(command: SliceCommand): Promise<SliceOutcome> {
     if (this.status !== 'ready') return Promise.resolve(unavailable);
+    const demand = demandOf(command);
+    const aheadOfIt = this.inbox.length > 0 || this.uncommitted > 0;
+    if (demand > 0 && aheadOfIt && this.queuedDemand >= this.availableDecided) {
+      // The bound on parked requests is reached only when storage has not committed what is
+      // ahead of them for a long while: `unavailable` then says the truth.
+      if (this.parked.length >= this.host.mailboxDepthMax * parkedPerInboxSlot) return Promise.resolve(unavailable);
+      return new Promise((reply) => this.parked.push({ command, reply }));
+    }
+    // The inbox fills only when the slice decides and commits slower than requests arrive.
     if (this.inbox.length >= this.host.mailboxDepthMax) return Promise.resolve(unavailable);
     return new Promise((reply) => {
       this.inbox.push({ command, reply });
-      if (!this.dispatched) {
-        this.dispatched = true;
-        nact.dispatch(this.reference, { kind: 'commands' });
-      }
+      this.queuedDemand += demand;
+      this.dispatch();
     });
+  }
+
+  private dispatch(): void {
+    if (!this.dispatched) {
+      this.dispatched = true;
+      nact.dispatch(this.reference, { kind: 'commands' });
+    }
+  }
+
+  /**
+   * Decides the parked requests once nothing is ahead of them (the inbox is empty) and either
+   * every change decided so far has committed, or stock is left that nothing ahead claims (the
+   * requests ahead were refused, or stock came back): then they get it before later arrivals.
+   * They go to the inbox past its bound: they are already admitted, and cost a decision each.
+   */
+  private releaseParked(): void {
+    if (this.parked.length === 0 || this.status !== 'ready' || this.inbox.length > 0) return;
+    if (this.uncommitted > 0 && this.availableDecided === 0) return;
+    const released = this.parked;
+    this.parked = [];
+    this.inbox = released;
+    for (const pending of released) this.queuedDemand += demandOf(pending.command);
+    this.dispatch();
+  }
+
+  /** Nothing changed for the parked requests; they hear so (a failed flush, a stop). */
+  private refuseParked(): void {
+    const refused = this.parked;
+    this.parked = [];
+    for (const pending of refused) pending.reply(unavailable);
   }
 
   stop(): void {
@@ -161,12 +223,14 @@ export class Slice implements SliceHandle {
     this.expiryTimer?.handle.cancel();
     this.expiryTimer = null;
     for (const pending of this.takeInbox()) pending.reply(unavailable);
+    this.refuseParked();
     nact.stop(this.reference);
   }
 
   private takeInbox(): Pending[] {
     const batch = this.inbox;
     this.inbox = [];
+    this.queuedDemand = 0;
     this.dispatched = false;
     return batch;
   }
@@ -181,6 +245,7 @@ export class Slice implements SliceHandle {
       case 'start':
         if (this.status === 'stopped') return state;
         this.lastSnapshotEntries = entriesOf(state);
+        this.availableDecided = state.available;
         this.status = 'ready';
         this.publish(figuresOf(state), []);
         started();
@@ -198,6 +263,7 @@ export class Slice implements SliceHandle {
         this.lastSnapshotEntries = entriesOf(message.state);
         this.uncommitted = 0;
         this.latestCommit = Promise.resolve();
+        this.availableDecided = message.state.available;
         this.status = 'ready';
         this.host.onServing(this.sliceId, true);
         this.publish(figuresOf(message.state), []);
@@ -225,6 +291,7 @@ export class Slice implements SliceHandle {
         pending.reply(unavailable);
         this.host.onError(error, `slice ${this.sliceId} failed to decide ${pending.command.kind}`);
         this.status = 'reloading';
+        this.refuseParked();
         this.host.onServing(this.sliceId, false);
         void this.reload(error);
         continue;
@@ -259,6 +326,7 @@ export class Slice implements SliceHandle {
             this.publish(figures, events);
           }
           pending.reply({ events, rejection });
+          if (epoch === this.epoch && this.uncommitted === 0) this.releaseParked();
         },
         (error: unknown) => {
           // The journal failed the slice before it rejected this (see `journalFailed`).
@@ -267,8 +335,10 @@ export class Slice implements SliceHandle {
         },
       );
     }
+    this.availableDecided = state.available;
     this.maybeSnapshot(state);
     this.scheduleExpiry(state);
+    this.releaseParked();
     return state;
   }
 
@@ -298,6 +368,7 @@ export class Slice implements SliceHandle {
   journalFailed(cause: unknown): void {
     if (this.status !== 'ready') return;
     this.status = 'reloading';
+    this.refuseParked();
     this.host.onServing(this.sliceId, false);
     void this.reload(cause);
   }

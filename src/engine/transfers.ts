@@ -100,6 +100,10 @@ export class Transfers {
   }
 
   private async takeFromSiblings(item: ItemRuntime, receiverIndex: number, quantity: number): Promise<RebalanceResult> {
+    // Stock may have reached the receiver itself since its buyers were refused (a transfer an
+    // earlier rebalance brought, a cancellation): they try it again before anything moves.
+    // Their refusal waited for the receiver's commits, so these figures are at least as new.
+    if (item.slices[receiverIndex]!.figures.available > 0) return 'moved';
     const givers = item.slices
       .map((slice, index) => ({ index, available: slice.figures.available }))
       .filter((giver) => giver.index !== receiverIndex && giver.available > 0)
