@@ -33,6 +33,7 @@ export interface RuntimeOptions {
   readonly flushEventsMax?: number | undefined;
   readonly snapshotEvery?: number | undefined;
   readonly mailboxDepthMax?: number | undefined;
+  readonly backlogEventsMax?: number | undefined;
   /** A slice's committed figures changed. */
   readonly onFigures: (sliceId: string, figures: SliceFigures) => void;
   readonly onFlush?: ((report: FlushReport) => void) | undefined;
@@ -59,6 +60,7 @@ export class InProcessSlices implements SliceRuntime {
         clock: options.clock,
         snapshotEvery: options.snapshotEvery,
         mailboxDepthMax: options.mailboxDepthMax,
+        backlogEventsMax: options.backlogEventsMax,
         onFigures: options.onFigures,
         onError: (error, context) => options.log('error', context, error),
       });
@@ -95,6 +97,7 @@ export class ShardedSlices implements SliceRuntime {
       flushEventsMax: options.flushEventsMax,
       snapshotEvery: options.snapshotEvery,
       mailboxDepthMax: options.mailboxDepthMax,
+      backlogEventsMax: options.backlogEventsMax,
       onFigures: options.onFigures,
       onShardRecovered: options.onShardRecovered,
       onFlush: options.onFlush,

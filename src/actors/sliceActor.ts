@@ -179,7 +179,10 @@ export class Slice implements SliceHandle {
       if (this.parked.length >= this.host.mailboxDepthMax * parkedPerInboxSlot) return Promise.resolve(unavailable);
       return new Promise((reply) => this.parked.push({ command, reply }));
     }
-    // The inbox fills only when the slice decides and commits slower than requests arrive.
+    // Storage behind: PostgreSQL commits slower than requests arrive. Refused before anything is
+    // decided, so nothing changed, and kept apart from sold out (parked above, never refused here).
+    if (this.host.journal.bufferedEvents >= this.host.backlogEventsMax) return Promise.resolve(unavailable);
+    // The inbox fills only when the slice decides slower than requests arrive.
     if (this.inbox.length >= this.host.mailboxDepthMax) return Promise.resolve(unavailable);
     return new Promise((reply) => {
       this.inbox.push({ command, reply });

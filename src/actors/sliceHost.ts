@@ -21,6 +21,8 @@ export interface SliceHostOptions {
   readonly snapshotEvery?: number;
   /** Commands waiting in one slice's inbox at most; past it, `unavailable`. */
   readonly mailboxDepthMax?: number;
+  /** Events waiting for the journal at most before a slice takes a new command; past it, `unavailable`. */
+  readonly backlogEventsMax?: number;
   /** Called when a slice's committed figures change, with the events that changed them. */
   readonly onFigures: (sliceId: string, figures: SliceFigures, events: readonly SliceEvent[]) => void;
   readonly onError?: (error: unknown, context: string) => void;
@@ -30,6 +32,8 @@ export interface SliceHostOptions {
 
 export const snapshotEveryDefault = 10_000;
 export const mailboxDepthMaxDefault = 50_000;
+/** Half the journal's own bound, so admission refuses long before the journal would fail a slice. */
+export const backlogEventsMaxDefault = 100_000;
 /** How long closing waits for a flush in doubt to be settled, before its outcome is given up as unknown. */
 export const closeInDoubtWaitMsDefault = 10_000;
 
@@ -40,6 +44,7 @@ export class SliceHost {
   readonly clock: Clock;
   readonly snapshotEvery: number;
   readonly mailboxDepthMax: number;
+  readonly backlogEventsMax: number;
   private readonly options: SliceHostOptions;
   private readonly slices = new Map<string, Slice>();
 
@@ -49,6 +54,7 @@ export class SliceHost {
     this.clock = options.clock;
     this.snapshotEvery = options.snapshotEvery ?? snapshotEveryDefault;
     this.mailboxDepthMax = options.mailboxDepthMax ?? mailboxDepthMaxDefault;
+    this.backlogEventsMax = options.backlogEventsMax ?? backlogEventsMaxDefault;
     this.journal.onSliceFailed((sliceId, cause) => this.slices.get(sliceId)?.journalFailed(cause));
     this.system = nact.start(nact.configurePersistence(new NactJournal(options.journal) as never) as never);
   }

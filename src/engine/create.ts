@@ -57,6 +57,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       flushEventsMax: options.flushEventsMax,
       snapshotEvery: options.snapshotEvery,
       mailboxDepthMax: options.mailboxDepthMax,
+      backlogEventsMax: options.backlogEventsMax,
       onFigures: (sliceId: string) => engine?.sliceChanged(sliceId),
       onFlush: options.onFlush,
       log,

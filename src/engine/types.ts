@@ -36,6 +36,12 @@ export interface EngineOptions extends OrderOptions {
   readonly snapshotEvery?: number | undefined;
   readonly mailboxDepthMax?: number | undefined;
   /**
+   * Events waiting for the journal of one inventory database at most before a slice takes a
+   * new command: past it, `unavailable` at once (nothing changed). Reached only when
+   * PostgreSQL commits slower than orders arrive.
+   */
+  readonly backlogEventsMax?: number | undefined;
+  /**
    * Worker threads hosting the slices (piscina). 0 runs every slice in this thread, which on a
    * 2-core machine is the fastest for one hot item (see bench/shards.ts).
    */

@@ -51,6 +51,7 @@ export interface ShardTask {
   readonly flushEventsMax?: number | undefined;
   readonly snapshotEvery?: number | undefined;
   readonly mailboxDepthMax?: number | undefined;
+  readonly backlogEventsMax?: number | undefined;
 }
 
 /**

@@ -25,6 +25,7 @@ export interface ShardPoolOptions {
   readonly flushEventsMax?: number | undefined;
   readonly snapshotEvery?: number | undefined;
   readonly mailboxDepthMax?: number | undefined;
+  readonly backlogEventsMax?: number | undefined;
   /** Requests one shard may have unanswered at most; past it, `unavailable`. */
   readonly requestsInFlightMax?: number;
   /** A slice's committed figures changed. */
@@ -249,6 +250,7 @@ export class ShardPool {
       flushEventsMax: this.options.flushEventsMax,
       snapshotEvery: this.options.snapshotEvery,
       mailboxDepthMax: this.options.mailboxDepthMax,
+      backlogEventsMax: this.options.backlogEventsMax,
     };
     shard.task = this.piscina.run(task, { transferList: [channel.port2] as never }).then(
       () => undefined,

@@ -62,6 +62,7 @@ export default async function hostShard(task: ShardTask): Promise<void> {
       clock: systemClock,
       snapshotEvery: task.snapshotEvery,
       mailboxDepthMax: task.mailboxDepthMax,
+      backlogEventsMax: task.backlogEventsMax,
       onFigures: (sliceId, latest) => {
         figures.set(sliceKey(databaseIndex, sliceId), latest);
         out.schedule();

@@ -3,7 +3,8 @@
  * refuses new ones, as a database that went away does; `freeze` keeps the connections but
  * passes nothing on, as a database that hangs does; `blackHole` also takes new connections and
  * passes nothing on for them, as a network partition does (packets dropped, nothing closed);
- * `restore` lets everything through again.
+ * `delay` passes everything on, late, as a slow or distant database does; `restore` lets
+ * everything through again.
  */
 import net from 'node:net';
 
@@ -13,6 +14,8 @@ export class TcpProxy {
   private holding = false;
   /** Connections taken while black-holed, joined to PostgreSQL once traffic flows again. */
   private held: (() => void)[] = [];
+  /** How late PostgreSQL's answers are passed on (see `delay`). */
+  private delayMs = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -38,7 +41,7 @@ export class TcpProxy {
           });
         }
         client.pipe(upstream);
-        upstream.pipe(client);
+        proxy!.passOn(upstream, client);
         client.resume();
       };
       if (!proxy.holding) {
@@ -60,6 +63,35 @@ export class TcpProxy {
     routed.hostname = '127.0.0.1';
     routed.port = String(this.port);
     return routed.toString();
+  }
+
+  /** PostgreSQL's answers reach the client `delayMs` late, in order; 0 passes them at once. */
+  delay(delayMs: number): void {
+    this.delayMs = delayMs;
+  }
+
+  /** Upstream to client, each chunk held until `delayMs` after it arrived, in arrival order. */
+  private passOn(upstream: net.Socket, client: net.Socket): void {
+    const queue: { chunk: Buffer; dueAt: number }[] = [];
+    let timer: NodeJS.Timeout | null = null;
+    const pump = (): void => {
+      timer = null;
+      const now = Date.now();
+      while (queue.length > 0 && queue[0]!.dueAt <= now) client.write(queue.shift()!.chunk);
+      if (queue.length > 0) timer = setTimeout(pump, queue[0]!.dueAt - now);
+    };
+    upstream.on('data', (chunk: Buffer) => {
+      if (this.delayMs === 0 && queue.length === 0) {
+        client.write(chunk);
+        return;
+      }
+      queue.push({ chunk, dueAt: Date.now() + this.delayMs });
+      timer ??= setTimeout(pump, this.delayMs);
+    });
+    upstream.on('end', () => {
+      for (const { chunk } of queue.splice(0)) client.write(chunk);
+      client.end();
+    });
   }
 
   freeze(): void {
