@@ -114,17 +114,18 @@ async function momentOverWebSocket(): Promise<{ cold: WebSocketMomentResult; war
 
 interface HotItemsResult {
   readonly items: number;
+  readonly slices: number;
   readonly ordersPerSecond: number;
   readonly cpuUsPerOrder: number;
 }
 
-/** Durable orders/s with `inFlight` closed-loop buyers spread round-robin over `items` items. */
-async function hotItemsRun(items: number): Promise<HotItemsResult> {
-  return withDatabase(`bench_hot_${items}`, async (database) => {
+/** Durable orders/s with `inFlight` closed-loop buyers spread round-robin over `items` items of `slices` slices. */
+async function hotItemsRun(items: number, slices = 1): Promise<HotItemsResult> {
+  return withDatabase(`bench_hot_${items}_${slices}`, async (database) => {
     const engine = await createEngine({ databaseUrl: database.url });
     try {
       for (let index = 0; index < items; index++) {
-        const created = await engine.createItem({ id: String(index + 1), name: `Hot item ${index + 1}`, sellerId: '1', stock: 1_000_000_000 });
+        const created = await engine.createItem({ id: String(index + 1), name: `Hot item ${index + 1}`, sellerId: '1', stock: 1_000_000_000, slices });
         if (!created.ok) throw new Error(`creating item ${index + 1} failed: ${created.message}`);
       }
       let nextUser = 10_000_000;
@@ -151,7 +152,7 @@ async function hotItemsRun(items: number): Promise<HotItemsResult> {
       running = false;
       await Promise.all(loops);
       const cpuSeconds = (window.cpuSeconds.node ?? 0) + (window.cpuSeconds.postgres ?? 0);
-      return { items, ordersPerSecond: Math.round(orders / window.seconds), cpuUsPerOrder: Number(((cpuSeconds * 1e6) / orders).toFixed(2)) };
+      return { items, slices, ordersPerSecond: Math.round(orders / window.seconds), cpuUsPerOrder: Number(((cpuSeconds * 1e6) / orders).toFixed(2)) };
     } finally {
       await engine.close();
     }
@@ -186,6 +187,12 @@ async function main(): Promise<void> {
   console.log(`${hotItems} hot items: ${many.ordersPerSecond} durable orders/s, ${many.cpuUsPerOrder} µs CPU per order, ${inFlight} buyers in flight spread over them`);
   const ratio = many.ordersPerSecond / one.ordersPerSecond;
   console.log(`ratio ${hotItems} items / one item: ${(ratio * 100).toFixed(0)}% (goal: at least 80%)`);
+  // The default number of slices for an item created without one: one hot item, in this thread.
+  const bySlices = [one];
+  for (const slices of [2, 4]) bySlices.push(await hotItemsRun(1, slices));
+  for (const run of bySlices) {
+    console.log(`one hot item of ${run.slices} slice(s), in this thread: ${run.ordersPerSecond} durable orders/s, ${run.cpuUsPerOrder} µs CPU per order`);
+  }
   console.log(
     JSON.stringify({
       momentDefault: { ...onDefault.answers, afterLastCallMs: Math.round(onDefault.afterLastCallMs) },
@@ -196,6 +203,7 @@ async function main(): Promise<void> {
       manyItemsOrdersPerSecond: many.ordersPerSecond,
       hotItems,
       manyToOneRatio: Number(ratio.toFixed(3)),
+      ordersPerSecondBySlices: Object.fromEntries(bySlices.map((run) => [run.slices, run.ordersPerSecond])),
       cores: os.cpus().length,
     }),
   );
