@@ -20,8 +20,10 @@ const usage = `usage: seckill <command>
 commands:
   serve              run the HTTP + WebSocket server (configured by environment variables:
                      PORT, HOST, DATABASE_URL, SECKILL_DATA_DIR, SECKILL_JWT_SECRET, …)
-  replay [--repair]  check every stored figure, order and snapshot against the journals
-                     (run it while the server is stopped); --repair rebuilds what disagrees
+  replay [options]   fold the journals and report every item and slice; --verify checks
+                     every invariant, --until, --rebuild-projections, --file, --json;
+                     \`seckill replay export|import PATH\`, \`seckill replay reconcile\`;
+                     \`seckill replay --help\` for the details
   version            print the version
   help               print this text
 
@@ -39,10 +41,19 @@ switch (command) {
     if (rest.length > 0) refuse(`\`seckill serve\` takes no arguments, got ${JSON.stringify(rest.join(' '))}; it reads its settings from the environment`);
     await import('./main.js');
     break;
-  case 'replay':
-    if (rest.some((argument) => argument !== '--repair')) refuse(`\`seckill replay\` takes only --repair, got ${JSON.stringify(rest.join(' '))}`);
-    await import('./replayMain.js');
-    break;
+  case 'replay': {
+    const { runReplay, UsageError } = await import('./replay/command.js');
+    let code: number;
+    try {
+      code = await runReplay(rest);
+    } catch (error) {
+      // parseArgs's own errors name the option; ours name the fix.
+      const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true;
+      process.stderr.write(`seckill replay: ${(error as Error).message}${usage ? '; fix: run `seckill replay --help`' : ''}\n`);
+      code = usage ? usageExitCode : 2;
+    }
+    process.exit(code);
+  }
   case 'version':
   case '--version': {
     const manifest = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };

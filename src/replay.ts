@@ -47,6 +47,8 @@ interface Fold {
   atSnapshot: string | null;
   orders: Map<string, JournaledOrder>;
   transfersOut: Map<string, number>;
+  /** The first event the fold could not take without breaking the slice's balance. */
+  foldError?: string;
   transfersIn: Set<string>;
 }
 
@@ -80,7 +82,12 @@ async function foldJournal(
   };
   for await (const page of readEventPages(pool, sliceId, 0, replayPageSize)) {
     for (const { sequence, event } of page) {
-      fold.state = evolve(fold.state, event);
+      try {
+        fold.state = evolve(fold.state, event);
+      } catch (error) {
+        // An oversell in the journal: `seckill replay --verify` reports it at its sequence.
+        fold.foldError ??= `sequence ${sequence}: ${(error as Error).message}`;
+      }
       fold.events++;
       if (event.kind === 'confirmed' || event.kind === 'purchased') {
         fold.orders.set(event.orderId, {
@@ -155,6 +162,7 @@ export async function replayJournals(
         sold: Number(row?.sold ?? 0),
       };
       const problems: string[] = [];
+      if (fold.foldError !== undefined) problems.push(`journal: out of balance at ${fold.foldError}`);
       if (row === undefined) problems.push('the slice has no item_inventory row');
       for (const figure of ['stock', 'available', 'reserved', 'sold'] as const) {
         if (journal[figure] !== stored[figure]) problems.push(`${figure}: journal ${journal[figure]}, stored ${stored[figure]}`);
