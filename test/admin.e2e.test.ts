@@ -200,3 +200,35 @@ describe('managing items', () => {
     expect(await buy(buyer, item.id)).toMatchObject({ type: 'rejected', reason: 'limit_exceeded' });
   });
 });
+
+describe('reconciliation', () => {
+  it('lists the cancelled reservations and cancelled orders of an item over a time range, from its journals', async () => {
+    const item = await harness.createItem({ stock: 10 });
+    const before = Date.now();
+    const holder = newUser();
+    const client = await harness.connect(holder);
+    const reserved = await client.request({ type: 'reserve', item: item.id, qty: 1 });
+    expect(reserved).toMatchObject({ type: 'reserved' });
+    expect(await client.request({ type: 'cancel', token: reserved.token })).toMatchObject({ type: 'released' });
+    const buyer = newUser();
+    const order = await buy(buyer, item.id);
+    expect(order).toMatchObject({ type: 'order' });
+    expect((await harness.admin('POST', `/admin/orders/${order.orderId as string}/cancel`)).status).toBe(200);
+
+    const reply = await harness.admin('GET', `/admin/items/${item.id}/reconciliation?from=${new Date(before).toISOString()}`);
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatchObject({
+      itemId: item.id,
+      fromMs: before,
+      expiredReservations: [],
+      cancelledReservations: [{ userId: holder, quantity: 1 }],
+      cancelledOrders: [{ userId: buyer, quantity: 1, id: order.orderId }],
+    });
+    // Nothing in a range that ended before the sale.
+    const earlier = await harness.admin('GET', `/admin/items/${item.id}/reconciliation?to=${before - 60_000}`);
+    expect(earlier.body).toMatchObject({ cancelledReservations: [], cancelledOrders: [] });
+    expect(await harness.admin('GET', `/admin/items/${item.id}/reconciliation?from=yesterday`)).toMatchObject({ status: 400, body: { error: 'invalid' } });
+    expect(await harness.admin('GET', '/admin/items/999999/reconciliation')).toMatchObject({ status: 404 });
+    expect((await harness.http('GET', `/admin/items/${item.id}/reconciliation`)).status).toBe(401);
+  });
+});

@@ -22,6 +22,7 @@ import {
 } from '../items.js';
 import type { EngineLock } from '../persistence/engineLock.js';
 import type { Catalog, SlicePlacement } from '../persistence/catalog.js';
+import { reconcileItem, type Reconciliation } from '../replay/reconcile.js';
 import type { SliceRuntime } from '../sliceRuntime.js';
 import type { TokenSigner } from '../tokens.js';
 import { adminViewOf, newItemRuntime, viewOf, type ItemRuntime } from './itemRuntime.js';
@@ -84,6 +85,17 @@ export class Engine {
   }
 
   // ---------------------------------------------------------------- administration
+
+  /**
+   * The item's expired and cancelled reservations and its cancelled orders decided in
+   * [fromMs, toMs), from its journals (GET /admin/items/:id/reconciliation).
+   */
+  async reconciliation(itemId: string, fromMs: number, toMs: number): Promise<AdminResult<Reconciliation>> {
+    this.assertOpen();
+    const item = (await this.catalog.loadItems()).find((stored) => stored.definition.id === itemId);
+    if (item === undefined) return { ok: false, error: 'not_found', message: `no item ${itemId}` };
+    return { ok: true, value: await reconcileItem(this.pools, item, fromMs, toMs) };
+  }
 
   async createItem(body: unknown): Promise<AdminResult<ItemView>> {
     this.assertOpen();

@@ -4,7 +4,10 @@
  * shop's accounts and for disputes; `seckill replay reconcile` and
  * `GET /admin/items/:id/reconciliation` both use it.
  */
+import type pg from 'pg';
 import type { SliceEvent } from '../domain/slice.js';
+import type { StoredItem } from '../persistence/catalog.js';
+import { readEventPages } from '../persistence/journalReads.js';
 import type { StoredEvent } from '../persistence/journalStore.js';
 
 export interface ReconciliationEntry {
@@ -55,4 +58,13 @@ export function sortReconciliation(reconciliation: Reconciliation): Reconciliati
   reconciliation.cancelledReservations.sort(byTime);
   reconciliation.cancelledOrders.sort(byTime);
   return reconciliation;
+}
+
+/** The reconciliation of one stored item, read from the journals of its slices. */
+export async function reconcileItem(pools: readonly pg.Pool[], item: StoredItem, fromMs: number, toMs: number): Promise<Reconciliation> {
+  const reconciliation = emptyReconciliation(item.definition.id, fromMs, toMs);
+  for (const [sliceIndex, { sliceId, databaseIndex }] of item.slices.entries()) {
+    for await (const page of readEventPages(pools[databaseIndex]!, sliceId, 0)) reconcilePage(reconciliation, sliceIndex, page);
+  }
+  return sortReconciliation(reconciliation);
 }

@@ -31,6 +31,7 @@ export function registerAdminRoutes(app: TemplatedApp, context: ServerContext): 
   app.patch('/admin/items/:id', route((response, request) => amendItem(response, request, context)));
   app.post('/admin/items/:id/end', route((response, request) => endSale(response, request, context)));
   app.post('/admin/items/:id/stock', route((response, request) => restock(response, request, context)));
+  app.get('/admin/items/:id/reconciliation', route((response, request) => reconciliation(response, request, context)));
   app.get('/admin/orders', route((response, request) => sellerOrders(response, request, context)));
   app.post('/admin/orders/:orderId/cancel', route((response, request) => cancelOrder(response, request, context)));
   app.put('/admin/blocklist/:userId', route((response, request) => changeBlocklist(response, request, context, 'block')));
@@ -95,6 +96,30 @@ function restock(response: HttpResponse, request: HttpRequest, context: ServerCo
     if (result.ok) json(response, 200, result.value);
     else json(response, adminStatus(result.error), { ...result, ok: undefined });
   });
+}
+
+/** `?from=&to=`: ISO 8601 dates or milliseconds since the epoch; the range is [from, to). */
+function reconciliation(response: HttpResponse, request: HttpRequest, context: ServerContext): void {
+  const itemId = request.getParameter(0);
+  const moment = (name: string, fallback: number): number | null => {
+    const text = request.getQuery(name);
+    if (text === undefined || text === '') return fallback;
+    const value = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+    return Number.isFinite(value) ? value : null;
+  };
+  const fromMs = moment('from', 0);
+  const toMs = moment('to', Number.MAX_SAFE_INTEGER);
+  if (fromMs === null || toMs === null) {
+    json(response, 400, { error: 'invalid', message: 'from and to must be ISO 8601 dates or milliseconds since the epoch' });
+    return;
+  }
+  context.engine.reconciliation(itemId, fromMs, toMs).then(
+    (result) => answer(response, result),
+    (error: unknown) => {
+      context.logger.error({ err: error }, 'reading a reconciliation failed');
+      json(response, 503, { error: 'unavailable', message: 'the journals cannot be read now; retry later' });
+    },
+  );
 }
 
 function changeBlocklist(response: HttpResponse, request: HttpRequest, context: ServerContext, action: 'block' | 'unblock'): void {
