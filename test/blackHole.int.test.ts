@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createEngine } from '../src/engine.js';
 import { createPool } from '../src/persistence/pools.js';
 import { TcpProxy } from './e2e/tcpProxy.js';
+import { judge } from './support/replayJudge.js';
 import { storedFigures, storedOrderIds } from './support/storage.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
 
@@ -105,5 +106,9 @@ describe('a black-holed database connection', () => {
     await engine.close();
     expect((await storedOrderIds(admin, itemId)).sort()).toEqual([...acknowledged].sort());
     expect(await storedFigures(admin, itemId)).toMatchObject({ sold: acknowledged.length, available: 1_000_000 - acknowledged.length });
+    // The fault suite's judge: the journal verifies, every order projected exactly once.
+    const verdict = await judge(database.url);
+    expect(verdict.violations).toEqual([]);
+    expect(verdict.code).toBe(0);
   });
 });

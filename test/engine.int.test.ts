@@ -8,6 +8,7 @@ import { createPool } from '../src/persistence/pools.js';
 import { createEngine, type Engine } from '../src/engine.js';
 import { SimulatedClock } from '../src/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
+import { judge } from './support/replayJudge.js';
 import { storedFigures, storedOrderIds } from './support/storage.js';
 
 let database: TestDatabase;
@@ -301,6 +302,10 @@ describe('a flush that fails', () => {
     expect(await storedFigures(admin, itemId)).toEqual({ stock: 1_000, available: 400, reserved: 0, sold: 600 });
     expect((await storedOrderIds(admin, itemId)).length).toBe(600);
     await engine.close();
+    // The fault suite's judge: a batch that failed half way left nothing of itself behind.
+    const verdict = await judge(database.url);
+    expect(verdict.violations).toEqual([]);
+    expect(verdict.code).toBe(0);
   });
 });
 
