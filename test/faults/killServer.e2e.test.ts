@@ -116,5 +116,5 @@ describe('the server killed with SIGKILL under WebSocket load', () => {
     expect(acknowledged.size).toBeGreaterThan(rounds * 100);
     // Refusals are only the truthful ones.
     expect(Object.keys(refusals).filter((reason) => reason !== 'sold_out' && reason !== 'unavailable')).toEqual([]);
-  });
+  }, 60_000 + rounds * 10_000);
 });
