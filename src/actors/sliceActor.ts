@@ -388,7 +388,7 @@ export class Slice implements SliceHandle {
         return;
       } catch (error) {
         this.host.onError(error, `slice ${this.sliceId} could not reload; retrying in ${delayMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await this.host.timers.sleep(delayMs);
       }
     }
   }

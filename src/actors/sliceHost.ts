@@ -6,6 +6,7 @@ import nact from 'nact';
 import type { Clock } from '../clock.js';
 import type { SliceEvent } from '../domain/slice.js';
 import type { BatchingJournal } from '../persistence/journal.js';
+import { realTimers, type Timers } from '../timers.js';
 import { NactJournal } from './nactJournal.js';
 import { Slice } from './sliceActor.js';
 import type { SliceFigures } from './sliceHandle.js';
@@ -28,6 +29,8 @@ export interface SliceHostOptions {
   readonly onError?: (error: unknown, context: string) => void;
   /** Told when a slice stops serving (it reloads after a failure) and when it serves again. */
   readonly onServing?: (sliceId: string, serving: boolean) => void;
+  /** Real-time waits (a reload's backoff); the simulation brings its own. */
+  readonly timers?: Timers;
 }
 
 export const snapshotEveryDefault = 10_000;
@@ -45,6 +48,7 @@ export class SliceHost {
   readonly snapshotEvery: number;
   readonly mailboxDepthMax: number;
   readonly backlogEventsMax: number;
+  readonly timers: Timers;
   private readonly options: SliceHostOptions;
   private readonly slices = new Map<string, Slice>();
 
@@ -55,6 +59,7 @@ export class SliceHost {
     this.snapshotEvery = options.snapshotEvery ?? snapshotEveryDefault;
     this.mailboxDepthMax = options.mailboxDepthMax ?? mailboxDepthMaxDefault;
     this.backlogEventsMax = options.backlogEventsMax ?? backlogEventsMaxDefault;
+    this.timers = options.timers ?? realTimers;
     this.journal.onSliceFailed((sliceId, cause) => this.slices.get(sliceId)?.journalFailed(cause));
     this.system = nact.start(nact.configurePersistence(new NactJournal(options.journal) as never) as never);
   }

@@ -23,6 +23,7 @@ import {
 import type { EngineLock } from '../persistence/engineLock.js';
 import type { Catalog, SlicePlacement } from '../persistence/catalog.js';
 import { reconcileItem, type Reconciliation } from '../replay/reconcile.js';
+import { realTimers, type Timers } from '../timers.js';
 import type { SliceRuntime } from '../sliceRuntime.js';
 import type { TokenSigner } from '../tokens.js';
 import { adminViewOf, newItemRuntime, viewOf, type ItemRuntime } from './itemRuntime.js';
@@ -70,8 +71,9 @@ export class Engine {
     private readonly engineLock: EngineLock,
     /** Order ids, the order databases and their projection, order queries and cancellation. */
     readonly orderService: OrderService,
+    private readonly timers: Timers = realTimers,
   ) {
-    this.transfers = new Transfers(clock, () => this.closed, log);
+    this.transfers = new Transfers(clock, () => this.closed, log, timers);
     this.purchases = new Purchases({
       items: this.items,
       blocked: this.blocked,
@@ -132,7 +134,7 @@ export class Engine {
     this.assertOpen();
     const item = this.items.get(itemId);
     if (item === undefined) return { ok: false, error: 'not_found', message: `no item ${itemId}` };
-    const failure = await restockSlices(item, delta, idempotencyKey, this.clock);
+    const failure = await restockSlices(item, delta, idempotencyKey, this.clock, this.timers);
     if (failure !== null) return failure;
     const view = this.itemView(itemId)!;
     this.log('info', `item ${itemId} restocked: ${delta} units added, stock now ${view.stock}, ${view.available} available`);

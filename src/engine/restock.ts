@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { SliceOutcome } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
 import { splitEvenly } from '../items.js';
+import type { Timers } from '../timers.js';
 import type { ItemRuntime } from './itemRuntime.js';
 import { isIdempotencyKey, type AdminFailure } from './types.js';
 
@@ -30,6 +31,7 @@ export async function restockSlices(
   delta: number,
   idempotencyKey: string | undefined,
   clock: Clock,
+  timers: Timers,
 ): Promise<AdminFailure | null> {
   if (!Number.isSafeInteger(delta) || delta < 1 || delta > restockDeltaMax) {
     return { ok: false, error: 'invalid', message: 'delta must be a positive integer' };
@@ -40,7 +42,7 @@ export async function restockSlices(
   const restockId = idempotencyKey ?? randomUUID();
   const shares = splitEvenly(delta, item.slices.length);
   const states: ShareState[] = shares.map((share) => (share > 0 ? 'pending' : 'applied'));
-  const deadline = performance.now() + restockWaitMs;
+  const deadline = timers.elapsed() + restockWaitMs;
   for (let delayMs = retryMinMs; ; delayMs = Math.min(delayMs * 2, retryMaxMs)) {
     await Promise.all(
       item.slices.map(async (slice, index) => {
@@ -49,8 +51,8 @@ export async function restockSlices(
         states[index] = shareState(outcome);
       }),
     );
-    if (!states.includes('pending') || performance.now() + delayMs > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (!states.includes('pending') || timers.elapsed() + delayMs > deadline) break;
+    await timers.sleep(delayMs);
   }
   if (states.every((state) => state === 'applied')) return null;
 

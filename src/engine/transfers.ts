@@ -15,6 +15,7 @@ import type { SliceOutcome } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
 import type { OutgoingTransfer, SliceCommand } from '../domain/slice.js';
 import type { ItemRuntime, RebalanceResult } from './itemRuntime.js';
+import { within, type Timers } from '../timers.js';
 import type { EngineLog } from './types.js';
 
 /**
@@ -39,6 +40,7 @@ export class Transfers {
     private readonly clock: Clock,
     private readonly isClosed: () => boolean,
     private readonly log: EngineLog,
+    private readonly timers: Timers,
   ) {}
 
   /**
@@ -74,7 +76,7 @@ export class Transfers {
     for (const [giverIndex, giver] of item.slices.entries()) {
       for (const transfer of giver.figures.outgoing) deliveries.push(this.deliver(item, giverIndex, transfer));
     }
-    if (deliveries.length > 0) await within(Promise.all(deliveries), waitMs);
+    if (deliveries.length > 0) await within(this.timers, Promise.all(deliveries), waitMs);
   }
 
   /**
@@ -122,14 +124,14 @@ export class Transfers {
       if (given.outcomeUnknown === true) return 'stuck';
       const event = given.events[0];
       if (given.rejection !== null || event?.kind !== 'transferred_out') continue;
-      const delivered = await within(this.deliver(item, giver.index, event), transferWaitMs);
+      const delivered = await within(this.timers, this.deliver(item, giver.index, event), transferWaitMs);
       return delivered === true ? 'moved' : 'stuck';
     }
     // No sibling has stock to give. Stock still on its way (to this slice or to one that could
     // give it on) means the item is not sold out: wait for it, within the bound.
     const onTheirWay = [...item.deliveries.values()];
     if (onTheirWay.length === 0) return 'none';
-    return (await within(Promise.all(onTheirWay), transferWaitMs)) === undefined ? 'stuck' : 'moved';
+    return (await within(this.timers, Promise.all(onTheirWay), transferWaitMs)) === undefined ? 'stuck' : 'moved';
   }
 
   /**
@@ -167,23 +169,10 @@ export class Transfers {
         this.log('error', `slice ${toSliceIndex} refused transfer ${transferId}: ${taken.rejection}`);
         return false;
       }
-      await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+      await this.timers.sleep(delayMs);
     }
     // Settling only tidies the giver's list; a failure here is redone at the next start.
     await giver.submit({ kind: 'settle_transfer', transferId, nowMs: this.clock.now() });
     return true;
-  }
-}
-
-/** The promise's value if it settles within `waitMs`, else undefined. */
-async function within<T>(promise: Promise<T>, waitMs: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), waitMs);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
