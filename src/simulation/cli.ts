@@ -1,0 +1,73 @@
+/**
+ * `npm run simulate`: runs seeds of the deterministic simulation and prints what they did.
+ *
+ *   npm run simulate -- --seed 42            # one seed, exactly as before; its trace if it fails
+ *   npm run simulate -- --seeds 1000         # seeds 1..1000; seeds/s, steps, faults injected
+ *   npm run simulate -- --seeds 200 --first 5000 --steps 500
+ */
+import { parseArgs } from 'node:util';
+import { simulate, type SimulationResult } from './simulate.js';
+
+const { values } = parseArgs({
+  options: {
+    seed: { type: 'string' },
+    seeds: { type: 'string' },
+    first: { type: 'string' },
+    steps: { type: 'string' },
+    trace: { type: 'boolean' },
+  },
+});
+const number = (text: string | undefined, fallback: number): number => {
+  const value = text === undefined ? fallback : Number(text);
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`not a number: ${text}`);
+  return value;
+};
+const steps = number(values.steps, 300);
+
+function printFailure(result: SimulationResult): void {
+  const violation = result.violation!;
+  console.log(`seed ${result.seed} FAILED at step ${violation.step}: ${violation.invariant}: ${violation.detail}`);
+  console.log(`reproduce: npm run simulate -- --seed ${result.seed}${values.steps === undefined ? '' : ` --steps ${steps}`} --trace`);
+  if (values.trace === true) for (const line of result.trace) console.log(`  ${line}`);
+  else console.log(`  (the last steps; --trace prints all ${result.trace.length})`), result.trace.slice(-15).forEach((line) => console.log(`  ${line}`));
+}
+
+if (values.seed !== undefined) {
+  const result = await simulate({ seed: number(values.seed, 1), steps });
+  if (result.violation === null) {
+    console.log(`seed ${result.seed}: ok, ${result.steps} steps, ${result.requests} requests, faults ${JSON.stringify(result.faults)}`);
+    if (values.trace === true) for (const line of result.trace) console.log(`  ${line}`);
+  } else {
+    printFailure(result);
+    process.exitCode = 1;
+  }
+} else {
+  const count = number(values.seeds, 100);
+  const first = number(values.first, 1);
+  const started = performance.now();
+  let totalSteps = 0;
+  let totalRequests = 0;
+  const faults: Record<string, number> = {};
+  let failed = 0;
+  for (let seed = first; seed < first + count; seed++) {
+    const result = await simulate({ seed, steps });
+    totalSteps += result.steps;
+    totalRequests += result.requests;
+    for (const [name, times] of Object.entries(result.faults)) faults[name] = (faults[name] ?? 0) + times;
+    if (result.violation !== null) {
+      failed++;
+      printFailure(result);
+      break;
+    }
+  }
+  const seconds = (performance.now() - started) / 1_000;
+  const ran = failed > 0 ? totalSteps && Object.keys(faults).length >= 0 ? undefined : undefined : undefined;
+  void ran;
+  const seedsRun = failed > 0 ? null : count;
+  console.log(
+    `${seedsRun ?? 'stopped at the first failing seed;'} ${seedsRun === null ? '' : 'seeds'} in ${seconds.toFixed(1)} s (${((seedsRun ?? 1) / seconds).toFixed(1)} seeds/s); ` +
+      `${totalSteps} steps, ${totalRequests} requests; faults injected ${JSON.stringify(faults)}`,
+  );
+  if (failed > 0) process.exitCode = 1;
+}
+process.exit();
