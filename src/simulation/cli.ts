@@ -61,12 +61,10 @@ if (values.seed !== undefined) {
     }
   }
   const seconds = (performance.now() - started) / 1_000;
-  const ran = failed > 0 ? totalSteps && Object.keys(faults).length >= 0 ? undefined : undefined : undefined;
-  void ran;
-  const seedsRun = failed > 0 ? null : count;
+  const seedsRun = failed > 0 ? `stopped at the first failing seed, after ${totalSteps} steps` : `${count} seeds passed`;
   console.log(
-    `${seedsRun ?? 'stopped at the first failing seed;'} ${seedsRun === null ? '' : 'seeds'} in ${seconds.toFixed(1)} s (${((seedsRun ?? 1) / seconds).toFixed(1)} seeds/s); ` +
-      `${totalSteps} steps, ${totalRequests} requests; faults injected ${JSON.stringify(faults)}`,
+    `${seedsRun} in ${seconds.toFixed(1)} s (${(count / seconds).toFixed(1)} seeds/s); ${totalSteps} steps, ${totalRequests} requests; ` +
+      `faults injected ${JSON.stringify(faults)}`,
   );
   if (failed > 0) process.exitCode = 1;
 }

@@ -9,6 +9,7 @@
 import { SimulatedClock } from '../clock.js';
 import type { Rejection } from '../domain/reasons.js';
 import { evolve, initialState, type SliceEvent } from '../domain/slice.js';
+import { availableOf } from '../engine/itemRuntime.js';
 import type { ItemDefinition } from '../items.js';
 import { TokenSigner } from '../tokens.js';
 import { checkItem, foldPage, newFold, type SliceFold } from '../replay/fold.js';
@@ -99,6 +100,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       eligibility: null,
     };
     items.push(defineItem(store, definition, 1_000 + index * 10, clock.now()));
+    trace.push(`item ${definition.id}: stock ${definition.stock} over ${slices} slice(s), limit ${definition.perUserLimit} per user, reservations last ${definition.reserveTtlMs} ms`);
   }
   const users = Array.from({ length: random.integer(4, 12) }, (_, index) => String(500 + index));
   let nextOrderId = 7_000_000_000_000;
@@ -140,6 +142,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     if (request.generation !== generationNumber || request.outcome !== undefined) return;
     request.outcome = outcome;
     request.repliedAtCommit = store.commits;
+    trace.push(`${step}: #${request.number} answered ${outcome}${request.orderId === undefined || outcome !== 'order' ? '' : ` ${request.orderId}`} (commit ${store.commits})`);
   };
 
   const issue = (): void => {
@@ -260,6 +263,22 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     }
   };
 
+  /** Once settled, what the engine shows of each item is what the store holds: no phantom stock. */
+  const checkView = (inTransfer: ReadonlyMap<string, number>): void => {
+    for (const item of items) {
+      const runtime = generation.items.get(item.definition.id)!;
+      let stored = 0;
+      for (const sliceId of item.sliceIds) {
+        const fold = newFold({ itemId: item.definition.id, sliceIndex: 0, sliceId, databaseIndex: 0 });
+        foldPage(fold, store.eventsOf(sliceId), null);
+        stored += fold.state.available;
+      }
+      const expected = stored + (inTransfer.get(item.definition.id) ?? 0);
+      const shown = availableOf(runtime);
+      if (shown !== expected) stop('the view shows what is committed', `item ${item.definition.id}: the engine shows ${shown} units on sale, the store holds ${expected} (with those in transfer)`);
+    }
+  };
+
   try {
     for (step = 0; step < workloadSteps; step++) {
       const roll = random.next();
@@ -298,7 +317,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     const settle = async (): Promise<void> => {
       for (let round = 0; round < 4_000; round++) {
         const unanswered = requests.filter((request) => request.generation === generationNumber && request.outcome === undefined);
-        if (unanswered.length === 0 && store.pending.length === 0 && round > 0) return;
+        if (unanswered.length === 0 && store.pending.length === 0 && generation.startFailed === false && round > 0) return;
         if (!completeOne(true)) clock.advance(200);
         await drain();
         if (generation.startFailed === true) crashAndBoot();
@@ -308,7 +327,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       stop('no wait without bound', `${unanswered.length} requests of engine ${generationNumber} unanswered after settling, the first #${unanswered[0]?.number}`);
     };
     await settle();
-    checkStore();
+    checkView(checkStore().inTransfer);
     checkReplies();
 
     // The final recovery: a crash, a start on the store, and every transfer delivered.
@@ -324,6 +343,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     await settle();
     const { inTransfer } = checkStore();
     for (const [itemId, units] of inTransfer) if (units !== 0) stop('nothing in transfer once recovery ends', `item ${itemId}: ${units} units in transfer`);
+    checkView(inTransfer);
     checkReplies();
     checkUnavailable(requests, store, stop);
     checkSoldOut(requests, items, log, stop);
@@ -334,11 +354,23 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   }
 }
 
-/** `unavailable` only where nothing changed: a buy told so left no order in the store. */
+/**
+ * `unavailable` only where nothing changed: a buy told so left no order in the store, and a
+ * restock told so left none of its shares.
+ */
 function checkUnavailable(requests: readonly Request[], store: MemoryJournalStore, stop: (invariant: string, detail: string) => never): void {
   const orders = new Set<string>();
+  const restocks = new Set<string>();
   for (const sliceId of store.sliceIds()) {
-    for (const { event } of store.eventsOf(sliceId)) if (event.kind === 'purchased') orders.add(event.orderId);
+    for (const { event } of store.eventsOf(sliceId)) {
+      if (event.kind === 'purchased') orders.add(event.orderId);
+      if (event.kind === 'restocked' && event.restockId !== undefined) restocks.add(event.restockId);
+    }
+  }
+  for (const request of requests) {
+    if (request.kind === 'restock' && request.outcome === 'unavailable' && restocks.has(request.idempotencyKey!)) {
+      stop('unavailable only where nothing changed', `restock #${request.number} was told unavailable (nothing applied), and a share of it is stored`);
+    }
   }
   for (const request of requests) {
     if (request.kind === 'buy' && request.outcome === 'unavailable' && request.orderId !== undefined && request.idempotencyKey === undefined && orders.has(request.orderId)) {
