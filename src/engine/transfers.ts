@@ -59,8 +59,16 @@ export class Transfers {
     for (let attempt = 0; ; attempt++) {
       const outcome = await slice.submit(command());
       if (outcome.rejection !== 'sold_out' || attempt >= rebalanceAttemptsMax || item.slices.length === 1) return outcome;
+      // Enough may have reached this very slice since the refusal was decided (a transfer an
+      // earlier rebalance brought, a cancellation): try it again before moving anything. The
+      // refusal waited for the slice's commits, so these figures are at least as new as it.
+      if (slice.figures.available >= quantity) continue;
       const result = await this.rebalance(item, sliceIndex, quantity);
-      if (result === 'none') return outcome;
+      // No sibling had stock; this slice may have got some meanwhile (a rebalance it waited on).
+      if (result === 'none') {
+        if (slice.figures.available >= quantity) continue;
+        return outcome;
+      }
       if (result === 'stuck') return unavailable;
     }
   }
@@ -102,10 +110,6 @@ export class Transfers {
   }
 
   private async takeFromSiblings(item: ItemRuntime, receiverIndex: number, quantity: number): Promise<RebalanceResult> {
-    // Stock may have reached the receiver itself since its buyers were refused (a transfer an
-    // earlier rebalance brought, a cancellation): they try it again before anything moves.
-    // Their refusal waited for the receiver's commits, so these figures are at least as new.
-    if (item.slices[receiverIndex]!.figures.available > 0) return 'moved';
     const givers = item.slices
       .map((slice, index) => ({ index, available: slice.figures.available }))
       .filter((giver) => giver.index !== receiverIndex && giver.available > 0)

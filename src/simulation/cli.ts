@@ -49,7 +49,9 @@ if (values.seed !== undefined) {
   let totalRequests = 0;
   const faults: Record<string, number> = {};
   let failed = 0;
+  let seedsRun = 0;
   for (let seed = first; seed < first + count; seed++) {
+    seedsRun++;
     const result = await simulate({ seed, steps });
     totalSteps += result.steps;
     totalRequests += result.requests;
@@ -61,10 +63,10 @@ if (values.seed !== undefined) {
     }
   }
   const seconds = (performance.now() - started) / 1_000;
-  const seedsRun = failed > 0 ? `stopped at the first failing seed, after ${totalSteps} steps` : `${count} seeds passed`;
+  const verdict = failed > 0 ? `stopped at the first failing seed, the ${seedsRun}th run` : `${seedsRun} seeds passed`;
   console.log(
-    `${seedsRun} in ${seconds.toFixed(1)} s (${(count / seconds).toFixed(1)} seeds/s); ${totalSteps} steps, ${totalRequests} requests; ` +
-      `faults injected ${JSON.stringify(faults)}`,
+    `${verdict} in ${seconds.toFixed(1)} s (${(seedsRun / seconds).toFixed(1)} seeds/s); ${totalSteps} steps, ${totalRequests} requests; ` +
+      `faults injected ${JSON.stringify(faults)} (${(Object.values(faults).reduce((sum, times) => sum + times, 0) / seedsRun).toFixed(1)} per run)`,
   );
   if (failed > 0) process.exitCode = 1;
 }
