@@ -7,6 +7,7 @@
  *
  *   npm run bench:profile
  *   BENCH_SECONDS=5 BENCH_IN_FLIGHT=20000 BENCH_PROJECTION=held npm run bench:profile
+ *   BENCH_PENDING_ORDERS_MAX=1 npm run bench:profile   # keeps no orders for read-your-writes: what they cost
  *
  * The last line is one JSON object for machines.
  */
@@ -57,7 +58,7 @@ function concernOf(frame: ProfileNode['callFrame']): string {
 
 async function main(): Promise<void> {
   await withDatabase('bench_profile', async (database) => {
-    const engine = await createEngine({ databaseUrl: database.url, shards: 0 });
+    const engine = await createEngine({ databaseUrl: database.url, shards: 0, ...(process.env.BENCH_PENDING_ORDERS_MAX ? { pendingOrdersMax: Number(process.env.BENCH_PENDING_ORDERS_MAX) } : {}) });
     const created = await engine.createItem({ id: '1', name: 'Profiled item', sellerId: '1', stock: 1_000_000_000 });
     if (!created.ok) throw new Error(`creating the item failed: ${created.message}`);
     let nextUser = 1_000_000;

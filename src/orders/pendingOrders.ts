@@ -14,16 +14,27 @@ import type { OrderView } from './orderQueries.js';
 
 export const pendingOrdersMaxDefault = 500_000;
 
-interface Pending {
-  readonly view: OrderView;
-  readonly moment: number;
-}
-
+/**
+ * The kept orders as columns, oldest first, from `start`: one array slot per field and order,
+ * rather than an object graph per order. Hundreds of thousands of orders are kept while the
+ * projector catches up under load, and every major garbage collection walks what is kept
+ * (docs/hotpath.md): columns hold the same in fewer, smaller objects.
+ */
 export class PendingOrders {
-  private readonly byBuyer = new Map<string, Pending[]>();
-  /** Every kept order, in moment order, so pruning starts at the oldest. */
-  private queue: Pending[] = [];
-  private queueStart = 0;
+  private orderIds: string[] = [];
+  private itemIds: string[] = [];
+  private userIds: string[] = [];
+  private sellerIds: string[] = [];
+  private quantities: number[] = [];
+  private statuses: OrderView['status'][] = [];
+  private createdAts: number[] = [];
+  private moments: number[] = [];
+  /** Column position of the oldest kept order. */
+  private start = 0;
+  /** Absolute number of the order at column position 0; columns are cut from the front now and then. */
+  private base = 0;
+  /** Each buyer's kept orders, by absolute number, oldest first: one number, or several. */
+  private readonly byBuyer = new Map<string, number | number[]>();
   /** The moment of the latest order that was not kept: answers must wait for the projection to pass it. */
   private unkeptThrough: number;
 
@@ -41,15 +52,23 @@ export class PendingOrders {
       this.unkeptThrough = moment;
       return;
     }
-    const pending = { view, moment };
-    this.queue.push(pending);
-    const buyer = this.byBuyer.get(view.userId);
-    if (buyer === undefined) this.byBuyer.set(view.userId, [pending]);
-    else buyer.push(pending);
+    const number = this.base + this.orderIds.length;
+    this.orderIds.push(view.orderId);
+    this.itemIds.push(view.itemId);
+    this.userIds.push(view.userId);
+    this.sellerIds.push(view.sellerId);
+    this.quantities.push(view.qty);
+    this.statuses.push(view.status);
+    this.createdAts.push(view.createdAt);
+    this.moments.push(moment);
+    const kept = this.byBuyer.get(view.userId);
+    if (kept === undefined) this.byBuyer.set(view.userId, number);
+    else if (typeof kept === 'number') this.byBuyer.set(view.userId, [kept, number]);
+    else kept.push(number);
   }
 
   get size(): number {
-    return this.queue.length - this.queueStart;
+    return this.orderIds.length - this.start;
   }
 
   /** The moment the projection must have passed before an answer may rely on the tables and this memory alone. */
@@ -59,24 +78,49 @@ export class PendingOrders {
 
   /** The buyer's kept orders, as they were acknowledged. */
   ofBuyer(userId: string): OrderView[] {
-    return (this.byBuyer.get(userId) ?? []).map((pending) => pending.view);
+    const kept = this.byBuyer.get(userId);
+    if (kept === undefined) return [];
+    return (typeof kept === 'number' ? [kept] : kept).map((number) => this.viewAt(number - this.base));
+  }
+
+  private viewAt(position: number): OrderView {
+    return {
+      orderId: this.orderIds[position]!,
+      itemId: this.itemIds[position]!,
+      userId: this.userIds[position]!,
+      sellerId: this.sellerIds[position]!,
+      qty: this.quantities[position]!,
+      status: this.statuses[position]!,
+      createdAt: this.createdAts[position]!,
+    };
   }
 
   /** Forgets the orders acknowledged before `moment`: a completed projection pass holds them. */
   projectedThrough(moment: number): void {
-    while (this.queueStart < this.queue.length && this.queue[this.queueStart]!.moment < moment) {
-      const pending = this.queue[this.queueStart++]!;
-      const buyer = this.byBuyer.get(pending.view.userId);
+    while (this.start < this.orderIds.length && this.moments[this.start]! < moment) {
+      const userId = this.userIds[this.start]!;
+      const kept = this.byBuyer.get(userId);
       // A buyer's orders are kept in moment order too, so the oldest is first.
-      if (buyer !== undefined) {
-        buyer.shift();
-        if (buyer.length === 0) this.byBuyer.delete(pending.view.userId);
+      if (typeof kept === 'number' || kept === undefined || kept.length <= 1) this.byBuyer.delete(userId);
+      else {
+        kept.shift();
+        if (kept.length === 1) this.byBuyer.set(userId, kept[0]!);
       }
+      this.start++;
     }
-    // Compacts now and then, so the queue's forgotten head does not keep memory.
-    if (this.queueStart > 1_024 && this.queueStart * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.queueStart);
-      this.queueStart = 0;
+    // Cuts the forgotten front off now and then, so it does not keep memory.
+    if (this.start > 1_024 && this.start * 2 > this.orderIds.length) {
+      const cut = this.start;
+      this.orderIds = this.orderIds.slice(cut);
+      this.itemIds = this.itemIds.slice(cut);
+      this.userIds = this.userIds.slice(cut);
+      this.sellerIds = this.sellerIds.slice(cut);
+      this.quantities = this.quantities.slice(cut);
+      this.statuses = this.statuses.slice(cut);
+      this.createdAts = this.createdAts.slice(cut);
+      this.moments = this.moments.slice(cut);
+      this.base += cut;
+      this.start = 0;
     }
   }
 }

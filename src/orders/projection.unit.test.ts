@@ -147,4 +147,31 @@ describe('orders kept for read-your-writes', () => {
     expect(pending.ofBuyer('1').map((order) => order.orderId)).toEqual(['a', 'b']);
     expect(pending.mustProjectThrough).toBe(4);
   });
+
+  it('answer each buyer with exactly their kept orders, in order, across the cuts of forgotten ones', () => {
+    const pending = new PendingOrders(100_000, 0);
+    const expected = new Map<string, string[]>();
+    let moment = 1;
+    let projectedThrough = 1;
+    for (let round = 0; round < 6; round++) {
+      for (let index = 0; index < 1_500; index++) {
+        const userId = String(index % 37);
+        const orderId = `${round}-${index}`;
+        pending.add({ ...view(orderId, userId), createdAt: moment }, moment);
+        expected.set(userId, [...(expected.get(userId) ?? []), `${moment}:${orderId}`]);
+        moment++;
+      }
+      // A pass completes: everything before it is forgotten, in the columns and for each buyer.
+      projectedThrough = moment - 700;
+      pending.projectedThrough(projectedThrough);
+      for (const [userId, orders] of expected) expected.set(userId, orders.filter((entry) => Number(entry.split(':')[0]) >= projectedThrough));
+      for (const [userId, orders] of expected) {
+        expect(pending.ofBuyer(userId).map((order) => `${order.createdAt}:${order.orderId}`)).toEqual(orders);
+      }
+      expect(pending.size).toBe([...expected.values()].reduce((sum, orders) => sum + orders.length, 0));
+    }
+    pending.projectedThrough(moment);
+    expect(pending.size).toBe(0);
+    expect(pending.ofBuyer('1')).toEqual([]);
+  });
 });
