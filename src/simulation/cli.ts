@@ -24,10 +24,32 @@ const number = (text: string | undefined, fallback: number): number => {
 };
 const steps = number(values.steps, 300);
 
-function printFailure(result: SimulationResult): void {
+/**
+ * Shrinks a failing run: the fewest workload steps with which the same seed still breaks a
+ * promise. A run of fewer steps makes the same choices up to its end (the seed's sequence is
+ * the same), then settles and recovers, so its failure is the same kind of run, shorter.
+ */
+async function shrink(result: SimulationResult): Promise<SimulationResult> {
+  let failing = result;
+  let low = 1;
+  let high = steps;
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    const attempt = await simulate({ seed: result.seed, steps: middle });
+    if (attempt.violation === null) low = middle + 1;
+    else {
+      high = middle;
+      failing = attempt;
+    }
+  }
+  return { ...failing, steps: high };
+}
+
+async function printFailure(found: SimulationResult): Promise<void> {
+  const result = await shrink(found);
   const violation = result.violation!;
-  console.log(`seed ${result.seed} FAILED at step ${violation.step}: ${violation.invariant}: ${violation.detail}`);
-  console.log(`reproduce: npm run simulate -- --seed ${result.seed}${values.steps === undefined ? '' : ` --steps ${steps}`} --trace`);
+  console.log(`seed ${result.seed} FAILED: ${violation.invariant}: ${violation.detail}`);
+  console.log(`shrunk to ${result.steps} workload steps (from ${steps}); reproduce: npm run simulate -- --seed ${result.seed} --steps ${result.steps} --trace`);
   if (values.trace === true) for (const line of result.trace) console.log(`  ${line}`);
   else console.log(`  (the last steps; --trace prints all ${result.trace.length})`), result.trace.slice(-15).forEach((line) => console.log(`  ${line}`));
 }
@@ -38,7 +60,7 @@ if (values.seed !== undefined) {
     console.log(`seed ${result.seed}: ok, ${result.steps} steps, ${result.requests} requests, faults ${JSON.stringify(result.faults)}`);
     if (values.trace === true) for (const line of result.trace) console.log(`  ${line}`);
   } else {
-    printFailure(result);
+    await printFailure(result);
     process.exitCode = 1;
   }
 } else {
@@ -58,7 +80,7 @@ if (values.seed !== undefined) {
     for (const [name, times] of Object.entries(result.faults)) faults[name] = (faults[name] ?? 0) + times;
     if (result.violation !== null) {
       failed++;
-      printFailure(result);
+      await printFailure(result);
       break;
     }
   }
