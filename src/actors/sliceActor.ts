@@ -194,7 +194,7 @@ export class Slice implements SliceHandle {
   private dispatch(): void {
     if (!this.dispatched) {
       this.dispatched = true;
-      nact.dispatch(this.reference, { kind: 'commands' });
+      this.host.deliver(() => nact.dispatch(this.reference, { kind: 'commands' }));
     }
   }
 

@@ -31,6 +31,11 @@ export interface SliceHostOptions {
   readonly onServing?: (sliceId: string, serving: boolean) => void;
   /** Real-time waits (a reload's backoff); the simulation brings its own. */
   readonly timers?: Timers;
+  /**
+   * Hands a slice's turn (one nact message carrying its inbox) to the actor system. By default
+   * at once; the simulation holds turns back and runs them in an order its seed chooses.
+   */
+  readonly deliver?: (turn: () => void) => void;
 }
 
 export const snapshotEveryDefault = 10_000;
@@ -49,6 +54,7 @@ export class SliceHost {
   readonly mailboxDepthMax: number;
   readonly backlogEventsMax: number;
   readonly timers: Timers;
+  readonly deliver: (turn: () => void) => void;
   private readonly options: SliceHostOptions;
   private readonly slices = new Map<string, Slice>();
 
@@ -60,6 +66,7 @@ export class SliceHost {
     this.mailboxDepthMax = options.mailboxDepthMax ?? mailboxDepthMaxDefault;
     this.backlogEventsMax = options.backlogEventsMax ?? backlogEventsMaxDefault;
     this.timers = options.timers ?? realTimers;
+    this.deliver = options.deliver ?? ((turn) => turn());
     this.journal.onSliceFailed((sliceId, cause) => this.slices.get(sliceId)?.journalFailed(cause));
     this.system = nact.start(nact.configurePersistence(new NactJournal(options.journal) as never) as never);
   }

@@ -140,6 +140,8 @@ export class Transfers {
     }
     // No sibling has stock to give. Stock still on its way (to this slice or to one that could
     // give it on) means the item is not sold out: wait for it, within the bound.
+    // A sibling that reloads may hold stock its figures do not show yet (a change in doubt).
+    if (item.slices.some((slice, index) => index !== receiverIndex && !slice.serving)) unanswered = true;
     const onTheirWay = [...item.deliveries.values()];
     if (onTheirWay.length === 0) return unanswered ? 'stuck' : 'none';
     return (await within(this.timers, Promise.all(onTheirWay), transferWaitMs)) === undefined ? 'stuck' : 'moved';

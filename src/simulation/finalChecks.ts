@@ -37,7 +37,7 @@ export function checkUnavailable(requests: readonly Request[], store: MemoryJour
  * way between slices), decremented by orders and reservations, added back by cancellations,
  * expiries and restocks. A `sold_out` is true only if, at some moment between the request and
  * its answer, the counter was below the quantity asked for: the moment the refusal linearizes.
- * The counter only changes at commits, so it is read after each commit of the store's log.
+ * It is read after every event of the store's log, each event placed at the commit that wrote it.
  */
 export function checkSoldOut(
   requests: readonly Request[],
@@ -50,7 +50,7 @@ export function checkSoldOut(
   const states = new Map(items.flatMap((item) => item.sliceIds.map((sliceId) => [sliceId, initialState()] as const)));
   const given = new Map<string, number>();
   const taken = new Map<string, number>();
-  /** For each item, the counter after each commit: [commit, units]. */
+  /** For each item, the counter after each event: [the commit that wrote it, units]. */
   const history = new Map<string, [number, number][]>(items.map((item) => [item.definition.id, []]));
   const unitsOf = (itemId: string): number => {
     let units = 0;
@@ -72,10 +72,9 @@ export function checkSoldOut(
     const itemId = itemOfSlice.get(entry.sliceId)!;
     if (entry.event.kind === 'transferred_out') given.set(`${itemId}:${entry.event.transferId}`, entry.event.quantity);
     if (entry.event.kind === 'transferred_in') taken.set(`${itemId}:${entry.event.transferId}`, entry.event.quantity);
-    const points = history.get(itemId)!;
-    const units = unitsOf(itemId);
-    if (points.length > 0 && points[points.length - 1]![0] === entry.commit) points[points.length - 1]![1] = units;
-    else points.push([entry.commit, units]);
+    // After every event, not only after every commit: a batch may take the last unit and then
+    // restock, and a refusal may linearize between the two.
+    history.get(itemId)!.push([entry.commit, unitsOf(itemId)]);
   }
   for (const request of requests) {
     if (request.outcome !== 'sold_out' || (request.kind !== 'buy' && request.kind !== 'reserve') || request.repliedAtCommit === undefined) continue;

@@ -110,7 +110,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
   let generationNumber = 0;
   const errors: string[] = [];
-  let generation = new Generation(generationNumber, store, clock, items, orderIds, tokens, (message) => errors.push(message));
+  /** Slices' turns held back until the seed chooses to run them: which slice decides next. */
+  const turns: { generation: number; run: () => void }[] = [];
+  const deliverFor = (number: number) => (run: () => void) => void turns.push({ generation: number, run });
+  let generation = new Generation(generationNumber, store, clock, items, orderIds, tokens, (message) => errors.push(message), deliverFor(generationNumber));
   const requests: Request[] = [];
   const reservations: { request: Request; token: string }[] = [];
   let down = 0;
@@ -122,6 +125,16 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
   const completeOne = (forceSuccess: boolean): boolean => {
     const live = store.pending;
+    // A slice's turn or a store operation: the seed picks among all that wait.
+    if (turns.length > 0 && (live.length === 0 || random.integer(0, live.length + turns.length - 1) < turns.length)) {
+      const turn = turns.splice(random.integer(0, turns.length - 1), 1)[0]!;
+      // A crashed engine takes no more turns.
+      if (turn.generation === generationNumber) {
+        trace.push(`${step}: a slice of engine ${turn.generation} takes its turn`);
+        turn.run();
+      }
+      return true;
+    }
     if (live.length === 0) return false;
     const index = random.integer(0, live.length - 1);
     const operation = live.splice(index, 1)[0]!;
@@ -220,7 +233,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     store.kill(generationNumber);
     generationNumber++;
     trace.push(`${step}: crash of engine ${generationNumber - 1}; engine ${generationNumber} recovers`);
-    generation = new Generation(generationNumber, store, clock, items, orderIds, tokens, (message) => errors.push(message));
+    generation = new Generation(generationNumber, store, clock, items, orderIds, tokens, (message) => errors.push(message), deliverFor(generationNumber));
   };
 
   const stop = (invariant: string, detail: string): never => {
@@ -283,7 +296,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   try {
     for (step = 0; step < workloadSteps; step++) {
       const roll = random.next();
-      if (roll < 0.45 && store.pending.length > 0) completeOne(false);
+      if (roll < 0.45 && (store.pending.length > 0 || turns.length > 0)) completeOne(false);
       // The engine serves once it has started (createEngine resolves after every slice recovered).
       else if (roll < 0.8) {
         if (generation.startFailed === false) issue();
@@ -318,7 +331,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     const settle = async (): Promise<void> => {
       for (let round = 0; round < 4_000; round++) {
         const unanswered = requests.filter((request) => request.generation === generationNumber && request.outcome === undefined);
-        if (unanswered.length === 0 && store.pending.length === 0 && generation.startFailed === false && round > 0) return;
+        if (unanswered.length === 0 && store.pending.length === 0 && turns.length === 0 && generation.startFailed === false && round > 0) return;
         if (!completeOne(true)) clock.advance(200);
         await drain();
         if (generation.startFailed === true) crashAndBoot();

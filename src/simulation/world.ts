@@ -57,6 +57,8 @@ export class Generation {
     orderIds: () => string,
     tokens: TokenSigner,
     onError: (message: string) => void,
+    /** Holds a slice's turn until the simulation runs it. */
+    deliver: (turn: () => void) => void,
   ) {
     const timers = simulatedTimers(clock);
     this.journal = new BatchingJournal(store.connect(number), { clock, flushEventsMax: 16 });
@@ -68,6 +70,7 @@ export class Generation {
       snapshotEvery: 6,
       mailboxDepthMax: 64,
       backlogEventsMax: 128,
+      deliver,
       onFigures: () => undefined,
       onError: (error, context) => onError(`${context}: ${(error as Error).message}`),
     });
