@@ -53,7 +53,8 @@ afterAll(async () => {
 async function runExample(userId: string, item: string): Promise<string[]> {
   const { stdout } = await run(process.execPath, [example], {
     cwd: scratch,
-    timeout: 60_000,
+    // Below the test's own limit, so that an example that hangs is stopped and its output shown.
+    timeout: 40_000,
     env: {
       ...process.env,
       SECKILL_WS_URL: harness.server.wsUrl,
