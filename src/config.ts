@@ -84,6 +84,8 @@ export interface Config {
   /** Orders the history job moves per transaction. */
   readonly orderHistoryBatchRows: number;
   readonly limits: EdgeLimits;
+  /** Buyers in the rehearsal of a sale before the server listens (src/server/rehearsal.ts); 0 skips it. */
+  readonly rehearsalBuyers: number;
 }
 
 export const defaultLimits: EdgeLimits = {
@@ -119,6 +121,12 @@ export const jwtSecretBytesMin = 32;
 export function defaultShards(cores: number): number {
   return cores <= 2 ? 0 : cores - 2;
 }
+
+/**
+ * Buyers in the start-up rehearsal. Measured with `npm run bench:moment` on 2 cores: enough
+ * for V8 to compile the path of a sale before the first one, in about a second of start-up.
+ */
+export const rehearsalBuyersDefault = 4_000;
 
 const logLevels: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -250,6 +258,7 @@ export function parseConfig(
   const orderHistoryAfterDays = integer('SECKILL_ORDER_HISTORY_AFTER_DAYS', 90, 1, 36_500);
   const orderHistoryBatchRows = integer('SECKILL_ORDER_HISTORY_BATCH_ROWS', 1_000, 1, 100_000);
   const shards = integer('SECKILL_SHARDS', defaultShards(availableParallelism()), 0, 64);
+  const rehearsalBuyers = integer('SECKILL_REHEARSAL_BUYERS', rehearsalBuyersDefault, 0, 100_000);
   const defaultSlices =
     read('SECKILL_DEFAULT_SLICES') === undefined ? undefined : integer('SECKILL_DEFAULT_SLICES', 1, 1, 64);
 
@@ -278,6 +287,7 @@ export function parseConfig(
     orderHistoryAfterMs: orderHistoryAfterDays * 24 * 3_600_000,
     orderHistoryBatchRows,
     limits,
+    rehearsalBuyers,
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from './errors.js';
-import { defaultLimits, defaultShards, parseConfig } from './config.js';
+import { defaultLimits, defaultShards, parseConfig, rehearsalBuyersDefault } from './config.js';
 
 const secret = () => 'generated';
 
@@ -22,7 +22,10 @@ describe('configuration', () => {
       orderHistoryAfterMs: 90 * 24 * 3_600_000,
       orderHistoryBatchRows: 1_000,
       limits: defaultLimits,
+      rehearsalBuyers: rehearsalBuyersDefault,
     });
+    expect(rehearsalBuyersDefault).toBe(4_000);
+    expect(parseConfig({ SECKILL_REHEARSAL_BUYERS: '0' }, secret).rehearsalBuyers).toBe(0);
   });
 
   it('reads the order databases and their shape', () => {
@@ -80,6 +83,8 @@ describe('configuration', () => {
     [{ SECKILL_ORDER_HISTORY_AFTER_DAYS: '0' }, 'SECKILL_ORDER_HISTORY_AFTER_DAYS'],
     [{ SECKILL_ORDER_HISTORY_BATCH_ROWS: 'many' }, 'SECKILL_ORDER_HISTORY_BATCH_ROWS'],
     [{ SECKILL_DATABASE_WAIT_MS: 'soon' }, 'SECKILL_DATABASE_WAIT_MS'],
+    [{ SECKILL_REHEARSAL_BUYERS: '-1' }, 'SECKILL_REHEARSAL_BUYERS'],
+    [{ SECKILL_REHEARSAL_BUYERS: '100001' }, 'SECKILL_REHEARSAL_BUYERS'],
   ])('refuses %j, naming %s', (environment, name) => {
     expect(() => parseConfig(environment, secret)).toThrow(ConfigurationError);
     expect(() => parseConfig(environment, secret)).toThrow(name);

@@ -15,6 +15,7 @@ import { createEngine, type Engine } from './engine.js';
 import { ConfigurationError, StartupError } from './errors.js';
 import { Metrics } from './metrics.js';
 import { startServer, type SeckillServer } from './server.js';
+import { rehearseSale } from './server/rehearsal.js';
 import { uwsImplementation } from './edge/uws.js';
 
 /** Exit codes: 0 after a clean shutdown, 1 when the start failed, 2 for a bad configuration. */
@@ -120,6 +121,24 @@ async function main(): Promise<void> {
     if (stopping) {
       await engine.close();
       process.exit(exitCodes.clean);
+    }
+    if (config.rehearsalBuyers > 0) {
+      try {
+        const rehearsal = await rehearseSale({
+          databaseUrls: engine.databaseUrls,
+          engine: { shards: config.shards, defaultSlices: config.defaultSlices, flushEventsMax: config.flushEventsMax },
+          limits: config.limits,
+          buyers: config.rehearsalBuyers,
+        });
+        logger.info(rehearsal, `rehearsed a sale: ${rehearsal.buyers} buyers, ${rehearsal.rounds} moments, in ${rehearsal.durationMs} ms`);
+      } catch (error) {
+        // A role that may not create databases, say: the server still serves, only colder.
+        logger.warn({ err: error }, 'could not rehearse a sale; the first sale will run on code not yet compiled');
+      }
+      if (stopping) {
+        await engine.close();
+        process.exit(exitCodes.clean);
+      }
     }
     server = await startServer({
       engine,

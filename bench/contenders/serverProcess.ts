@@ -24,7 +24,8 @@ export interface BenchServer {
 }
 
 /** Starts the server with this process's V8 flags, which the orchestrator set to npm start's. */
-export async function startServer(databaseUrl: string, connectionsMax: number): Promise<BenchServer> {
+/** `environment` adds to or overrides the server's environment (SECKILL_REHEARSAL_BUYERS, say). */
+export async function startServer(databaseUrl: string, connectionsMax: number, environment: Readonly<Record<string, string>> = {}): Promise<BenchServer> {
   const jwtSecret = randomBytes(32).toString('base64url');
   const adminToken = randomBytes(24).toString('base64url');
   const child = spawn(process.execPath, [...process.execArgv, ...serverCommand], {
@@ -45,6 +46,7 @@ export async function startServer(databaseUrl: string, connectionsMax: number): 
       SECKILL_CONNECTION_REQUESTS_PER_SECOND: '1000000',
       SECKILL_CONNECTION_BURST_REQUESTS: '1000000',
       SECKILL_CONNECTIONS_MAX: String(connectionsMax),
+      ...environment,
     },
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -64,7 +64,7 @@ export class Engine {
     tokens: TokenSigner,
     private readonly clock: Clock,
     /** Stops the embedded PostgreSQL and removes temporary storage, once the engine let go of it. */
-    private readonly storage: { stop(): Promise<void> },
+    private readonly storage: { readonly databaseUrls: readonly string[]; stop(): Promise<void> },
     nodeId: number,
     private readonly log: EngineLog,
     private readonly defaultSlices: number,
@@ -231,6 +231,11 @@ export class Engine {
 
   itemIds(): string[] {
     return [...this.items.keys()];
+  }
+
+  /** The inventory databases' URLs, the primary first (on the embedded PostgreSQL, its own). */
+  get databaseUrls(): readonly string[] {
+    return this.storage.databaseUrls;
   }
 
   /** Calls `listener` with an item's view whenever its committed figures change, at most once per event-loop turn. */

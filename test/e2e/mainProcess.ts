@@ -61,7 +61,9 @@ export class MainProcess {
     // tsx by its own path, since `--import` resolves from the working directory.
     const child = spawn(process.execPath, ['--import', tsxLoader, path.join(projectDirectory, 'src/main.ts')], {
       cwd: workingDirectory,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...environment },
+      // No rehearsal of a sale at start (2 s or more under tsx) unless a test asks for one:
+      // test/rehearsal.e2e.test.ts tests it.
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', SECKILL_REHEARSAL_BUYERS: '0', ...environment },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: processGroup,
     });

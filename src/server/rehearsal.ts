@@ -1,0 +1,138 @@
+/**
+ * A rehearsal of the flash-sale moment at start, before the server listens.
+ *
+ * V8 compiles a function to fast code only after it ran many times. On a server that has served
+ * nothing yet, the first sale pays that compilation in the middle of its busiest second: measured
+ * with `npm run bench:moment` (10,000 buyers on 10,000 connections, 2 cores), the server spent
+ * about 420 ms of CPU on its very first moment and about 250 ms on the next one.
+ *
+ * So the server first runs the moment itself, through the very code a sale runs: a second server
+ * of this code, on a loopback port, over an engine of its own in temporary databases on the
+ * same PostgreSQL (made at the start of the rehearsal and dropped at its end), with real
+ * WebSocket connections whose buyers all press `buy` at once on small items. Nothing of the
+ * rehearsal is left in the real databases, and the real server opens its port only after it.
+ *
+ * SECKILL_REHEARSAL_BUYERS sets how many buyers rehearse (0 skips the rehearsal). A PostgreSQL
+ * role that may not create databases cannot rehearse: the server then says so and starts cold.
+ */
+import { randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { pino } from 'pino';
+import WebSocket from 'ws';
+import type { EdgeLimits } from '../config.js';
+import { createEngine } from '../engine.js';
+import type { EngineOptions } from '../engine/types.js';
+import { Metrics } from '../metrics.js';
+import { startServer } from './lifecycle.js';
+
+export interface RehearsalOptions {
+  /** The real engine's inventory databases: the rehearsal's temporary databases go on the same servers. */
+  readonly databaseUrls: readonly string[];
+  /** How the real engine hosts its slices, so that the rehearsal runs the same code. */
+  readonly engine: Pick<EngineOptions, 'shards' | 'defaultSlices' | 'flushEventsMax'>;
+  readonly limits: EdgeLimits;
+  /** Buyers on their own connections, each pressing `buy` once per round. */
+  readonly buyers: number;
+  /** Moments rehearsed, one after the other, each on its own item. */
+  readonly rounds?: number;
+}
+
+export interface RehearsalReport {
+  readonly buyers: number;
+  readonly rounds: number;
+  /** Replies per kind over every round: `order` and `sold_out` when all went as in a sale. */
+  readonly replies: Record<string, number>;
+  readonly durationMs: number;
+}
+
+/** Units on sale in each rehearsed moment, per buyer: half the buyers get an order, half hear `sold_out`. */
+const unitsPerBuyer = 0.5;
+const connectConcurrency = 64;
+const replyWaitMs = 30_000;
+
+export async function rehearseSale(options: RehearsalOptions): Promise<RehearsalReport> {
+  const started = performance.now();
+  const rounds = options.rounds ?? 2;
+  const [primary, ...extra] = options.databaseUrls;
+  if (primary === undefined) throw new Error('rehearsal: no database to make temporary databases on');
+  const engine = await createEngine({ ...options.engine, databaseUrl: primary, extraInventoryDatabaseUrls: extra, temporary: true });
+  try {
+    const jwtSecret = randomBytes(32).toString('base64url');
+    // V8 fits the fast code of a closure to the one instance that made it, while only one
+    // instance has made that closure. The real server will be a further instance, so a first
+    // server that serves nothing comes before the one that rehearses: the code compiled during
+    // the rehearsal is then the code every instance shares.
+    const serverOptions = {
+      engine,
+      jwtSecret,
+      adminToken: randomBytes(24).toString('base64url'),
+      host: '127.0.0.1',
+      port: 0,
+      limits: { ...options.limits, connectionsMax: Math.max(options.limits.connectionsMax, options.buyers + 1) },
+      logger: pino({ level: 'silent' }),
+      metrics: new Metrics(),
+    };
+    await (await startServer(serverOptions)).close(0);
+    const server = await startServer(serverOptions);
+    const sockets: WebSocket[] = [];
+    try {
+      const key = new TextEncoder().encode(jwtSecret);
+      let next = 0;
+      const connect = async (): Promise<void> => {
+        while (next < options.buyers) {
+          const userId = String(next++ + 1);
+          const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).sign(key);
+          sockets.push(await openSocket(`${server.wsUrl}?token=${token}`));
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(connectConcurrency, options.buyers) }, connect));
+      const replies: Record<string, number> = {};
+      for (let round = 1; round <= rounds; round++) {
+        const itemId = String(round);
+        const created = await engine.createItem({
+          id: itemId,
+          name: 'Rehearsal',
+          sellerId: '1',
+          stock: Math.max(1, Math.round(options.buyers * unitsPerBuyer)),
+        });
+        if (!created.ok) throw new Error(`rehearsal: creating its item failed: ${created.message}`);
+        const answers = await Promise.all(sockets.map((socket, index) => buyOnce(socket, `${round}-${index}`, itemId)));
+        for (const answer of answers) replies[answer] = (replies[answer] ?? 0) + 1;
+      }
+      return { buyers: options.buyers, rounds, replies, durationMs: Math.round(performance.now() - started) };
+    } finally {
+      for (const socket of sockets) socket.terminate();
+      await server.close(1_000);
+    }
+  } finally {
+    await engine.close();
+  }
+}
+
+function openSocket(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { perMessageDeflate: false });
+    socket.once('open', () => {
+      socket.off('error', reject);
+      socket.on('error', () => undefined);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** One `buy` frame; resolves with the reply's kind: `order` or the refusal's reason. */
+function buyOnce(socket: WebSocket, id: string, itemId: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`rehearsal: no reply to a buy within ${replyWaitMs} ms`)), replyWaitMs);
+    const onMessage = (raw: WebSocket.RawData): void => {
+      const message = JSON.parse(raw.toString()) as { type: string; id?: string; reason?: string };
+      if (message.id !== id) return;
+      clearTimeout(timer);
+      socket.off('message', onMessage);
+      resolve(message.type === 'order' ? 'order' : (message.reason ?? message.type));
+    };
+    socket.on('message', onMessage);
+    socket.send(JSON.stringify({ type: 'buy', id, item: itemId, qty: 1 }));
+  });
+}
