@@ -10,6 +10,7 @@ import { SimulatedClock } from '../src/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
 import { judge } from './support/replayJudge.js';
 import { storedFigures, storedOrderIds } from './support/storage.js';
+import { tally } from './support/tally.js';
 
 let database: TestDatabase;
 let admin: pg.Pool;
@@ -17,15 +18,6 @@ let nextItemId = 1000;
 
 function newItemId(): string {
   return String(nextItemId++);
-}
-
-function tally(results: readonly ({ ok: true } | { ok: false; reason: string })[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const result of results) {
-    const key = result.ok ? 'ok' : result.reason;
-    counts[key] = (counts[key] ?? 0) + 1;
-  }
-  return counts;
 }
 
 beforeAll(async () => {
@@ -58,7 +50,7 @@ describe('a flash sale on one item', () => {
       ),
     );
 
-    expect(tally(results)).toEqual({ ok: 1_000, sold_out: 9_000 });
+    expect(tally(results, 'ok')).toEqual({ ok: 1_000, sold_out: 9_000 });
     const orderIds = results.flatMap((result) => (result.ok ? [result.orderId] : []));
     expect(new Set(orderIds).size).toBe(1_000);
     expect(engine.item(itemId)).toMatchObject({ stock: 1_000, available: 0, reserved: 0, sold: 1_000, status: 'sold_out' });
@@ -76,7 +68,7 @@ describe('a flash sale on one item', () => {
       ...Array.from({ length: 50 }, () => engine.reserve(buyer, { itemId, quantity: 1 })),
     ]);
 
-    expect(tally(results)).toEqual({ ok: 3, limit_exceeded: 97 });
+    expect(tally(results, 'ok')).toEqual({ ok: 3, limit_exceeded: 97 });
     const view = engine.item(itemId)!;
     expect(view.reserved + view.sold).toBe(3);
     expect(await engine.buy(buyer, { itemId, quantity: 1 })).toMatchObject({ ok: false, reason: 'limit_exceeded' });
@@ -210,7 +202,7 @@ describe('restarts', () => {
     const bought = await Promise.all(
       Array.from({ length: 300 }, (_, index) => engine.buy({ userId: String(1 + index) }, { itemId, quantity: 1 })),
     );
-    expect(tally(bought)).toEqual({ ok: 300 });
+    expect(tally(bought, 'ok')).toEqual({ ok: 300 });
     const reservation = await engine.reserve({ userId: '1' }, { itemId, quantity: 1 });
     if (!reservation.ok) throw new Error('reserve failed');
     const before = engine.item(itemId);
@@ -272,7 +264,7 @@ describe('a flush that fails', () => {
     const early = await Promise.all(
       Array.from({ length: 100 }, (_, index) => engine.buy({ userId: String(10 + index) }, { itemId, quantity: 1 })),
     );
-    expect(tally(early)).toEqual({ ok: 100 });
+    expect(tally(early, 'ok')).toEqual({ ok: 100 });
 
     // Break the journal on purpose: every insert fails until the trigger is dropped.
     await admin.query(`
@@ -285,7 +277,7 @@ describe('a flush that fails', () => {
       // buy never commits, so the refusal would rest on state that never was.
       engine.buy({ userId: '1000' }, { itemId, quantity: 1 }),
     ]);
-    expect(tally(failed)).toEqual({ unavailable: 501 });
+    expect(tally(failed, 'ok')).toEqual({ unavailable: 501 });
     // Nothing that failed shows: the figures are the committed ones.
     expect(engine.item(itemId)).toMatchObject({ available: 900, sold: 100 });
 
@@ -297,7 +289,7 @@ describe('a flush that fails', () => {
     const later = await Promise.all(
       Array.from({ length: 499 }, (_, index) => engine.buy({ userId: String(1_001 + index) }, { itemId, quantity: 1 })),
     );
-    expect(tally(later)).toEqual({ ok: 499 });
+    expect(tally(later, 'ok')).toEqual({ ok: 499 });
     expect(engine.item(itemId)).toMatchObject({ available: 400, reserved: 0, sold: 600 });
     expect(await storedFigures(admin, itemId)).toEqual({ stock: 1_000, available: 400, reserved: 0, sold: 600 });
     expect((await storedOrderIds(admin, itemId)).length).toBe(600);

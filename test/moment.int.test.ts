@@ -10,6 +10,7 @@ import { createEngine, type Engine } from '../src/engine.js';
 import { createPool } from '../src/persistence/pools.js';
 import { storedFigures, storedOrderIds } from './support/storage.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
+import { tally } from './support/tally.js';
 
 let database: TestDatabase;
 let admin: pg.Pool;
@@ -25,15 +26,6 @@ afterAll(async () => {
 });
 
 type Outcome = Awaited<ReturnType<Engine['buy']>>;
-
-function tally(results: readonly Outcome[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const result of results) {
-    const key = result.ok ? 'order' : result.reason;
-    counts[key] = (counts[key] ?? 0) + 1;
-  }
-  return counts;
-}
 
 async function theMoment(engine: Engine, itemId: string, buyers: number, firstUser: number): Promise<Outcome[]> {
   return Promise.all(Array.from({ length: buyers }, (_, index) => engine.buy({ userId: String(firstUser + index) }, { itemId, quantity: 1 })));

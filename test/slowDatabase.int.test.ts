@@ -13,6 +13,7 @@ import { createPool } from '../src/persistence/pools.js';
 import { TcpProxy } from './e2e/tcpProxy.js';
 import { storedFigures, storedOrderIds } from './support/storage.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
+import { tally } from './support/tally.js';
 
 let database: TestDatabase;
 let admin: pg.Pool;
@@ -32,15 +33,6 @@ afterAll(async () => {
 });
 
 type Outcome = Awaited<ReturnType<Engine['buy']>>;
-
-function tally(results: readonly Outcome[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const result of results) {
-    const key = result.ok ? 'order' : result.reason;
-    counts[key] = (counts[key] ?? 0) + 1;
-  }
-  return counts;
-}
 
 describe('a slow PostgreSQL (every answer 150 ms late)', () => {
   it('tells a crowd on a sold-out item order or sold_out, nothing else, though it is larger than the inbox', async () => {

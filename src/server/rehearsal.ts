@@ -125,6 +125,7 @@ function openSocket(url: string): Promise<WebSocket> {
 function buyOnce(socket: WebSocket, id: string, itemId: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`rehearsal: no reply to a buy within ${replyWaitMs} ms`)), replyWaitMs);
+    timer.unref();
     const onMessage = (raw: WebSocket.RawData): void => {
       const message = JSON.parse(raw.toString()) as { type: string; id?: string; reason?: string };
       if (message.id !== id) return;
