@@ -3,41 +3,21 @@
  * after a sale with every kind of event, `--until`, export and import into other databases,
  * reconciliation, violations found where they happened, and bad input refused in one line.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedClock } from '../src/clock.js';
 import { createEngine } from '../src/engine.js';
 import { encodeEvents } from '../src/persistence/journalBatch.js';
 import { createPool } from '../src/persistence/pools.js';
+import { runReplay, type ReplayRun } from './support/replayJudge.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
 
-const projectDirectory = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const tsxLoader = pathToFileURL(path.join(projectDirectory, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** `seckill replay …` on the databases of `databaseUrl`, as a user runs it. */
-function replay(databaseUrl: string, ...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(projectDirectory, 'src/cli.ts'), 'replay', ...args], {
-      cwd: projectDirectory,
-      env: { ...process.env, DATABASE_URL: databaseUrl, SECKILL_LOG_LEVEL: 'warn' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function replay(databaseUrl: string, ...args: string[]): Promise<ReplayRun> {
+  return runReplay(databaseUrl, args, { SECKILL_LOG_LEVEL: 'warn' });
 }
 
 let source: TestDatabase;

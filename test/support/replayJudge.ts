@@ -20,6 +20,27 @@ export interface Verdict {
   readonly events: number;
 }
 
+export interface ReplayRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `seckill replay ARGS` on the databases of `databaseUrl`, as a user runs it; `environment` adds to this process's. */
+export function runReplay(databaseUrl: string, args: readonly string[], environment: Readonly<Record<string, string>> = {}): Promise<ReplayRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(projectDirectory, 'src/cli.ts'), 'replay', ...args], {
+      cwd: projectDirectory,
+      env: { ...process.env, DATABASE_URL: databaseUrl, ...environment },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 export async function settleProjections(databaseUrl: string, extraInventoryDatabaseUrls: readonly string[] = []): Promise<void> {
   const engine = await createEngine({ databaseUrl, extraInventoryDatabaseUrls });
   try {
@@ -33,17 +54,7 @@ export async function settleProjections(databaseUrl: string, extraInventoryDatab
 /** `extraInventoryDatabaseUrls`: the engine's other inventory databases, as SECKILL_INVENTORY_DATABASE_URLS. */
 export async function judge(databaseUrl: string, extraInventoryDatabaseUrls: readonly string[] = []): Promise<Verdict> {
   await settleProjections(databaseUrl, extraInventoryDatabaseUrls);
-  const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(projectDirectory, 'src/cli.ts'), 'replay', '--verify', '--json'], {
-      cwd: projectDirectory,
-      env: { ...process.env, DATABASE_URL: databaseUrl, SECKILL_INVENTORY_DATABASE_URLS: extraInventoryDatabaseUrls.join(',') },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+  const run = await runReplay(databaseUrl, ['--verify', '--json'], { SECKILL_INVENTORY_DATABASE_URLS: extraInventoryDatabaseUrls.join(',') });
   if (run.stdout.trim() === '') return { code: run.code, stderr: run.stderr, violations: [run.stderr], itemTotals: [], events: 0 };
   const outcome = JSON.parse(run.stdout) as Omit<Verdict, 'code' | 'stderr'>;
   return { code: run.code, stderr: run.stderr, violations: outcome.violations, itemTotals: outcome.itemTotals, events: outcome.events };
