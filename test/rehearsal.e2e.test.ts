@@ -1,7 +1,8 @@
 /**
  * The rehearsal of a sale at start (src/server/rehearsal.ts), through the real entry point: it
  * runs before the server listens, its buyers hear only `order` and `sold_out`, and it leaves
- * nothing behind, neither in the real database nor as a temporary database. A role that may not
+ * nothing behind, neither in the real database nor as a temporary database, and drops those a
+ * server killed during its rehearsal left. A role that may not
  * create databases cannot rehearse: the server says so and serves all the same.
  */
 import { randomBytes } from 'node:crypto';
@@ -24,18 +25,21 @@ async function onServer<T>(url: string, work: (client: pg.Client) => Promise<T>)
   }
 }
 
-const temporaryDatabaseNames = (url: string): Promise<string[]> =>
-  onServer(url, async (client) => (await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'seckill_temporary_%'")).rows.map((row) => row.datname));
+const rehearsalDatabaseNames = (url: string): Promise<string[]> =>
+  onServer(url, async (client) => (await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'seckill\\_rehearsal\\_%'")).rows.map((row) => row.datname));
 
 afterAll(async () => {
   for (const database of databases) await database.drop();
 });
 
 describe('the rehearsal of a sale at start', () => {
-  it('runs before the server listens, hears only order and sold_out, and leaves nothing behind', async () => {
+  it('runs before the server listens, hears only order and sold_out, and leaves nothing behind, not even what a killed one left', async () => {
     const database = await createTestDatabase('e2e_rehearsal');
     databases.push(database);
-    const before = await temporaryDatabaseNames(inject('databaseUrl'));
+    // What a server killed during its rehearsal leaves: a database nobody is connected to.
+    const abandoned = `seckill_rehearsal_abandoned_${randomBytes(4).toString('hex')}`;
+    await onServer(inject('databaseUrl'), (client) => client.query(`CREATE DATABASE ${abandoned}`));
+    expect(await rehearsalDatabaseNames(inject('databaseUrl'))).toContain(abandoned);
     const main = MainProcess.start({
       PORT: '0',
       DATABASE_URL: database.url,
@@ -62,7 +66,7 @@ describe('the rehearsal of a sale at start', () => {
         return Number(journal.rows[0]!.batches);
       });
       expect(stored).toBe(0);
-      expect(await temporaryDatabaseNames(inject('databaseUrl'))).toEqual(before);
+      expect(await rehearsalDatabaseNames(inject('databaseUrl'))).toEqual([]);
     } finally {
       main.child.kill('SIGTERM');
       await main.exited;

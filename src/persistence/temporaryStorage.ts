@@ -27,11 +27,11 @@ export async function temporaryDataDirectory(): Promise<TemporaryStorage<string>
 const applicationName = 'seckill temporary databases';
 
 /**
- * For each server URL, a new database on that server, named `seckill_temporary_<random>`;
+ * For each server URL, a new database on that server, named `<prefix>_<random>`;
  * returns the new databases' URLs in the same order. The URL's own database is only used to
  * issue CREATE and DROP DATABASE, so its user needs the CREATEDB privilege.
  */
-export async function temporaryDatabases(serverUrls: readonly string[]): Promise<TemporaryStorage<string[]>> {
+export async function temporaryDatabases(serverUrls: readonly string[], prefix = 'seckill_temporary'): Promise<TemporaryStorage<string[]>> {
   const created: { serverUrl: string; name: string }[] = [];
   const remove = async (): Promise<void> => {
     for (const { serverUrl, name } of created.splice(0)) {
@@ -42,7 +42,7 @@ export async function temporaryDatabases(serverUrls: readonly string[]): Promise
   try {
     const urls: string[] = [];
     for (const serverUrl of serverUrls) {
-      const name = `seckill_temporary_${randomBytes(6).toString('hex')}`;
+      const name = `${prefix}_${randomBytes(6).toString('hex')}`;
       await onServer(serverUrl, (client) => client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`));
       created.push({ serverUrl, name });
       const url = new URL(serverUrl);
@@ -54,6 +54,29 @@ export async function temporaryDatabases(serverUrls: readonly string[]): Promise
     await remove().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Drops the databases named `<prefix>_…` on each server that nobody is connected to: those a
+ * process killed before its `remove()` left behind. One still in use stays (PostgreSQL refuses
+ * to drop it), and so does any a server will not let this user drop.
+ */
+export async function dropAbandonedDatabases(serverUrls: readonly string[], prefix: string): Promise<string[]> {
+  const dropped: string[] = [];
+  for (const serverUrl of serverUrls) {
+    await onServer(serverUrl, async (client) => {
+      const names = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`${prefix}_`]);
+      for (const { datname } of names.rows) {
+        try {
+          await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(datname)}`);
+          dropped.push(datname);
+        } catch {
+          // In use (a rehearsal running now) or not ours to drop: left alone.
+        }
+      }
+    });
+  }
+  return dropped;
 }
 
 async function onServer<T>(serverUrl: string, work: (client: ReturnType<typeof createSessionClient>) => Promise<T>): Promise<T> {

@@ -8,7 +8,8 @@
  *
  * So the server first runs the moment itself, through the very code a sale runs: a second server
  * of this code, on a loopback port, over an engine of its own in temporary databases on the
- * same PostgreSQL (made at the start of the rehearsal and dropped at its end), with real
+ * same PostgreSQL (`seckill_rehearsal_…`, made at the start of the rehearsal and dropped at its
+ * end, or at the next start if the process was killed during it), with real
  * WebSocket connections whose buyers all press `buy` at once on small items. Nothing of the
  * rehearsal is left in the real databases, and the real server opens its port only after it.
  *
@@ -20,9 +21,10 @@ import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import type { EdgeLimits } from '../config.js';
-import { createEngine } from '../engine.js';
+import { createEngine, type Engine } from '../engine.js';
 import type { EngineOptions } from '../engine/types.js';
 import { Metrics } from '../metrics.js';
+import { dropAbandonedDatabases, temporaryDatabases } from '../persistence/temporaryStorage.js';
 import { startServer } from './lifecycle.js';
 
 export interface RehearsalOptions {
@@ -48,14 +50,25 @@ export interface RehearsalReport {
 /** Units on sale in each rehearsed moment, per buyer: half the buyers get an order, half hear `sold_out`. */
 const unitsPerBuyer = 0.5;
 const connectConcurrency = 64;
+/** The rehearsal's databases: `seckill_rehearsal_<random>`, one per inventory server. */
+const databasePrefix = 'seckill_rehearsal';
 const replyWaitMs = 30_000;
 
 export async function rehearseSale(options: RehearsalOptions): Promise<RehearsalReport> {
   const started = performance.now();
   const rounds = options.rounds ?? 2;
-  const [primary, ...extra] = options.databaseUrls;
-  if (primary === undefined) throw new Error('rehearsal: no database to make temporary databases on');
-  const engine = await createEngine({ ...options.engine, databaseUrl: primary, extraInventoryDatabaseUrls: extra, temporary: true });
+  if (options.databaseUrls.length === 0) throw new Error('rehearsal: no database to make temporary databases on');
+  // A server killed during its rehearsal left its databases behind: the next one drops them.
+  await dropAbandonedDatabases(options.databaseUrls, databasePrefix);
+  const databases = await temporaryDatabases(options.databaseUrls, databasePrefix);
+  const [primary, ...extra] = databases.value;
+  let engine: Engine;
+  try {
+    engine = await createEngine({ ...options.engine, databaseUrl: primary, extraInventoryDatabaseUrls: extra });
+  } catch (error) {
+    await databases.remove();
+    throw error;
+  }
   try {
     const jwtSecret = randomBytes(32).toString('base64url');
     // V8 fits the fast code of a closure to the one instance that made it, while only one
@@ -106,6 +119,7 @@ export async function rehearseSale(options: RehearsalOptions): Promise<Rehearsal
     }
   } finally {
     await engine.close();
+    await databases.remove();
   }
 }
 
