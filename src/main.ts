@@ -76,9 +76,9 @@ async function main(): Promise<void> {
         if (!drained) logger.warn({ inFlight: server.inFlight }, 'requests still in flight after the grace period');
       }
       await engine?.close();
-      // The close frames written now reach the kernel at once; only a connection that stopped
-      // reading (its frames still queued in this process) misses its 1001.
-      server?.closeConnections();
+      // Each 1001 goes out behind the replies queued for its connection; a client slow to read
+      // gets up to 2 s to take them. Only one that stopped reading misses its 1001.
+      await server?.closeConnections();
       logger.info('stopped cleanly');
       logger.flush();
       process.exit(exitCodes.clean);

@@ -55,11 +55,20 @@ export interface SeckillServer {
   stopAccepting(): void;
   /** Resolves true once every in-flight request is answered, false if `timeoutMs` passes first. */
   drain(timeoutMs: number): Promise<boolean>;
-  /** Closes every connection with 1001 and stops the server. */
-  closeConnections(): void;
+  /**
+   * Closes every connection with 1001 and stops the server. Resolves once every connection has
+   * closed, or after `timeoutMs` (default 2 s): a client slow to read still gets the replies
+   * queued for it and then its 1001, rather than a cut connection (1006), unless it takes
+   * longer than that.
+   */
+  closeConnections(timeoutMs?: number): Promise<void>;
   /** All three, in order: stop accepting, drain (up to `graceMs`), close the connections. */
   close(graceMs?: number): Promise<void>;
 }
+
+/** How long `closeConnections` waits for clients to read their last replies and the 1001. */
+const closeWaitMsDefault = 2_000;
+const closePollMs = 10;
 
 export async function startServer(options: ServerOptions): Promise<SeckillServer> {
   const server = new Server(options);
@@ -156,12 +165,18 @@ class Server implements SeckillServer {
     return this.requests.drain(timeoutMs);
   }
 
-  closeConnections(): void {
+  async closeConnections(timeoutMs = closeWaitMsDefault): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.stopAccepting();
     this.sessions.closeAll();
     this.dashboard.stop();
+    // Each 1001 goes out behind the replies already queued for its connection. Closing the app
+    // now would cut the connections whose client has not read them yet.
+    const deadline = performance.now() + timeoutMs;
+    while (this.sessions.count > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, closePollMs));
+    }
     // Also closes idle HTTP keep-alive connections, so nothing keeps the process alive. The
     // native build has `close` (its type declarations lag behind).
     (this.app as TemplatedApp & { close?: () => void }).close?.();
@@ -171,7 +186,7 @@ class Server implements SeckillServer {
     this.stopAccepting();
     const drained = await this.drain(graceMs);
     if (!drained) this.context.logger.warn({ inFlight: this.requests.count }, 'requests still in flight after the shutdown grace period');
-    this.closeConnections();
+    await this.closeConnections();
   }
 
   private urlHost(): string {
