@@ -3,8 +3,9 @@
  *
  * V8 compiles a function to fast code only after it ran many times. On a server that has served
  * nothing yet, the first sale pays that compilation in the middle of its busiest second: measured
- * with `npm run bench:moment` (10,000 buyers on 10,000 connections, 2 cores), the server spent
- * about 420 ms of CPU on its very first moment and about 250 ms on the next one.
+ * with `npm run bench:moment` (10,000 buyers on 10,000 connections, 2 cores, medians of 3 new
+ * servers), the server spent 480 ms of CPU on its very first moment and 270 ms on the next one;
+ * with this rehearsal, 350 ms on the first.
  *
  * So the server first runs the moment itself, through the very code a sale runs: a second server
  * of this code, on a loopback port, over an engine of its own in temporary databases on the
