@@ -30,10 +30,14 @@ export class MainProcess {
 
   constructor(readonly child: ChildProcess) {
     running.add(child);
+    // 'exit' can come before the last lines on stdout were read: the exit is reported once the
+    // streams are closed too ('close'), or 2 s after it if a grandchild still holds them.
     this.exited = new Promise((resolve) =>
       child.on('exit', (code, signal) => {
         running.delete(child);
-        resolve({ code, signal });
+        const reported = (): void => resolve({ code, signal });
+        child.once('close', reported);
+        setTimeout(reported, 2_000).unref();
       }),
     );
     child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
