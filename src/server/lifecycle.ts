@@ -68,7 +68,6 @@ export interface SeckillServer {
 
 /** How long `closeConnections` waits for clients to read their last replies and the 1001. */
 const closeWaitMsDefault = 2_000;
-const closePollMs = 10;
 
 export async function startServer(options: ServerOptions): Promise<SeckillServer> {
   const server = new Server(options);
@@ -169,14 +168,8 @@ class Server implements SeckillServer {
     if (this.stopped) return;
     this.stopped = true;
     this.stopAccepting();
-    this.sessions.closeAll();
     this.dashboard.stop();
-    // Each 1001 goes out behind the replies already queued for its connection. Closing the app
-    // now would cut the connections whose client has not read them yet.
-    const deadline = performance.now() + timeoutMs;
-    while (this.sessions.count > 0 && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, closePollMs));
-    }
+    await this.sessions.closeAll(timeoutMs);
     // Also closes idle HTTP keep-alive connections, so nothing keeps the process alive. The
     // native build has `close` (its type declarations lag behind).
     (this.app as TemplatedApp & { close?: () => void }).close?.();

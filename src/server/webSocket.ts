@@ -8,7 +8,7 @@
  * never dropped, and a connection with more than `wsBufferedBytesMax` bytes waiting is closed
  * with 4408.
  */
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from 'uWebSockets.js';
 import { reject } from '../domain/reasons.js';
 import { ChallengeBook } from '../edge/challenge.js';
 import { RequestParser, closeCodes, requestTypeOf, usableId } from '../edge/protocol.js';
@@ -24,9 +24,13 @@ import { isAborted, json, watchAbort } from './http.js';
 const backpressureHeadroomBytes = 1024 * 1024;
 /** How often connections with subscriptions are checked for congestion. */
 const congestionCheckIntervalMs = 100;
+/** How often the shutdown looks whether the connections it closes on drain are all closed. */
+const closePollMs = 10;
 
 export class WebSocketSessions {
   private readonly open = new Set<Connection>();
+  /** Connections the shutdown closes once their waiting replies have gone out. */
+  private readonly closingOnDrain = new Set<Connection>();
   /** Connections with at least one subscription: the only ones stock pushes can congest. */
   private readonly watchers = new Set<Connection>();
   private readonly replies: Replies;
@@ -99,14 +103,35 @@ export class WebSocketSessions {
   }
 
   /** Stops everything and closes every open connection with 1001. */
-  closeAll(): void {
+  /**
+   * Stops everything and closes every open connection with 1001. A connection with replies
+   * still waiting in this process (its client reads slowly) is closed once they have gone out
+   * to the kernel (its drain), or when `timeoutMs` has passed: closing it earlier, or stopping
+   * the app with them, would cut it (1006) and lose replies to requests that were carried out.
+   * Resolves once every connection has been closed.
+   */
+  async closeAll(timeoutMs: number): Promise<void> {
     this.stop();
     for (const connection of [...this.open]) {
       const socket = connection.socket;
       if (socket === null) continue;
-      this.context.metrics.connectionClosedBy('shutdown');
-      socket.end(closeCodes.goingAway, 'server shutting down');
+      if (socket.getBufferedAmount() > 0) this.closingOnDrain.add(connection);
+      else this.goAway(connection, socket);
     }
+    const deadline = performance.now() + timeoutMs;
+    while (this.closingOnDrain.size > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, closePollMs));
+    }
+    for (const connection of [...this.closingOnDrain]) {
+      if (connection.socket !== null) this.goAway(connection, connection.socket);
+    }
+    this.closingOnDrain.clear();
+  }
+
+  private goAway(connection: Connection, socket: WebSocket<Connection>): void {
+    this.closingOnDrain.delete(connection);
+    this.context.metrics.connectionClosedBy('shutdown');
+    socket.end(closeCodes.goingAway, 'server shutting down');
   }
 
   private register(): void {
@@ -132,6 +157,10 @@ export class WebSocketSessions {
       message: (socket, data, isBinary) => this.onFrame(socket.getUserData(), data, isBinary),
       drain: (socket) => {
         const connection = socket.getUserData();
+        if (this.closingOnDrain.has(connection) && socket.getBufferedAmount() === 0) {
+          this.goAway(connection, socket);
+          return;
+        }
         if (this.feed.isParked(connection) && socket.getBufferedAmount() <= limits.stockPushBufferedBytesMax / 2) {
           this.feed.unpark(connection);
         }
@@ -140,6 +169,7 @@ export class WebSocketSessions {
         const connection = socket.getUserData();
         connection.socket = null;
         this.open.delete(connection);
+        this.closingOnDrain.delete(connection);
         this.watchers.delete(connection);
         this.feed.forget(connection);
         metrics.connectionClosed();
