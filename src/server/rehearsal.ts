@@ -119,8 +119,11 @@ export async function rehearseSale(options: RehearsalOptions): Promise<Rehearsal
       await server.close(1_000);
     }
   } finally {
-    await engine.close();
-    await databases.remove();
+    try {
+      await engine.close();
+    } finally {
+      await databases.remove();
+    }
   }
 }
 
