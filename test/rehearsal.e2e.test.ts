@@ -6,27 +6,28 @@
  * create databases cannot rehearse: the server says so and serves all the same.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { MainProcess } from './e2e/mainProcess.js';
-import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
+import { createTestDatabase, withAdminClient, type TestDatabase } from './support/testDatabase.js';
 
 const adminToken = 'rehearsal-e2e-admin-token';
 const jwtSecret = 'rehearsal-e2e-secret-rehearsal-e2e-secret-0123';
 const databases: TestDatabase[] = [];
 
-async function onServer<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
+/** The real entry point with the rehearsal of `buyers` buyers, on the database of `databaseUrl`. */
+function startRehearsing(databaseUrl: string, buyers: number): MainProcess {
+  return MainProcess.start({
+    PORT: '0',
+    DATABASE_URL: databaseUrl,
+    SECKILL_ADMIN_TOKEN: adminToken,
+    SECKILL_JWT_SECRET: jwtSecret,
+    SECKILL_REHEARSAL_BUYERS: String(buyers),
+    SECKILL_LOG_LEVEL: 'info',
+  });
 }
 
 const rehearsalDatabaseNames = (url: string): Promise<string[]> =>
-  onServer(url, async (client) => (await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'seckill\\_rehearsal\\_%'")).rows.map((row) => row.datname));
+  withAdminClient(url, async (client) => (await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'seckill\\_rehearsal\\_%'")).rows.map((row) => row.datname));
 
 afterAll(async () => {
   for (const database of databases) await database.drop();
@@ -38,16 +39,9 @@ describe('the rehearsal of a sale at start', () => {
     databases.push(database);
     // What a server killed during its rehearsal leaves: a database nobody is connected to.
     const abandoned = `seckill_rehearsal_abandoned_${randomBytes(4).toString('hex')}`;
-    await onServer(inject('databaseUrl'), (client) => client.query(`CREATE DATABASE ${abandoned}`));
+    await withAdminClient(inject('databaseUrl'), (client) => client.query(`CREATE DATABASE ${abandoned}`));
     expect(await rehearsalDatabaseNames(inject('databaseUrl'))).toContain(abandoned);
-    const main = MainProcess.start({
-      PORT: '0',
-      DATABASE_URL: database.url,
-      SECKILL_ADMIN_TOKEN: adminToken,
-      SECKILL_JWT_SECRET: jwtSecret,
-      SECKILL_REHEARSAL_BUYERS: '300',
-      SECKILL_LOG_LEVEL: 'info',
-    });
+    const main = startRehearsing(database.url, 300);
     try {
       const port = await main.listening();
       const rehearsed = main.lines.findIndex((line) => line.msg.startsWith('rehearsed a sale'));
@@ -61,7 +55,7 @@ describe('the rehearsal of a sale at start', () => {
       const items = await fetch(`http://127.0.0.1:${port}/admin/items`, { headers: { authorization: `Bearer ${adminToken}` } });
       expect(items.status).toBe(200);
       expect(await items.json()).toEqual([]);
-      const stored = await onServer(database.url, async (client) => {
+      const stored = await withAdminClient(database.url, async (client) => {
         const journal = await client.query<{ batches: string }>('SELECT count(*) AS batches FROM seckill.journal_batch');
         return Number(journal.rows[0]!.batches);
       });
@@ -78,21 +72,14 @@ describe('the rehearsal of a sale at start', () => {
     databases.push(database);
     const role = `seckill_no_createdb_${randomBytes(4).toString('hex')}`;
     const password = randomBytes(12).toString('hex');
-    await onServer(inject('databaseUrl'), async (client) => {
+    await withAdminClient(inject('databaseUrl'), async (client) => {
       await client.query(`CREATE ROLE ${role} LOGIN NOCREATEDB PASSWORD '${password}'`);
       await client.query(`ALTER DATABASE ${client.escapeIdentifier(database.name)} OWNER TO ${role}`);
     });
     const url = new URL(database.url);
     url.username = role;
     url.password = password;
-    const main = MainProcess.start({
-      PORT: '0',
-      DATABASE_URL: url.toString(),
-      SECKILL_ADMIN_TOKEN: adminToken,
-      SECKILL_JWT_SECRET: jwtSecret,
-      SECKILL_REHEARSAL_BUYERS: '100',
-      SECKILL_LOG_LEVEL: 'info',
-    });
+    const main = startRehearsing(url.toString(), 100);
     try {
       const port = await main.listening();
       const warning = main.lines.find((line) => line.msg.startsWith('could not rehearse a sale'));
@@ -108,7 +95,7 @@ describe('the rehearsal of a sale at start', () => {
       main.child.kill('SIGTERM');
       await main.exited;
       await database.drop();
-      await onServer(inject('databaseUrl'), (client) => client.query(`DROP ROLE IF EXISTS ${role}`));
+      await withAdminClient(inject('databaseUrl'), (client) => client.query(`DROP ROLE IF EXISTS ${role}`));
     }
   });
 });

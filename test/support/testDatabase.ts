@@ -40,7 +40,8 @@ export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase>
   };
 }
 
-async function withAdminClient<T>(adminUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+/** Runs `work` on a client of `adminUrl`, and ends the client. */
+export async function withAdminClient<T>(adminUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
