@@ -37,16 +37,23 @@ export class TestClient {
   /** When each frame of `messages` arrived (performance.now()). */
   readonly arrivals: number[] = [];
   readonly closed: Promise<Closed>;
+  /**
+   * The last error `ws` reported on the open connection (a reset, a frame it could not read):
+   * an abnormal close (1006) says nothing more by itself, so the failure names this.
+   */
+  error: Error | null = null;
   private waiters: Waiter[] = [];
   private nextId = 0;
 
   private constructor(readonly socket: WebSocket) {
+    socket.on('error', (error) => (this.error = error));
     this.closed = new Promise((resolve) => {
       socket.on('close', (code, reason) => {
         resolve({ code, reason: reason.toString() });
+        const cause = this.error === null ? '' : `, after the error: ${this.error.message}`;
         for (const waiter of this.waiters) {
           clearTimeout(waiter.timer);
-          waiter.reject(new Error(`the connection closed (${code}) while waiting`));
+          waiter.reject(new Error(`the connection closed (${code} ${reason.toString()}${cause}) while waiting`));
         }
         this.waiters = [];
       });
