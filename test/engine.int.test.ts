@@ -154,7 +154,7 @@ describe('reservations over time (simulated clock)', () => {
 
     // Expiry: the sweep runs when the TTL passes, without anyone asking.
     clock.advance(10_000);
-    await vi.waitFor(() => expect(engine.item(itemId)).toMatchObject({ available: 2, reserved: 0 }));
+    await vi.waitFor(() => expect(engine.item(itemId)).toMatchObject({ available: 2, reserved: 0 }), { timeout: 10_000 });
     expect(await engine.confirm({ userId: '2' }, second.token)).toMatchObject({ reason: 'token_expired' });
     expect(await storedFigures(admin, itemId)).toEqual({ stock: 2, available: 2, reserved: 0, sold: 0 });
 
@@ -164,7 +164,7 @@ describe('reservations over time (simulated clock)', () => {
     await engine.close();
     clock.advance(60_000);
     engine = await createEngine({ databaseUrl: database.url, clock });
-    await vi.waitFor(() => expect(engine.item(itemId)).toMatchObject({ available: 2, reserved: 0 }));
+    await vi.waitFor(() => expect(engine.item(itemId)).toMatchObject({ available: 2, reserved: 0 }), { timeout: 10_000 });
     expect(await storedFigures(admin, itemId)).toEqual({ stock: 2, available: 2, reserved: 0, sold: 0 });
     await engine.close();
   });
@@ -246,12 +246,12 @@ describe('snapshots', () => {
 
     await wave(1, 100);
     // 100 events since the definition, and a state of 100 buyers: due, and taken.
-    await vi.waitFor(async () => expect(await snapshotSequence()).toBe(101));
+    await vi.waitFor(async () => expect(await snapshotSequence()).toBe(101), { timeout: 10_000 });
     await wave(1_001, 50);
     // 50 events against a state of 150 buyers: not due yet, although far more than 10.
     expect(await snapshotSequence()).toBe(101);
     await wave(2_001, 100);
-    await vi.waitFor(async () => expect(await snapshotSequence()).toBe(251));
+    await vi.waitFor(async () => expect(await snapshotSequence()).toBe(251), { timeout: 10_000 });
     await engine.close();
   });
 });

@@ -173,7 +173,7 @@ describe('after a start', () => {
     // The gauge shows the lag once the projector has looked at the journals after the start.
     await vi.waitFor(async () => {
       expect((await harness.http('GET', '/metrics')).text).toMatch(/seckill_projection_lag_events [1-9]/);
-    });
+    }, { timeout: 10_000 });
     holdProjection = null;
     release();
     expect(await harness.engine.orderService.whenProjected()).toBe(true);

@@ -123,7 +123,7 @@ describe('a transfer cut in half', () => {
       const given = await admin2.query(`SELECT count(*)::int AS count FROM journal WHERE kind = 'transferred_out'
                                           AND slice_id IN (SELECT id FROM item_inventory WHERE item_id = $1)`, [itemId]);
       expect(given.rows[0].count).toBe(1);
-    });
+    }, { timeout: 10_000 });
     // The unit is on its way: the item still balances and still counts it as on sale.
     expect(engine.item(itemId)).toMatchObject({ stock: 2, available: 1, sold: 1 });
     await engine.close();
