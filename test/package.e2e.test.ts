@@ -192,4 +192,29 @@ describe('the packed tarball in another project', () => {
     expect(server.lines.at(-1)?.msg).toBe('stopped cleanly');
     await database.drop();
   });
+
+  // uWebSockets.js 20.30 closed a WebSocket upgraded from a promise (after the asynchronous
+  // token check) right after its `open`, depending on what the reused memory held
+  // (uNetworking/uWebSockets#1929). The compiled server under a CPU profiler hit it on the first
+  // connection of its rehearsal every time: that buyer's `buy` was never answered, and the
+  // rehearsal gave up after 30 s. The upgrade is now synchronous (src/edge/auth.ts).
+  it('keeps every connection it upgrades, under a CPU profiler too: its rehearsal hears every reply', async () => {
+    const database = await createTestDatabase('package_profiled');
+    const cli = path.join(consumer, 'node_modules', 'seckill', 'dist', 'src', 'cli.js');
+    const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${path.join(scratch, 'profiles')}`, cli, 'serve'], {
+      cwd: consumer,
+      env: userEnvironment({ PORT: '0', DATABASE_URL: database.url, SECKILL_REHEARSAL_BUYERS: '10', ...secrets }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const server = new MainProcess(child);
+    try {
+      await server.listening();
+      expect(server.lines.find((line) => line.msg.startsWith('could not rehearse'))).toBeUndefined();
+      expect(server.lines.find((line) => line.msg.startsWith('rehearsed a sale'))).toMatchObject({ replies: { order: 10, sold_out: 10 } });
+    } finally {
+      child.kill('SIGTERM');
+      await server.exited;
+    }
+    await database.drop();
+  });
 });

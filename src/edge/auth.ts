@@ -7,8 +7,8 @@
  * integer as a decimal string), `level` is absent or an integer, and `tags` is absent or an
  * array of strings. The server never trusts a user id that is not inside such a token.
  */
-import { timingSafeEqual, webcrypto } from 'node:crypto';
-import { jwtVerify } from 'jose';
+import { createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import { decimalId, type Buyer } from '../items.js';
@@ -29,30 +29,35 @@ const claimsSchema = z.object({
   exp: z.number().optional(),
 });
 
+/**
+ * Verification is synchronous (jsonwebtoken, over node:crypto's HMAC), not jose's asynchronous
+ * WebCrypto: the WebSocket upgrade must be completed inside uWebSockets.js's upgrade handler.
+ * The build we ship (20.30) closes a socket upgraded later, from a promise, under `cork`, right
+ * after its `open` when the memory it reuses happens to read as "close the connection"
+ * (uNetworking/uWebSockets#1929); without `cork` it warns on every upgrade. A buyer saw that as a
+ * connection cut (1006) just after it opened, and a request sent on it as never answered.
+ */
 export class UserAuthenticator {
-  /** Imported once: jose would otherwise import the raw secret again for every token. */
-  private readonly key: Promise<webcrypto.CryptoKey>;
+  /** Made once: jsonwebtoken would otherwise try the secret as a public key, then as a secret, for every token. */
+  private readonly key: KeyObject;
 
   constructor(
     secret: string,
     private readonly clock: Clock,
   ) {
     if (secret.length === 0) throw new RangeError('the JWT secret must not be empty');
-    this.key = webcrypto.subtle.importKey('raw', Buffer.from(secret, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, [
-      'verify',
-    ]);
-    // A key that cannot be imported fails every verification below; it must not also crash the
-    // process as an unhandled rejection before the first token arrives.
-    this.key.catch(() => undefined);
+    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
   }
 
   /** The user of a valid token, or `null` for a missing, malformed, forged or expired one. */
-  async verify(token: string | null | undefined): Promise<UserIdentity | null> {
+  verify(token: string | null | undefined): UserIdentity | null {
     if (typeof token !== 'string' || token.length === 0 || token.length > tokenLengthMax) return null;
     try {
-      const { payload } = await jwtVerify(token, await this.key, {
+      const payload = jwt.verify(token, this.key, {
         algorithms: ['HS256'],
-        currentDate: new Date(this.clock.now()),
+        // In whole seconds, as `exp` and `nbf` are. jsonwebtoken reads 0 as "not given" and would
+        // use the system clock instead, so a clock at 0 (a test's) is read as 1 s.
+        clockTimestamp: Math.max(1, Math.floor(this.clock.now() / 1_000)),
       });
       const claims = claimsSchema.safeParse(payload);
       if (!claims.success) return null;

@@ -29,20 +29,20 @@ function pageRequestOf(request: HttpRequest): PageRequest | string {
 
 /** GET /orders: the caller's own orders, including every order the caller was just told about. */
 export function buyerOrders(response: HttpResponse, request: HttpRequest, context: ServerContext): void {
-  watchAbort(response);
-  const authorization = request.getHeader('authorization');
+  const identity = context.auth.verify(bearerToken(request.getHeader('authorization')));
+  if (identity === null) {
+    json(response, 401, { error: 'unauthorized' });
+    return;
+  }
   const page = pageRequestOf(request);
-  void context.auth.verify(bearerToken(authorization)).then(async (identity) => {
-    if (identity === null) {
-      json(response, 401, { error: 'unauthorized' });
-      return;
-    }
-    if (typeof page === 'string') {
-      json(response, 400, { error: 'invalid', message: page });
-      return;
-    }
-    answerPage(response, context, '/orders', page, await read(context, () => context.engine.orderPage(identity.buyer.userId, page)));
-  });
+  if (typeof page === 'string') {
+    json(response, 400, { error: 'invalid', message: page });
+    return;
+  }
+  watchAbort(response);
+  void read(context, () => context.engine.orderPage(identity.buyer.userId, page)).then((result) =>
+    answerPage(response, context, '/orders', page, result),
+  );
 }
 
 /** GET /admin/orders?seller=ID: a seller's orders (the caller is an administrator). */

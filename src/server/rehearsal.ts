@@ -18,7 +18,7 @@
  * role that may not create databases cannot rehearse: the server then says so and starts cold.
  */
 import { randomBytes } from 'node:crypto';
-import { SignJWT } from 'jose';
+import jwt from 'jsonwebtoken';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import type { EdgeLimits } from '../config.js';
@@ -90,12 +90,11 @@ export async function rehearseSale(options: RehearsalOptions): Promise<Rehearsal
     const server = await startServer(serverOptions);
     const sockets: WebSocket[] = [];
     try {
-      const key = new TextEncoder().encode(jwtSecret);
       let next = 0;
       const connect = async (): Promise<void> => {
         while (next < options.buyers) {
           const userId = String(next++ + 1);
-          const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).sign(key);
+          const token = jwt.sign({}, jwtSecret, { algorithm: 'HS256', subject: userId });
           sockets.push(await openSocket(`${server.wsUrl}?token=${token}`));
         }
       };

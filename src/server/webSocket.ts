@@ -18,7 +18,7 @@ import { uws } from '../edge/uws.js';
 import { Replies, type Connection } from './connection.js';
 import type { ServerContext } from './context.js';
 import { RequestDispatcher } from './dispatch.js';
-import { isAborted, json, watchAbort } from './http.js';
+import { json } from './http.js';
 
 /** Room above twice `wsBufferedBytesMax` for the largest reply (an `orders` list) before uWebSockets.js drops sends. */
 const backpressureHeadroomBytes = 1024 * 1024;
@@ -40,7 +40,6 @@ export class WebSocketSessions {
   private readonly dispatcher: RequestDispatcher;
   private readonly stopStockListener: () => void;
   private congestionTimer: NodeJS.Timeout | null = null;
-  private upgrading = 0;
 
   constructor(
     private readonly app: TemplatedApp,
@@ -177,41 +176,38 @@ export class WebSocketSessions {
     });
   }
 
+  /**
+   * Synchronous from start to end: uWebSockets.js 20.30 can close a socket upgraded later, from
+   * a promise (see src/edge/auth.ts), so the token is checked here and the upgrade done at once.
+   */
   private upgrade(response: HttpResponse, request: HttpRequest, upgradeContext: unknown): void {
     const { limits, clock, auth } = this.context;
-    const key = request.getHeader('sec-websocket-key');
-    // The protocol defines no subprotocol; echo the client's first choice, if it offered any.
-    const protocol = request.getHeader('sec-websocket-protocol').split(',')[0]!.trim();
-    const extensions = request.getHeader('sec-websocket-extensions');
-    const token = request.getQuery('token') as string | undefined;
-    watchAbort(response);
-    if (!this.context.isAccepting() || this.open.size + this.upgrading >= limits.connectionsMax) {
+    if (!this.context.isAccepting() || this.open.size >= limits.connectionsMax) {
       json(response, 503, { error: 'unavailable' });
       return;
     }
-    this.upgrading += 1;
-    void auth.verify(token).then((identity) => {
-      this.upgrading -= 1;
-      if (isAborted(response)) return;
-      if (identity === null) {
-        json(response, 401, { error: 'unauthorized' });
-        return;
-      }
-      if (!this.context.isAccepting()) {
-        json(response, 503, { error: 'unavailable' });
-        return;
-      }
-      const connection: Connection = {
-        buyer: identity.buyer,
-        expiresAtMs: identity.expiresAtMs,
-        bucket: new TokenBucket(
-          { requestsPerSecond: limits.connectionRequestsPerSecond, burstRequests: limits.connectionBurstRequests },
-          clock.now(),
-        ),
-        socket: null,
-      };
-      response.cork(() => response.upgrade(connection, key, protocol, extensions, upgradeContext as never));
-    });
+    const identity = auth.verify(request.getQuery('token'));
+    if (identity === null) {
+      json(response, 401, { error: 'unauthorized' });
+      return;
+    }
+    const connection: Connection = {
+      buyer: identity.buyer,
+      expiresAtMs: identity.expiresAtMs,
+      bucket: new TokenBucket(
+        { requestsPerSecond: limits.connectionRequestsPerSecond, burstRequests: limits.connectionBurstRequests },
+        clock.now(),
+      ),
+      socket: null,
+    };
+    response.upgrade(
+      connection,
+      request.getHeader('sec-websocket-key'),
+      // The protocol defines no subprotocol; echo the client's first choice, if it offered any.
+      request.getHeader('sec-websocket-protocol').split(',')[0]!.trim(),
+      request.getHeader('sec-websocket-extensions'),
+      upgradeContext as never,
+    );
   }
 
   /**
