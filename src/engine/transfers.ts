@@ -49,7 +49,27 @@ export class Transfers {
    * tried again, so the item answers `sold_out` only when no slice has the stock and none is
    * on its way.
    */
-  async submitWithRebalance(
+  submitWithRebalance(
+    item: ItemRuntime,
+    sliceIndex: number,
+    quantity: number,
+    command: () => SliceCommand,
+  ): Promise<SliceOutcome> {
+    // One slice has no sibling to take stock from: its answer is the item's. Handing its promise
+    // straight back spares every buyer of a default item an async frame and a promise, which
+    // count when 100,000 of them are in flight at once.
+    if (item.slices.length === 1) {
+      try {
+        return item.slices[sliceIndex]!.submit(command());
+      } catch (error) {
+        // As the async path would: a failure is a rejected promise, never a throw.
+        return Promise.reject(error);
+      }
+    }
+    return this.submitAcrossSlices(item, sliceIndex, quantity, command);
+  }
+
+  private async submitAcrossSlices(
     item: ItemRuntime,
     sliceIndex: number,
     quantity: number,
@@ -58,7 +78,7 @@ export class Transfers {
     const slice = item.slices[sliceIndex]!;
     for (let attempt = 0; ; attempt++) {
       const outcome = await slice.submit(command());
-      if (outcome.rejection !== 'sold_out' || attempt >= rebalanceAttemptsMax || item.slices.length === 1) return outcome;
+      if (outcome.rejection !== 'sold_out' || attempt >= rebalanceAttemptsMax) return outcome;
       // Enough may have reached this very slice since the refusal was decided (a transfer an
       // earlier rebalance brought, a cancellation): try it again before moving anything. The
       // refusal waited for the slice's commits, so these figures are at least as new as it.
