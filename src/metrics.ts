@@ -33,7 +33,9 @@ export class Metrics {
   readonly registry = new Registry();
   readonly live: LiveFigures;
   private readonly requests: Counter<'type' | 'outcome'>;
+  /** Labelled children made once: prom-client's `labels()` builds a new one, closures and all, on every call. */
   private readonly requestChildren = new Map<string, { inc(): void }>();
+  private readonly ackDurationChildren = new Map<string, { observe(seconds: number): void }>();
   private readonly flushBatch: Histogram;
   private readonly flushDuration: Histogram;
   private readonly flushFailures: Counter;
@@ -168,7 +170,12 @@ export class Metrics {
 
   /** A request the engine decided was answered, `durationMs` after it arrived. */
   acknowledged(type: string, durationMs: number): void {
-    this.ackDuration.labels(type).observe(durationMs / 1_000);
+    let child = this.ackDurationChildren.get(type);
+    if (child === undefined) {
+      child = this.ackDuration.labels(type);
+      this.ackDurationChildren.set(type, child);
+    }
+    child.observe(durationMs / 1_000);
     this.live.acknowledged(durationMs);
   }
 

@@ -482,6 +482,16 @@ describe('HTTP routes', () => {
   it('healthz, readyz and metrics', async () => {
     expect(await harness.http('GET', '/healthz')).toMatchObject({ status: 200, body: { ok: true } });
     expect(await harness.http('GET', '/readyz')).toMatchObject({ status: 200 });
+    const ackedBuys = async (): Promise<number> =>
+      Number(/seckill_ack_duration_seconds_count\{type="buy"\} (\d+)/.exec((await harness.http('GET', '/metrics')).text)?.[1] ?? 0);
+    const ackedBefore = await ackedBuys();
+    const item = await harness.createItem({ stock: 1 });
+    for (const _attempt of [1, 2]) {
+      const buyer = await harness.connect(newUser());
+      await buyer.request({ type: 'buy', item: item.id, qty: 1 });
+    }
+    // One order and one sold_out: both are requests the engine decided, each observed once.
+    expect((await ackedBuys()) - ackedBefore).toBe(2);
     const client = await harness.connect(newUser());
     await client.request({ type: 'orders' });
     const metrics = await harness.http('GET', '/metrics');
