@@ -159,23 +159,15 @@ export class Metrics {
 
   request(type: string, outcome: string): void {
     const key = `${type}\u0000${outcome}`;
-    let child = this.requestChildren.get(key);
-    if (child === undefined) {
-      child = this.requests.labels(type, outcome);
-      this.requestChildren.set(key, child);
-    }
-    child.inc();
+    (this.requestChildren.get(key) ?? remembered(this.requestChildren, key, this.requests.labels(type, outcome))).inc();
     if (outcome === 'ok' && orderingRequests.has(type)) this.live.order();
   }
 
   /** A request the engine decided was answered, `durationMs` after it arrived. */
   acknowledged(type: string, durationMs: number): void {
-    let child = this.ackDurationChildren.get(type);
-    if (child === undefined) {
-      child = this.ackDuration.labels(type);
-      this.ackDurationChildren.set(type, child);
-    }
-    child.observe(durationMs / 1_000);
+    (this.ackDurationChildren.get(type) ?? remembered(this.ackDurationChildren, type, this.ackDuration.labels(type))).observe(
+      durationMs / 1_000,
+    );
     this.live.acknowledged(durationMs);
   }
 
@@ -234,4 +226,10 @@ export class Metrics {
   render(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/** Keeps a labelled child for the next request of the same labels, and returns it. */
+function remembered<Child>(children: Map<string, Child>, key: string, child: Child): Child {
+  children.set(key, child);
+  return child;
 }

@@ -11,6 +11,7 @@ import { createTestDatabase, type TestDatabase } from './support/testDatabase.js
 import { judge } from './support/replayJudge.js';
 import { storedFigures, storedOrderIds } from './support/storage.js';
 import { tally } from './support/tally.js';
+import { commitWait } from './support/waits.js';
 
 let database: TestDatabase;
 let admin: pg.Pool;
@@ -154,7 +155,7 @@ describe('reservations over time (simulated clock)', () => {
 
     // Expiry: the sweep runs when the TTL passes, without anyone asking.
     clock.advance(10_000);
-    await vi.waitFor(() => expect(engine.item(itemId)).toMatchObject({ available: 2, reserved: 0 }), { timeout: 10_000 });
+    await vi.waitFor(() => expect(engine.item(itemId)).toMatchObject({ available: 2, reserved: 0 }), commitWait);
     expect(await engine.confirm({ userId: '2' }, second.token)).toMatchObject({ reason: 'token_expired' });
     expect(await storedFigures(admin, itemId)).toEqual({ stock: 2, available: 2, reserved: 0, sold: 0 });
 
@@ -164,7 +165,7 @@ describe('reservations over time (simulated clock)', () => {
     await engine.close();
     clock.advance(60_000);
     engine = await createEngine({ databaseUrl: database.url, clock });
-    await vi.waitFor(() => expect(engine.item(itemId)).toMatchObject({ available: 2, reserved: 0 }), { timeout: 10_000 });
+    await vi.waitFor(() => expect(engine.item(itemId)).toMatchObject({ available: 2, reserved: 0 }), commitWait);
     expect(await storedFigures(admin, itemId)).toEqual({ stock: 2, available: 2, reserved: 0, sold: 0 });
     await engine.close();
   });
@@ -246,12 +247,12 @@ describe('snapshots', () => {
 
     await wave(1, 100);
     // 100 events since the definition, and a state of 100 buyers: due, and taken.
-    await vi.waitFor(async () => expect(await snapshotSequence()).toBe(101), { timeout: 10_000 });
+    await vi.waitFor(async () => expect(await snapshotSequence()).toBe(101), commitWait);
     await wave(1_001, 50);
     // 50 events against a state of 150 buyers: not due yet, although far more than 10.
     expect(await snapshotSequence()).toBe(101);
     await wave(2_001, 100);
-    await vi.waitFor(async () => expect(await snapshotSequence()).toBe(251), { timeout: 10_000 });
+    await vi.waitFor(async () => expect(await snapshotSequence()).toBe(251), commitWait);
     await engine.close();
   });
 });

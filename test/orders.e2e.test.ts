@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { OrderView } from '../src/engine.js';
 import { Harness } from './e2e/harness.js';
+import { commitWait } from './support/waits.js';
 
 const generousLimits = {
   userRequestsPerSecond: 100_000,
@@ -173,7 +174,7 @@ describe('after a start', () => {
     // The gauge shows the lag once the projector has looked at the journals after the start.
     await vi.waitFor(async () => {
       expect((await harness.http('GET', '/metrics')).text).toMatch(/seckill_projection_lag_events [1-9]/);
-    }, { timeout: 10_000 });
+    }, commitWait);
     holdProjection = null;
     release();
     expect(await harness.engine.orderService.whenProjected()).toBe(true);

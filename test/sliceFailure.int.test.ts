@@ -16,6 +16,7 @@ import { createPool } from '../src/persistence/pools.js';
 import { connectionLost, deferred, rolledBack, withFlushHook, type FlushHook } from './support/faultyPool.js';
 import { storedFigures, storedOrderIds } from './support/storage.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
+import { commitWait } from './support/waits.js';
 
 let database: TestDatabase;
 let pool: pg.Pool;
@@ -79,7 +80,7 @@ describe('a flush that fails while a command waits behind it', () => {
     expect(await first).toEqual({ events: [], rejection: 'unavailable' });
     expect(await second).toEqual({ events: [], rejection: 'unavailable' });
     // Once reloaded, the unit is still there.
-    await vi.waitFor(async () => expect((await buy(slice, '2', '5100003')).rejection).toBeNull(), { timeout: 10_000 });
+    await vi.waitFor(async () => expect((await buy(slice, '2', '5100003')).rejection).toBeNull(), commitWait);
     await stop();
   });
 });
@@ -106,13 +107,13 @@ describe('a flush whose outcome is lost with its connection', () => {
     await slice.ready;
     let answer: SliceOutcome | undefined;
     void slice.submit({ kind: 'buy', userId: '1', quantity: 1, orderId: '5300001', nowMs: clock.now() }).then((outcome) => (answer = outcome));
-    await vi.waitFor(() => expect(down).toBe(true), { timeout: 10_000 });
+    await vi.waitFor(() => expect(down).toBe(true), commitWait);
     // Far past any deadline, with nothing known: still no answer, rather than a false one.
     clock.advance(120_000);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(answer).toBeUndefined();
     down = false;
-    await vi.waitFor(() => expect(answer).toBeDefined(), { timeout: 10_000 });
+    await vi.waitFor(() => expect(answer).toBeDefined(), commitWait);
     expect(answer!.rejection).toBeNull();
     expect(answer!.events[0]).toMatchObject({ kind: 'purchased', orderId: '5300001' });
     expect(await storedOrderIds(pool, itemId)).toEqual(['5300001']);
@@ -137,7 +138,7 @@ describe('a flush whose outcome is lost with its connection', () => {
     const slice = host.spawn(sliceId);
     await slice.ready;
     const outcome = buy(slice, '1', '5400001');
-    await vi.waitFor(() => expect(down).toBe(true), { timeout: 10_000 });
+    await vi.waitFor(() => expect(down).toBe(true), commitWait);
     await host.drain();
     host.stop();
     await journal.release();
@@ -160,7 +161,7 @@ describe('the owner epoch of a slice', () => {
     ]);
     // Not stored when the slice recovered, so nothing changed: `unavailable` is the truth.
     expect(await buy(slice, '1', '5500001')).toEqual({ events: [], rejection: 'unavailable' });
-    await vi.waitFor(async () => expect((await buy(slice, '2', '5500002')).rejection).toBeNull(), { timeout: 10_000 });
+    await vi.waitFor(async () => expect((await buy(slice, '2', '5500002')).rejection).toBeNull(), commitWait);
     // Now the statement the client gave up on arrives.
     await expect(pool.query(stale!)).rejects.toThrow(/owner epoch/);
     expect(await storedOrderIds(pool, itemId)).toEqual(['5500002']);

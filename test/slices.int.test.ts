@@ -12,6 +12,7 @@ import { startBuyingLoad } from './support/buyingLoad.js';
 import { judge } from './support/replayJudge.js';
 import { storedFigures, storedFiguresAcross, storedOrderIdsAcross } from './support/storage.js';
 import { createTestDatabase, type TestDatabase } from './support/testDatabase.js';
+import { commitWait } from './support/waits.js';
 
 let database: TestDatabase;
 let inventory2: TestDatabase;
@@ -123,7 +124,7 @@ describe('a transfer cut in half', () => {
       const given = await admin2.query(`SELECT count(*)::int AS count FROM journal WHERE kind = 'transferred_out'
                                           AND slice_id IN (SELECT id FROM item_inventory WHERE item_id = $1)`, [itemId]);
       expect(given.rows[0].count).toBe(1);
-    }, { timeout: 10_000 });
+    }, commitWait);
     // The unit is on its way: the item still balances and still counts it as on sale.
     expect(engine.item(itemId)).toMatchObject({ stock: 2, available: 1, sold: 1 });
     await engine.close();
