@@ -11,12 +11,20 @@ export type { SaleTerms } from './domain/slice.js';
 
 const int64Max = 9_223_372_036_854_775_807n;
 
+const decimalDigits = /^[1-9][0-9]{0,18}$/;
+
 /** A positive 64-bit integer written as a decimal string, as every id is on the wire. */
 export const decimalId = z
   .string()
   // zod runs later checks even after one failed, so the range check guards itself.
-  .refine((value) => /^[1-9][0-9]{0,18}$/.test(value), 'must be a positive integer written as a decimal string')
-  .refine((value) => !/^[1-9][0-9]{0,18}$/.test(value) || BigInt(value) <= int64Max, 'must fit in 64 bits');
+  .refine((value) => decimalDigits.test(value), 'must be a positive integer written as a decimal string')
+  .refine((value) => !decimalDigits.test(value) || BigInt(value) <= int64Max, 'must fit in 64 bits');
+
+/** `decimalId` as a plain check, for the request fast path (src/edge/protocol.ts). */
+export function isDecimalId(value: unknown): value is string {
+  // Eighteen digits or fewer always fit in 64 bits: only nineteen need the BigInt.
+  return typeof value === 'string' && decimalDigits.test(value) && (value.length < 19 || BigInt(value) <= int64Max);
+}
 
 const timestampMs = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 

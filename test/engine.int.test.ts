@@ -109,6 +109,35 @@ describe('a flash sale on one item', () => {
     expect(await engine.buy({ userId: '1' }, { itemId, quantity: 0 })).toMatchObject({ reason: 'invalid' });
   });
 
+  it('tells from memory, without a promise, the refusals buy and reserve answer, and nothing else', async () => {
+    const now = Date.now();
+    const later = newItemId();
+    await engine.createItem({ id: later, name: 'Later', sellerId: '7', stock: 5, startsAt: now + 3_600_000 });
+    const gold = newItemId();
+    await engine.createItem({ id: gold, name: 'Gold', sellerId: '7', stock: 5, eligibility: { minLevel: 3 } });
+    const one = newItemId();
+    await engine.createItem({ id: one, name: 'One', sellerId: '7', stock: 1 });
+    expect(await engine.buy({ userId: '50' }, { itemId: one, quantity: 1 })).toMatchObject({ ok: true });
+    const cases = [
+      [{ userId: '51' }, { itemId: later, quantity: 1 }, 'not_started'],
+      [{ userId: '51', level: 1 }, { itemId: gold, quantity: 1 }, 'not_eligible'],
+      [{ userId: '51' }, { itemId: one, quantity: 1 }, 'sold_out'],
+      [{ userId: '51' }, { itemId: '999999999', quantity: 1 }, 'unknown_item'],
+      [{ userId: '51' }, { itemId: one, quantity: 0 }, 'invalid'],
+    ] as const;
+    for (const [buyer, request, reason] of cases) {
+      const refusal = engine.refusalFromMemory(buyer, request);
+      expect(refusal).toMatchObject({ ok: false, reason });
+      expect(await engine.buy(buyer, request)).toEqual(refusal);
+      expect(await engine.reserve(buyer, request)).toEqual(refusal);
+    }
+    // An item on sale, and a keyed request on a sold-out item (its slice may hold the original
+    // outcome to answer a retry with): both go on to the slice.
+    expect(engine.refusalFromMemory({ userId: '52', level: 5 }, { itemId: gold, quantity: 1 })).toBeNull();
+    expect(engine.refusalFromMemory({ userId: '50' }, { itemId: one, quantity: 1, idempotencyKey: 'k' })).toBeNull();
+    expect(engine.item(one)).toMatchObject({ sold: 1, available: 0 });
+  });
+
   it('refuses an invalid or duplicate item and changes nothing', async () => {
     const itemId = newItemId();
     expect(await engine.createItem({ id: itemId, name: 'Bad', sellerId: '7', stock: -1 })).toMatchObject({

@@ -8,11 +8,11 @@
  * it is usable (a string of at most 64 characters) and `null` otherwise.
  */
 import { z } from 'zod';
-import { idempotencyKeyLengthMax } from '../domain/idempotency.js';
+import { idempotencyKeyLengthMax, isIdempotencyKey } from '../domain/idempotency.js';
 import type { OrderView } from '../engine.js';
 import { orderPageSizeMax } from '../orders/orderQueries.js';
 import type { RejectionReason } from '../domain/reasons.js';
-import { decimalId, type ItemView } from '../items.js';
+import { decimalId, isDecimalId, type ItemView } from '../items.js';
 
 export const clientIdLengthMax = 64;
 /** The largest `qty` one request may ask for; item limits are checked by the engine. */
@@ -53,7 +53,8 @@ export type RequestType = (typeof requestTypes)[number];
 
 const clientId = z.string().max(clientIdLengthMax);
 const quantity = z.number().int().min(1).max(quantityMax);
-const answer = z.union([z.number().int().min(-1e12).max(1e12), z.string().max(answerLengthMax)]);
+const answerNumberMax = 1e12;
+const answer = z.union([z.number().int().min(-answerNumberMax).max(answerNumberMax), z.string().max(answerLengthMax)]);
 const token = z.string().max(tokenLengthMax);
 /** The client's key for a `reserve` or `buy`: a retry with it gets the original outcome. */
 const idempotencyKey = z.string().min(1).max(idempotencyKeyLengthMax);
@@ -62,7 +63,7 @@ function itemList(itemsMax: number) {
   return z.array(decimalId).min(1).max(itemsMax);
 }
 
-function requestSchema(itemsMax: number) {
+export function requestSchema(itemsMax: number) {
   return z.discriminatedUnion('type', [
     z.object({ type: z.literal('subscribe'), id: clientId, items: itemList(itemsMax) }),
     z.object({ type: z.literal('unsubscribe'), id: clientId, items: itemList(itemsMax) }),
@@ -116,12 +117,48 @@ export class RequestParser {
     if (typeof type !== 'string' || !(requestTypes as readonly string[]).includes(type)) {
       return { ok: false, message: `unknown type ${JSON.stringify(type ?? null)}` };
     }
+    if (type === 'buy' || type === 'reserve') {
+      const purchase = plainPurchase(frame as Record<string, unknown>, type);
+      if (purchase !== null) return { ok: true, request: purchase };
+    }
     const parsed = this.schema.safeParse(frame);
     if (parsed.success) return { ok: true, request: parsed.data };
     const issue = parsed.error.issues[0];
     const where = issue === undefined || issue.path.length === 0 ? 'frame' : issue.path.join('.');
     return { ok: false, message: `${where}: ${issue?.message ?? 'invalid'}` };
   }
+}
+
+type PurchaseRequest = Extract<Request, { type: 'buy' | 'reserve' }>;
+
+/**
+ * A `buy` or `reserve` frame checked by hand, field by field, against the same rules as the
+ * schema. These are nearly every frame of a flash-sale moment, and zod's general walk cost more
+ * than everything else the server does to a frame before the engine (about 2 µs of the 14 µs
+ * of user CPU per frame, 10,000 buyers on their own connections, `perf`). It returns exactly
+ * what the schema returns (known fields only, in the schema's order) for every frame it
+ * accepts, and `null` for anything else, valid or not: the schema then decides and words the
+ * error. src/edge/protocol.unit.test.ts holds the two together over generated frames.
+ */
+export function plainPurchase(frame: Readonly<Record<string, unknown>>, type: 'buy' | 'reserve'): PurchaseRequest | null {
+  const { id, item, qty, challengeId, answer, idempotencyKey } = frame;
+  if (typeof id !== 'string' || id.length > clientIdLengthMax || !isDecimalId(item)) return null;
+  if (typeof qty !== 'number' || !Number.isSafeInteger(qty) || qty < 1 || qty > quantityMax) return null;
+  const request: { -readonly [Key in keyof PurchaseRequest]: PurchaseRequest[Key] } = { type, id, item, qty };
+  if (challengeId !== undefined) {
+    if (typeof challengeId !== 'string' || challengeId.length > challengeIdLengthMax) return null;
+    request.challengeId = challengeId;
+  }
+  if (answer !== undefined) {
+    const number = typeof answer === 'number' && Number.isSafeInteger(answer) && Math.abs(answer) <= answerNumberMax;
+    if (!number && (typeof answer !== 'string' || answer.length > answerLengthMax)) return null;
+    request.answer = answer;
+  }
+  if (idempotencyKey !== undefined) {
+    if (!isIdempotencyKey(idempotencyKey)) return null;
+    request.idempotencyKey = idempotencyKey;
+  }
+  return request;
 }
 
 /** The frame's `id` when it is one a reply can echo, else `null`. */

@@ -1,6 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   RequestParser,
+  plainPurchase,
+  requestSchema,
   orderMessage,
   rejectedMessage,
   requestTypeOf,
@@ -53,6 +56,53 @@ describe('request parsing', () => {
     const parsed = parser.parse(frame);
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.message).toMatch(message);
+  });
+
+  describe('the hand check of buy and reserve frames', () => {
+    const schema = requestSchema(3);
+    // Values near every bound of every field, right and wrong, and of the wrong JSON type.
+    const text = (lengths: readonly number[]) => fc.constantFrom(...lengths).map((length) => 'x'.repeat(length));
+    const anyJson = fc.oneof(fc.constant(null), fc.boolean(), fc.double(), fc.string(), fc.constant([]), fc.constant({}));
+    const field = <T,>(values: fc.Arbitrary<T>) => fc.option(fc.oneof(values, values, anyJson), { nil: undefined });
+    const frames = fc.record(
+      {
+        type: fc.constantFrom('buy' as const, 'reserve' as const),
+        id: field(fc.oneof(text([0, 1, 64, 65]), fc.string())),
+        item: field(
+          fc.oneof(
+            fc.constantFrom('1', '01', '0', '-1', '1.5', ' 1', '1 ', '999999999999999999', '9223372036854775807', '9223372036854775808', '99999999999999999999'),
+            fc.bigInt({ min: 1n, max: 2n ** 64n }).map(String),
+          ),
+        ),
+        qty: field(fc.oneof(fc.constantFrom(0, 1, 2, -1, 0.5, 1_000_000, 1_000_001, -0, 2 ** 53, Number.MAX_VALUE), fc.integer())),
+        challengeId: field(text([0, 1, 64, 65])),
+        answer: field(fc.oneof(fc.constantFrom(0, -0, 1e12, -1e12, 1e12 + 1, -1e12 - 1, 1.5, 2 ** 53), fc.integer(), text([0, 32, 33]))),
+        idempotencyKey: field(text([0, 1, 64, 65])),
+        extra: field(fc.string()),
+      },
+      { requiredKeys: ['type'] },
+    );
+
+    it('accepts only what the schema accepts, and returns what the schema returns', () => {
+      fc.assert(
+        fc.property(frames, (frame) => {
+          // As JSON.parse would hand it over: no key whose value is undefined.
+          const plain = JSON.parse(JSON.stringify(frame)) as Record<string, unknown> & { type: 'buy' | 'reserve' };
+          const byHand = plainPurchase(plain, plain.type);
+          const bySchema = schema.safeParse(plain);
+          if (byHand !== null) expect(bySchema).toEqual({ success: true, data: byHand });
+          if (bySchema.success) expect(byHand).toStrictEqual(bySchema.data);
+        }),
+        { numRuns: 5_000 },
+      );
+    });
+
+    it('is the path the parser takes for a plain buy', () => {
+      const frame = { type: 'buy', id: '7', item: '42', qty: 1, extra: true };
+      const parsed = parser.parse(frame);
+      expect(parsed).toStrictEqual({ ok: true, request: { type: 'buy', id: '7', item: '42', qty: 1 } });
+      expect(plainPurchase(frame, 'buy')).toStrictEqual({ type: 'buy', id: '7', item: '42', qty: 1 });
+    });
   });
 
   it.each([

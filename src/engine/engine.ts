@@ -218,6 +218,16 @@ export class Engine {
     return this.purchases.buy(buyer, request);
   }
 
+  /**
+   * What `buy` or `reserve` would answer at once when that is a refusal decided from memory
+   * (unknown item, a user who does not qualify, a sale not open, sold out), without the
+   * promise; `null` when the request would go on to its slice. The server answers most of a
+   * flash sale's crowd this way, synchronously.
+   */
+  refusalFromMemory(buyer: Buyer, request: PurchaseRequest): Rejection | null {
+    return this.purchases.refusalFromMemory(buyer, request);
+  }
+
   // ---------------------------------------------------------------- reading
 
   /** The item view, from memory: the figures of the last committed change of each slice. */

@@ -113,6 +113,16 @@ export class Purchases {
       });
   }
 
+  /**
+   * The refusal `buy` or `reserve` would answer at once, from memory, without a hop to a slice;
+   * `null` when the request goes on to its slice. Nothing changes in between: a caller that
+   * gets `null` and calls `buy` at once is routed the same way.
+   */
+  refusalFromMemory(buyer: Buyer, request: PurchaseRequest): Rejection | null {
+    const routed = this.route(buyer, request);
+    return routed.ok ? null : routed;
+  }
+
   /** A reserve and a confirm in one step: one journaled `purchased` event. */
   buy(buyer: Buyer, request: PurchaseRequest): Promise<Order | Rejection> {
     const routed = this.route(buyer, request);

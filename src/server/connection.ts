@@ -43,7 +43,9 @@ export class Replies {
       this.closeTooSlow(connection, socket);
       return;
     }
-    socket.cork(() => socket.send(message, false, false));
+    // No `cork` around it: uWebSockets.js corks a lone send itself (inside a handler it already
+    // is), and the closure and the call back into JavaScript cost more than the send's own work.
+    socket.send(message, false, false);
     if (connection.socket !== null && socket.getBufferedAmount() > bufferedMax) {
       this.closeTooSlow(connection, socket);
     }

@@ -17,7 +17,7 @@ import {
   type Request,
 } from '../edge/protocol.js';
 import type { StockFeed } from '../edge/stockFeed.js';
-import type { OrderPage } from '../engine.js';
+import type { OrderPage, PurchaseRequest } from '../engine.js';
 import { qualify, type Buyer } from '../items.js';
 import type { Connection, Replies } from './connection.js';
 import type { ServerContext } from './context.js';
@@ -69,6 +69,7 @@ export class RequestDispatcher {
           return;
         }
         const purchase = { itemId: request.item, quantity: request.qty, idempotencyKey: request.idempotencyKey };
+        if (this.refusedFromMemory(connection, request.type, request.id, purchase)) return;
         if (request.type === 'reserve') {
           this.perform(connection, request.type, request.id, () => engine.reserve(buyer, purchase), (reservation) =>
             reservedMessage(request.id, reservation),
@@ -165,6 +166,28 @@ export class RequestDispatcher {
     if (status === 'sold_out' || status === 'ended') return null;
     const refusal = this.parts.challenges.redeem(buyer.userId, request.item, request.challengeId, request.answer);
     return refusal === null ? null : reject(refusal);
+  }
+
+  /**
+   * Answers at once a `buy` or `reserve` the engine refuses from memory (most of a flash sale's
+   * crowd, once the item sold out): no promise, no closure, no microtask. False when the
+   * request must go on to the engine.
+   */
+  private refusedFromMemory(connection: Connection, type: 'buy' | 'reserve', id: string, purchase: PurchaseRequest): boolean {
+    const { engine, logger, metrics } = this.context;
+    const arrivedAt = performance.now();
+    let refusal: Rejection | null;
+    try {
+      refusal = engine.refusalFromMemory(connection.buyer, purchase);
+    } catch (error) {
+      logger.error({ err: error, type }, 'the engine refused a request');
+      this.replies.refuse(connection, type, id, reject('unavailable'));
+      return true;
+    }
+    if (refusal === null) return false;
+    this.replies.refuse(connection, type, id, refusal);
+    metrics.acknowledged(type, performance.now() - arrivedAt);
+    return true;
   }
 
   /** Hands a request to the engine and replies when its promise settles. */

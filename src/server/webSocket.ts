@@ -67,8 +67,8 @@ export class WebSocketSessions {
           connection.socket?.unsubscribe(topic);
         },
         send: (connection, message) => {
-          const socket = connection.socket;
-          if (socket !== null) socket.cork(() => socket.send(message, false, false));
+          // A lone send: uWebSockets.js corks it itself (see Replies).
+          connection.socket?.send(message, false, false);
         },
       },
     });
