@@ -81,6 +81,31 @@ export interface ItemDefinition {
 
 export type ParsedItem = { ok: true; definition: ItemDefinition } | { ok: false; message: string };
 
+/**
+ * An item definition built field by field, in one order, whatever it comes from: a create
+ * body, a stored row, an amendment. V8 gives objects built the same way one shape, and the code
+ * of a sale is compiled for the shapes it has seen. Definitions spread from zod's output did not
+ * all share one: in a server that had created seven items, the sixth and seventh had another
+ * shape than the first five, and the first buyer of each threw the sale's compiled code away
+ * ("wrong map" in `--trace-deopt`, then 50 ms and more of compiling again, in the middle of
+ * its moment).
+ */
+export function itemDefinition(fields: ItemDefinition): ItemDefinition {
+  return {
+    id: fields.id,
+    name: fields.name,
+    sellerId: fields.sellerId,
+    stock: fields.stock,
+    perUserLimit: fields.perUserLimit,
+    startsAt: fields.startsAt,
+    endsAt: fields.endsAt,
+    reserveTtlMs: fields.reserveTtlMs,
+    slices: fields.slices,
+    challenge: fields.challenge,
+    eligibility: fields.eligibility,
+  };
+}
+
 /** What an administrator may change on an item that exists: its window and its limit. */
 export const itemAmendSchema = z
   .strictObject({
@@ -152,11 +177,11 @@ export function parseItemDefinition(body: unknown, nowMs: number, defaultSlices:
   }
   return {
     ok: true,
-    definition: {
+    definition: itemDefinition({
       ...item,
       startsAt: item.startsAt ?? nowMs,
       slices: Math.min(item.slices ?? defaultSlices, Math.max(1, item.stock)),
-    },
+    }),
   };
 }
 

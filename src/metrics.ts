@@ -22,6 +22,8 @@
  * `live` holds the last seconds of the same observations for the dashboard (liveFigures.ts).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { rejectionReasons } from './domain/reasons.js';
+import { requestTypes } from './edge/protocol.js';
 import { LiveFigures } from './liveFigures.js';
 import type { FlushReport } from './persistence/journal.js';
 import type { ProjectionReport } from './orders/projector.js';
@@ -151,6 +153,16 @@ export class Metrics {
       registers,
     });
     collectDefaultMetrics({ register: this.registry });
+    // Every child a reply can ask for, made now (prom-client exports none until it counts):
+    // made on a request's first reply instead, that miss ran in code V8 had compiled while
+    // another server rehearsed, where it had never run, and the server threw the reply path's
+    // compiled code away on its first requests ("insufficient type feedback", `--trace-deopt`).
+    for (const type of [...requestTypes, 'malformed']) {
+      for (const outcome of ['ok', ...rejectionReasons]) {
+        remembered(this.requestChildren, `${type}\u0000${outcome}`, this.requests.labels(type, outcome));
+      }
+      remembered(this.ackDurationChildren, type, this.ackDuration.labels(type));
+    }
   }
 
   get contentType(): string {

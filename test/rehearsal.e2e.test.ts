@@ -50,6 +50,8 @@ describe('the rehearsal of a sale at start', () => {
       expect(rehearsed).toBeLessThan(listening);
       // 300 buyers on 150 units, twice.
       expect(main.lines[rehearsed]).toMatchObject({ buyers: 300, rounds: 2, replies: { order: 300, sold_out: 300 } });
+      // Then 900 orders in-process, on 900 units for 1,800 buyers.
+      expect(main.lines[rehearsed]!.engineReplies).toEqual({ order: 900, sold_out: 900 });
       expect(Object.keys(main.lines[rehearsed]!.replies as object).sort()).toEqual(['order', 'sold_out']);
 
       const items = await fetch(`http://127.0.0.1:${port}/admin/items`, { headers: { authorization: `Bearer ${adminToken}` } });

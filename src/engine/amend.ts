@@ -8,7 +8,7 @@
  * the catalog (`reconcileSlices`). The terms are whole, not differences, so sending the same
  * change twice journals nothing the second time.
  */
-import type { SaleTerms } from '../items.js';
+import { itemDefinition, type SaleTerms } from '../items.js';
 import type { ItemRuntime } from './itemRuntime.js';
 import type { AdminFailure } from './types.js';
 
@@ -53,7 +53,7 @@ async function amendNow(item: ItemRuntime, terms: SaleTerms, dependencies: Amend
     await undo(item, before, refusals.map(() => true), dependencies);
     return { ok: false, error: 'unavailable', message: 'storage is unavailable; nothing was changed' };
   }
-  item.definition = { ...item.definition, ...terms };
+  item.definition = itemDefinition({ ...item.definition, ...terms });
   dependencies.log('info', describeAmendment(itemId, before, terms), terms);
   return null;
 }

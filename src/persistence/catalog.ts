@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { decide, initialState } from '../domain/slice.js';
 import type { ItemDefinition, SaleTerms } from '../items.js';
-import { splitEvenly } from '../items.js';
+import { itemDefinition, splitEvenly } from '../items.js';
 import { writeBatch } from './flushStatement.js';
 import { buildFlushParameters } from './flushParameters.js';
 import { OutcomeUnknownError } from '../errors.js';
@@ -185,7 +185,7 @@ export class Catalog {
         throw new Error(`item ${row.id} has a slice on inventory database ${missing}, but only ${this.pools.length} are configured`);
       }
       return {
-        definition: {
+        definition: itemDefinition({
           id: row.id,
           name: row.name,
           sellerId: row.seller_id,
@@ -197,7 +197,7 @@ export class Catalog {
           slices: row.slices,
           challenge: row.challenge,
           eligibility: row.eligibility,
-        },
+        }),
         slices: row.slice_ids.map((sliceId, index) => ({ sliceId, databaseIndex: row.slice_databases[index]! })),
       };
     });

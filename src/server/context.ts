@@ -21,6 +21,24 @@ export interface ServerContext {
   readonly auth: UserAuthenticator;
   readonly adminToken: string;
   readonly inFlight: InFlightRequests;
-  /** False once shutdown began: new connections get 503 and new requests `unavailable`. */
-  isAccepting(): boolean;
+  /** Closed once shutdown began: new connections get 503 and new requests `unavailable`. */
+  readonly admission: Admission;
+}
+
+/**
+ * Whether the server still accepts work. A class rather than a closure made per server: every
+ * frame asks it, and V8 compiles that call for the one function it has seen, so a closure of
+ * the rehearsing server (src/server/rehearsal.ts) made the real server's first frames throw
+ * the compiled frame path away ("wrong call target" in `--trace-deopt`).
+ */
+export class Admission {
+  private open = true;
+
+  get accepting(): boolean {
+    return this.open;
+  }
+
+  close(): void {
+    this.open = false;
+  }
 }

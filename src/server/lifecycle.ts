@@ -13,7 +13,7 @@ import { uws, uwsImplementation, type UwsImplementation } from '../edge/uws.js';
 import type { Engine } from '../engine.js';
 import { Metrics } from '../metrics.js';
 import { registerAdminRoutes } from './adminRoutes.js';
-import type { ServerContext } from './context.js';
+import { Admission, type ServerContext } from './context.js';
 import { DashboardFeed } from './dashboardFeed.js';
 import { registerDashboardRoutes } from './dashboardRoutes.js';
 import { json } from './http.js';
@@ -86,7 +86,7 @@ class Server implements SeckillServer {
   private readonly dashboard: DashboardFeed;
   private readonly requests = new InFlightRequests();
   private listenSocket: us_listen_socket | null = null;
-  private accepting = true;
+  private readonly admission = new Admission();
   private stopped = false;
 
   constructor(options: ServerOptions) {
@@ -102,7 +102,7 @@ class Server implements SeckillServer {
       auth: new UserAuthenticator(options.jwtSecret, clock),
       adminToken: options.adminToken,
       inFlight: this.requests,
-      isAccepting: () => this.accepting,
+      admission: this.admission,
     };
     this.metrics.watchJournalBacklog(() => (engine.isClosed ? 0 : engine.journalBacklog));
     this.metrics.watchInFlight(() => this.requests.count);
@@ -153,7 +153,7 @@ class Server implements SeckillServer {
   }
 
   stopAccepting(): void {
-    this.accepting = false;
+    this.admission.close();
     if (this.listenSocket !== null) {
       uws.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;

@@ -17,7 +17,7 @@ export function registerOperationalRoutes(app: TemplatedApp, context: ServerCont
 function readiness(response: HttpResponse, context: ServerContext): void {
   watchAbort(response);
   const { engine } = context;
-  if (!context.isAccepting() || engine.isClosed) {
+  if (!context.admission.accepting || engine.isClosed) {
     json(response, 503, { ok: false, reason: 'shutting down' });
     return;
   }

@@ -182,7 +182,7 @@ export class WebSocketSessions {
    */
   private upgrade(response: HttpResponse, request: HttpRequest, upgradeContext: unknown): void {
     const { limits, clock, auth } = this.context;
-    if (!this.context.isAccepting() || this.open.size >= limits.connectionsMax) {
+    if (!this.context.admission.accepting || this.open.size >= limits.connectionsMax) {
       json(response, 503, { error: 'unavailable' });
       return;
     }
@@ -251,7 +251,7 @@ export class WebSocketSessions {
       this.replies.refuse(connection, type, id, reject('invalid', parsed.message));
       return;
     }
-    if (!this.context.isAccepting()) {
+    if (!this.context.admission.accepting) {
       this.replies.refuse(connection, type, id, reject('unavailable', 'the server is shutting down; nothing was changed'));
       return;
     }
