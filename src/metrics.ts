@@ -25,6 +25,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { rejectionReasons } from './domain/reasons.js';
 import { requestTypes } from './edge/protocol.js';
 import { LiveFigures } from './liveFigures.js';
+import { OutcomeTallies, TypeHistogram } from './replyTallies.js';
 import type { FlushReport } from './persistence/journal.js';
 import type { ProjectionReport } from './orders/projector.js';
 
@@ -35,16 +36,15 @@ export class Metrics {
   readonly registry = new Registry();
   readonly live: LiveFigures;
   private readonly requests: Counter<'type' | 'outcome'>;
-  /** Labelled children made once: prom-client's `labels()` builds a new one, closures and all, on every call. */
-  private readonly requestChildren = new Map<string, { inc(): void }>();
-  private readonly ackDurationChildren = new Map<string, { observe(seconds: number): void }>();
+  /** Counted on the reply path, added to `requests` when /metrics is read (see replyTallies.ts). */
+  private readonly requestTallies = new OutcomeTallies([...requestTypes, 'malformed'], ['ok', ...rejectionReasons]);
   private readonly flushBatch: Histogram;
   private readonly flushDuration: Histogram;
   private readonly flushFailures: Counter;
   private readonly openConnections: Gauge;
   private readonly stockPushes: Counter<'kind'>;
   private readonly closedConnections: Counter<'reason'>;
-  private readonly ackDuration: Histogram<'type'>;
+  private readonly ackDuration: TypeHistogram;
   private journalBacklogSource: () => number = () => 0;
   private congestedSource: () => number = () => 0;
   private inFlightSource: () => number = () => 0;
@@ -60,6 +60,7 @@ export class Metrics {
       help: 'WebSocket requests by type and outcome (ok or the rejection reason).',
       labelNames: ['type', 'outcome'],
       registers,
+      collect: () => this.requestTallies.drainInto(this.requests),
     });
     this.flushBatch = new Histogram({
       name: 'seckill_flush_batch_events',
@@ -145,24 +146,14 @@ export class Metrics {
       labelNames: ['reason'],
       registers,
     });
-    this.ackDuration = new Histogram({
-      name: 'seckill_ack_duration_seconds',
-      help: 'From the arrival of a request the engine decides to its answer, by request type.',
-      labelNames: ['type'],
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
-    });
+    this.ackDuration = new TypeHistogram(
+      'seckill_ack_duration_seconds',
+      'From the arrival of a request the engine decides to its answer, by request type.',
+      [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      ['buy', 'reserve', 'confirm', 'cancel'],
+      this.registry,
+    );
     collectDefaultMetrics({ register: this.registry });
-    // Every child a reply can ask for, made now (prom-client exports none until it counts):
-    // made on a request's first reply instead, that miss ran in code V8 had compiled while
-    // another server rehearsed, where it had never run, and the server threw the reply path's
-    // compiled code away on its first requests ("insufficient type feedback", `--trace-deopt`).
-    for (const type of [...requestTypes, 'malformed']) {
-      for (const outcome of ['ok', ...rejectionReasons]) {
-        remembered(this.requestChildren, `${type}\u0000${outcome}`, this.requests.labels(type, outcome));
-      }
-      remembered(this.ackDurationChildren, type, this.ackDuration.labels(type));
-    }
   }
 
   get contentType(): string {
@@ -170,16 +161,13 @@ export class Metrics {
   }
 
   request(type: string, outcome: string): void {
-    const key = `${type}\u0000${outcome}`;
-    (this.requestChildren.get(key) ?? remembered(this.requestChildren, key, this.requests.labels(type, outcome))).inc();
+    this.requestTallies.add(type, outcome);
     if (outcome === 'ok' && orderingRequests.has(type)) this.live.order();
   }
 
   /** A request the engine decided was answered, `durationMs` after it arrived. */
   acknowledged(type: string, durationMs: number): void {
-    (this.ackDurationChildren.get(type) ?? remembered(this.ackDurationChildren, type, this.ackDuration.labels(type))).observe(
-      durationMs / 1_000,
-    );
+    this.ackDuration.observe(type, durationMs / 1_000);
     this.live.acknowledged(durationMs);
   }
 
@@ -238,10 +226,4 @@ export class Metrics {
   render(): Promise<string> {
     return this.registry.metrics();
   }
-}
-
-/** Keeps a labelled child for the next request of the same labels, and returns it. */
-function remembered<Child>(children: Map<string, Child>, key: string, child: Child): Child {
-  children.set(key, child);
-  return child;
 }

@@ -45,6 +45,16 @@ export const backlogEventsMaxDefault = 100_000;
 /** How long closing waits for a flush in doubt to be settled, before its outcome is given up as unknown. */
 export const closeInDoubtWaitMsDefault = 10_000;
 
+/**
+ * The default `deliver`: one function for every host, not a closure made per host. Every buy
+ * calls it, and V8 compiles that call for the one function it has seen: a closure per host made
+ * the real engine's first buyers throw away the code compiled while the rehearsal's engine ran
+ * ("wrong call target" in `--trace-deopt`).
+ */
+function deliverAtOnce(turn: () => void): void {
+  turn();
+}
+
 /** The nact actor system that hosts a set of slices, and the journal they persist to. */
 export class SliceHost {
   readonly system: nact.ActorSystemRef;
@@ -66,7 +76,7 @@ export class SliceHost {
     this.mailboxDepthMax = options.mailboxDepthMax ?? mailboxDepthMaxDefault;
     this.backlogEventsMax = options.backlogEventsMax ?? backlogEventsMaxDefault;
     this.timers = options.timers ?? realTimers;
-    this.deliver = options.deliver ?? ((turn) => turn());
+    this.deliver = options.deliver ?? deliverAtOnce;
     this.journal.onSliceFailed((sliceId, cause) => this.slices.get(sliceId)?.journalFailed(cause));
     this.system = nact.start(nact.configurePersistence(new NactJournal(options.journal) as never) as never);
   }
