@@ -84,6 +84,13 @@ export class BatchingJournal {
   private readonly flushEventsMax: number;
   private readonly bufferedEventsMax: number;
   private buffer: Entry[] = [];
+  /**
+   * `buffer.length`, kept as a number. It is read for every command (the backlog bound), and V8
+   * compiles an array's `length` for the kinds of array it has seen: a new journal's first,
+   * empty buffer is of another kind than one that has held entries, so a new engine's first
+   * buyers threw the buy path's compiled code away ("wrong map", `--trace-deopt`).
+   */
+  private bufferedCount = 0;
   private flushing = false;
   private readonly failedSlices = new Set<string>();
   private idleWaiters: (() => void)[] = [];
@@ -154,7 +161,7 @@ export class BatchingJournal {
   }
 
   get bufferedEvents(): number {
-    return this.buffer.length;
+    return this.bufferedCount;
   }
 
   readSnapshot(sliceId: string): Promise<StoredSnapshot | undefined> {
@@ -191,15 +198,16 @@ export class BatchingJournal {
       entry.reject(new StorageUnavailableError(`slice ${entry.sliceId} is recovering from a failed flush`));
       return;
     }
-    if (this.buffer.length >= this.bufferedEventsMax) {
+    if (this.bufferedCount >= this.bufferedEventsMax) {
       // The slice has applied this event to its state already; it must reload what is committed.
-      const error = new StorageUnavailableError(`the journal holds ${this.buffer.length} unflushed events`);
+      const error = new StorageUnavailableError(`the journal holds ${this.bufferedCount} unflushed events`);
       this.markFailed(entry.sliceId, error);
       this.rejectBufferedOf(error);
       entry.reject(error);
       return;
     }
     this.buffer.push(entry);
+    this.bufferedCount += 1;
     if (entry.kind === 'event') this.lastSequences.set(entry.sliceId, entry.sequence);
     if (!this.flushing) {
       this.flushing = true;
@@ -221,6 +229,7 @@ export class BatchingJournal {
       const batch =
         this.buffer.length <= this.flushEventsMax ? this.buffer : this.buffer.slice(0, this.flushEventsMax);
       this.buffer = batch === this.buffer ? [] : this.buffer.slice(this.flushEventsMax);
+      this.bufferedCount = this.buffer.length;
       const flushing = this.flush(batch);
       this.currentFlush = flushing.then(() => undefined);
       if (committedUntold !== null) this.tell(committedUntold);
@@ -372,5 +381,6 @@ export class BatchingJournal {
       else kept.push(entry);
     }
     this.buffer = kept;
+    this.bufferedCount = kept.length;
   }
 }
