@@ -4,15 +4,23 @@
  * V8 compiles a function to fast code only after it ran many times. On a server that has served
  * nothing yet, the first sale pays that compilation in the middle of its busiest second: measured
  * with `npm run bench:moment` (10,000 buyers on 10,000 connections, 2 cores, medians of 3 new
- * servers), the server spent 480 ms of CPU on its very first moment and 270 ms on the next one;
- * with this rehearsal, 350 ms on the first.
+ * servers, 2026-12-02), the server spent 550 ms of CPU on its very first moment without the
+ * rehearsal, and 290 ms with it.
  *
  * So the server first runs the moment itself, through the very code a sale runs: a second server
  * of this code, on a loopback port, over an engine of its own in temporary databases on the
  * same PostgreSQL (`seckill_rehearsal_…`, made at the start of the rehearsal and dropped at its
  * end, or at the next start if the process was killed during it), with real
- * WebSocket connections whose buyers all press `buy` at once on small items. Nothing of the
+ * WebSocket connections whose buyers all press `buy` at once on small items; then buys
+ * in-process on that engine, three per buyer, for what runs once per batch. Nothing of the
  * rehearsal is left in the real databases, and the real server opens its port only after it.
+ *
+ * Compiled code is fitted to the objects and functions it has seen, so what the real server
+ * shares with the rehearsing one is made to match: buyers and tokens as varied as a real crowd's,
+ * purchases shaped as the dispatcher's, one shape for item definitions (`itemDefinition`), and
+ * no closure made per server or per engine on the path of a buy (`Admission`, the slice host's
+ * `deliverAtOnce`). Each of these was found as a deoptimization in a new server's first moment
+ * (`--trace-deopt`).
  *
  * SECKILL_REHEARSAL_BUYERS sets how many buyers rehearse (0 skips the rehearsal). A PostgreSQL
  * role that may not create databases cannot rehearse: the server then says so and starts cold.
