@@ -45,12 +45,14 @@ export class OutcomeTallies {
   }
 }
 
-interface Series {
-  /** Observations at or below each bound, not cumulative; the last slot counts those above all. */
-  readonly counts: Float64Array;
-  sum: number;
-  count: number;
-}
+/**
+ * One type's series in one typed array: the observations at or below each bound (not
+ * cumulative), those above every bound, then the sum, then the count. Plain fields would start
+ * as small integers and turn into doubles with the first sum, and V8 changes an object's shape
+ * for that: the real server's series, made before the rehearsal's, would keep the old shape, and
+ * its first reply threw compiled code away ("wrong map", `--trace-deopt`).
+ */
+type Series = Float64Array;
 
 /**
  * A histogram with one label, `type`, registered with prom-client's registry as a metric of its
@@ -78,38 +80,43 @@ export class TypeHistogram {
     const series = this.series.get(type) ?? this.seriesOf(type);
     let index = 0;
     while (index < this.bounds.length && value > this.bounds[index]!) index += 1;
-    series.counts[index]! += 1;
-    series.sum += value;
-    series.count += 1;
+    series[index]! += 1;
+    series[this.sumSlot]! += value;
+    series[this.countSlot]! += 1;
   }
 
   /** What the registry writes out: the shape of prom-client's `Histogram.get()`. */
   async get(): Promise<{ name: string; help: string; type: string; values: MetricValueWithName<string>[]; aggregator: string }> {
     const values: MetricValueWithName<string>[] = [];
     for (const [type, series] of this.series) {
-      if (series.count === 0) continue;
+      const count = series[this.countSlot]!;
+      if (count === 0) continue;
       let cumulative = 0;
       this.bounds.forEach((bound, index) => {
-        cumulative += series.counts[index]!;
+        cumulative += series[index]!;
         values.push({ metricName: `${this.name}_bucket`, labels: { le: bound, type }, value: cumulative });
       });
-      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', type }, value: series.count });
-      values.push({ metricName: `${this.name}_sum`, labels: { type }, value: series.sum });
-      values.push({ metricName: `${this.name}_count`, labels: { type }, value: series.count });
+      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', type }, value: count });
+      values.push({ metricName: `${this.name}_sum`, labels: { type }, value: series[this.sumSlot]! });
+      values.push({ metricName: `${this.name}_count`, labels: { type }, value: count });
     }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 
   reset(): void {
-    for (const series of this.series.values()) {
-      series.counts.fill(0);
-      series.sum = 0;
-      series.count = 0;
-    }
+    for (const series of this.series.values()) series.fill(0);
+  }
+
+  private get sumSlot(): number {
+    return this.bounds.length + 1;
+  }
+
+  private get countSlot(): number {
+    return this.bounds.length + 2;
   }
 
   private seriesOf(type: string): Series {
-    const series = { counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
+    const series = new Float64Array(this.bounds.length + 3);
     this.series.set(type, series);
     return series;
   }
