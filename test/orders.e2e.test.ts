@@ -93,6 +93,31 @@ describe('read-your-writes under load', () => {
   });
 });
 
+describe('a purchase retried with its key', () => {
+  it('is listed once, while the projection does not hold it yet and after', async () => {
+    const item = await harness.createItem({ stock: 10, perUserLimit: 5 });
+    const userId = newUser();
+    const token = await harness.token(userId);
+    const client = await harness.connect(userId);
+    await harness.engine.orderService.pauseProjection();
+    try {
+      const buy = { type: 'buy', item: item.id, qty: 1, idempotencyKey: 'retried-once' };
+      const first = await client.request(buy);
+      // The retry of a client that did not hear the first answer: the same order, acknowledged again.
+      const again = await client.request(buy);
+      expect(first.type).toBe('order');
+      expect(again).toMatchObject({ type: 'order', orderId: first.orderId });
+      expect(harness.engine.orderService.pendingOrders).toBeGreaterThan(0);
+      expect((await userOrders(token)).orders.map((order) => order.orderId)).toEqual([first.orderId]);
+      expect(((await client.request({ type: 'orders' })).orders as OrderView[]).map((order) => order.orderId)).toEqual([first.orderId]);
+    } finally {
+      harness.engine.orderService.resumeProjection();
+    }
+    await vi.waitFor(() => expect(harness.engine.orderService.pendingOrders).toBe(0), commitWait);
+    expect((await userOrders(token)).orders).toHaveLength(1);
+  });
+});
+
 describe('pages of orders', () => {
   it('follow x-next-cursor over HTTP and next over WebSocket, newest first, each order once', async () => {
     const item = await harness.createItem({ stock: 100, perUserLimit: 100, sellerId: '4747' });

@@ -171,8 +171,15 @@ export class OrderService {
     }
     const stored = await this.read(() => this.queries.page('buyer', userId, cursor, limit));
     if (!stored.ok) return stored;
+    // An order can be kept twice: a purchase retried with its key is acknowledged again, with
+    // the original order. Each order is listed once.
     const shown = new Set(stored.value.map((view) => view.orderId));
-    const merged = [...stored.value, ...kept.filter((view) => !shown.has(view.orderId) && isAfterCursor(view, cursor))];
+    const merged = [...stored.value];
+    for (const view of kept) {
+      if (shown.has(view.orderId) || !isAfterCursor(view, cursor)) continue;
+      shown.add(view.orderId);
+      merged.push(view);
+    }
     merged.sort(newestFirst);
     return { ok: true, value: pageOf(merged.slice(0, limit), limit) };
   }
