@@ -81,7 +81,7 @@ export class Engine {
       orderService,
       tokens,
       transfers: this.transfers,
-      assertOpen: () => this.assertOpen(),
+      engine: this,
       log,
     });
   }

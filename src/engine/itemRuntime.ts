@@ -64,6 +64,15 @@ export function unitsInTransfer(item: ItemRuntime): number {
   return units;
 }
 
+/**
+ * Whether every slice of the item serves. A loop, not `every` with a closure: it is asked for
+ * every buyer of a sold-out item.
+ */
+export function allServing(item: ItemRuntime): boolean {
+  for (const slice of item.slices) if (!slice.serving) return false;
+  return true;
+}
+
 /** Units on sale across the item's slices, counting those on their way between two slices. */
 export function availableOf(item: ItemRuntime): number {
   let available = 0;

@@ -12,11 +12,11 @@
 import type { SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
 import { reject, type Rejection, type RejectionReason } from '../domain/reasons.js';
-import { OutcomeUnknownError } from '../errors.js';
+import { EngineClosedError, OutcomeUnknownError } from '../errors.js';
 import type { OrderService } from '../orders/orderService.js';
 import { qualify, sliceIndexFor, type Buyer } from '../items.js';
 import type { TokenSigner } from '../tokens.js';
-import { availableOf, type ItemRuntime } from './itemRuntime.js';
+import { allServing, availableOf, type ItemRuntime } from './itemRuntime.js';
 import type { Transfers } from './transfers.js';
 import { isIdempotencyKey, type Order, type OrderView, type PurchaseRequest, type Release, type Reservation } from './types.js';
 
@@ -29,7 +29,13 @@ export interface PurchaseContext {
   readonly log: (level: 'error', message: string, detail?: unknown) => void;
   readonly tokens: TokenSigner;
   readonly transfers: Transfers;
-  readonly assertOpen: () => void;
+  /**
+   * The engine, read for whether it is closed. An object with a getter, not a closure made per
+   * engine: every purchase asks, and V8 compiles that call for the one function it has seen, so a
+   * closure of the rehearsal's engine (src/server/rehearsal.ts) made the real engine's first
+   * buyers throw the compiled purchase path away ("wrong call target", `--trace-deopt`).
+   */
+  readonly engine: { readonly isClosed: boolean };
 }
 
 interface Routed {
@@ -165,7 +171,7 @@ export class Purchases {
    * with the refusal (see the module comment).
    */
   private route(buyer: Buyer, request: PurchaseRequest): Routed | Rejection {
-    this.context.assertOpen();
+    this.assertOpen();
     if (!Number.isSafeInteger(request.quantity) || request.quantity < 1) {
       return reject('invalid', 'qty must be a positive integer');
     }
@@ -180,6 +186,10 @@ export class Purchases {
     return { ok: true, item, slice: item.slices[sliceIndex]!, sliceIndex, refusal: refusal ?? undefined };
   }
 
+  private assertOpen(): void {
+    if (this.context.engine.isClosed) throw new EngineClosedError();
+  }
+
   private refusalOf(buyer: Buyer, item: ItemRuntime): RejectionReason | null {
     const refusal = qualify(buyer, item.definition, this.context.blocked.has(buyer.userId));
     if (refusal !== null) return refusal;
@@ -190,7 +200,7 @@ export class Purchases {
     // Only while every slice serves: a slice that reloads may hold a change in doubt (a restock,
     // a cancellation) that put stock back, so its figures do not prove the item sold out; the
     // request goes to the slice, which answers the truth (found by the simulation, seed 66).
-    if (availableOf(item) === 0 && item.slices.every((slice) => slice.serving)) return 'sold_out';
+    if (availableOf(item) === 0 && allServing(item)) return 'sold_out';
     return null;
   }
 
@@ -198,7 +208,7 @@ export class Purchases {
     buyer: Buyer,
     token: string,
   ): { ok: true; slice: SliceHandle; itemId: string; reservationId: string } | Rejection {
-    this.context.assertOpen();
+    this.assertOpen();
     const claims = typeof token === 'string' ? this.context.tokens.verify(token) : null;
     if (claims === null || claims.userId !== buyer.userId) return reject('token_invalid');
     const slice = this.context.items.get(claims.itemId)?.slices[claims.sliceIndex];

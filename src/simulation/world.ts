@@ -90,7 +90,7 @@ export class Generation {
       log,
       tokens,
       transfers,
-      assertOpen: () => undefined,
+      engine: { isClosed: false },
     });
     const slicesOf = new Map<string, SliceHandle[]>();
     for (const item of items) {
