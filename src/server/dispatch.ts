@@ -174,20 +174,25 @@ export class RequestDispatcher {
    * request must go on to the engine.
    */
   private refusedFromMemory(connection: Connection, type: 'buy' | 'reserve', id: string, purchase: PurchaseRequest): boolean {
-    const { engine, logger, metrics } = this.context;
+    const { engine, metrics } = this.context;
     const arrivedAt = performance.now();
     let refusal: Rejection | null;
     try {
       refusal = engine.refusalFromMemory(connection.buyer, purchase);
     } catch (error) {
-      logger.error({ err: error, type }, 'the engine refused a request');
-      this.replies.refuse(connection, type, id, reject('unavailable'));
+      this.engineThrew(connection, type, id, error);
       return true;
     }
     if (refusal === null) return false;
     this.replies.refuse(connection, type, id, refusal);
     metrics.acknowledged(type, performance.now() - arrivedAt);
     return true;
+  }
+
+  /** The engine threw instead of answering (closed, or a bug): the request is answered, nothing was changed. */
+  private engineThrew(connection: Connection, type: string, id: string, error: unknown): void {
+    this.context.logger.error({ err: error, type }, 'the engine refused a request');
+    this.replies.refuse(connection, type, id, reject('unavailable'));
   }
 
   /** Hands a request to the engine and replies when its promise settles. */
@@ -204,8 +209,7 @@ export class RequestDispatcher {
     try {
       outcome = start();
     } catch (error) {
-      logger.error({ err: error, type }, 'the engine refused a request');
-      this.replies.refuse(connection, type, id, reject('unavailable'));
+      this.engineThrew(connection, type, id, error);
       return;
     }
     inFlight.started();
