@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SimulatedClock } from '../clock.js';
+import { SimulatedClock, type Clock, type TimerHandle } from '../clock.js';
 import type { ItemView } from '../items.js';
 import { StockFeed, stockTopic, type StockTransport } from './stockFeed.js';
 
@@ -16,7 +16,7 @@ class RecordingTransport implements StockTransport<string> {
   readonly received = new Map<string, Delivery[]>();
   published = 0;
 
-  constructor(private readonly clock: SimulatedClock) {}
+  constructor(private readonly clock: Clock) {}
 
   publish(topic: string, message: string): void {
     this.published += 1;
@@ -51,7 +51,7 @@ class RecordingTransport implements StockTransport<string> {
 class FakeItem {
   sold = 0;
   constructor(
-    private readonly clock: SimulatedClock,
+    private readonly clock: Clock,
     readonly startsAt = 0,
     readonly endsAt: number | null = null,
   ) {}
@@ -67,8 +67,54 @@ class FakeItem {
   }
 }
 
-function setup(startsAt = 0, endsAt: number | null = null) {
-  const clock = new SimulatedClock(1_000_000);
+/**
+ * Time as Node's timers see it: a timer runs when the event loop's clock, read a moment
+ * before, says it is due, so its callback may read Date.now() a millisecond before the timer's
+ * time, and the millisecond may pass before its next reading. Every timer of a millisecond or
+ * more runs that way here; `advance` moves the time as SimulatedClock's does.
+ */
+class EarlyTimerClock implements Clock {
+  private current: number;
+  private timers: { at: number; early: boolean; callback: () => void; cancelled: boolean }[] = [];
+  /** Set while an early timer runs: the next reading gives the millisecond before, then time moves on. */
+  private lagging = false;
+
+  constructor(startMs: number) {
+    this.current = startMs;
+  }
+
+  now(): number {
+    if (!this.lagging) return this.current;
+    this.lagging = false;
+    return this.current++;
+  }
+
+  schedule(delayMs: number, callback: () => void): TimerHandle {
+    const timer = { at: this.current + Math.max(0, delayMs), early: delayMs >= 1, callback, cancelled: false };
+    this.timers.push(timer);
+    return { cancel: () => void (timer.cancelled = true) };
+  }
+
+  advance(milliseconds: number): void {
+    const target = this.current + milliseconds;
+    for (;;) {
+      const due = this.timers
+        .filter((timer) => !timer.cancelled && timer.at <= target)
+        .sort((left, right) => left.at - right.at)[0];
+      if (due === undefined) break;
+      due.cancelled = true;
+      this.current = Math.max(this.current, due.early ? due.at - 1 : due.at);
+      this.lagging = due.early && this.current < due.at;
+      due.callback();
+      this.lagging = false;
+      this.current = Math.max(this.current, due.at);
+    }
+    this.timers = this.timers.filter((timer) => !timer.cancelled);
+    this.current = target;
+  }
+}
+
+function setup(startsAt = 0, endsAt: number | null = null, clock: SimulatedClock | EarlyTimerClock = new SimulatedClock(1_000_000)) {
   const transport = new RecordingTransport(clock);
   const item = new FakeItem(clock, startsAt, endsAt);
   const feed = new StockFeed<string>({ clock, transport, view: (itemId) => (itemId === '42' ? item.view() : undefined) });
@@ -162,6 +208,20 @@ describe('the stock feed', () => {
     expect(transport.of('alice').map((delivery) => delivery.status)).toEqual(['not_started']);
     clock.advance(1);
     expect(transport.of('alice').map((delivery) => delivery.status)).toEqual(['not_started', 'on_sale']);
+    clock.advance(400);
+    expect(transport.of('alice').map((delivery) => delivery.status)).toEqual(['not_started', 'on_sale', 'ended']);
+  });
+
+  it('pushes the start and the end when their timers run a millisecond before the clock reads them', () => {
+    const { clock, transport, feed } = setup(1_000_500, 1_000_900, new EarlyTimerClock(1_000_000));
+    feed.add('alice', '42');
+    clock.advance(499);
+    expect(transport.of('alice').map((delivery) => delivery.status)).toEqual(['not_started']);
+    clock.advance(1);
+    expect(transport.of('alice')).toEqual([
+      { atMs: 1_000_000, sold: 0, status: 'not_started' },
+      { atMs: 1_000_500, sold: 0, status: 'on_sale' },
+    ]);
     clock.advance(400);
     expect(transport.of('alice').map((delivery) => delivery.status)).toEqual(['not_started', 'on_sale', 'ended']);
   });
