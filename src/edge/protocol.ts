@@ -51,6 +51,13 @@ export const requestTypes = [
 
 export type RequestType = (typeof requestTypes)[number];
 
+/** Looked up for every frame: a set, where the array's `includes` showed in a moment's profile. */
+const requestTypeSet: ReadonlySet<string> = new Set(requestTypes);
+
+export function isRequestType(type: unknown): type is RequestType {
+  return typeof type === 'string' && requestTypeSet.has(type);
+}
+
 const clientId = z.string().max(clientIdLengthMax);
 const quantity = z.number().int().min(1).max(quantityMax);
 const answerNumberMax = 1e12;
@@ -114,7 +121,7 @@ export class RequestParser {
       return { ok: false, message: 'a frame must be a JSON object' };
     }
     const type = (frame as { type?: unknown }).type;
-    if (typeof type !== 'string' || !(requestTypes as readonly string[]).includes(type)) {
+    if (!isRequestType(type)) {
       return { ok: false, message: `unknown type ${JSON.stringify(type ?? null)}` };
     }
     if (type === 'buy' || type === 'reserve') {
@@ -172,7 +179,7 @@ export function usableId(frame: unknown): string | null {
 export function requestTypeOf(frame: unknown): RequestType | 'malformed' {
   if (typeof frame !== 'object' || frame === null) return 'malformed';
   const type = (frame as { type?: unknown }).type;
-  return typeof type === 'string' && (requestTypes as readonly string[]).includes(type) ? (type as RequestType) : 'malformed';
+  return isRequestType(type) ? type : 'malformed';
 }
 
 // ------------------------------------------------------------------ replies and pushes

@@ -80,9 +80,45 @@ interface PlannedOrder {
   modifyTime: number;
 }
 
+/** What one pass over the events decides: the orders, the cancellations of orders from earlier batches. */
+interface PlannedEvents {
+  readonly orders: Map<string, PlannedOrder>;
+  readonly cancellations: PlannedCancellation[];
+  readonly lastSequences: Map<string, number>;
+  readonly decidedAtMs: number[];
+}
+
+interface PlannedCancellation {
+  readonly orderId: string;
+  readonly userId: string;
+  readonly sellerId: string;
+  readonly atMs: number;
+}
+
+/** Which order database a buyer or seller belongs to, and the table there. */
+class Placement {
+  constructor(
+    private readonly layout: OrderLayout,
+    private readonly databaseIndex: number,
+  ) {}
+
+  here(partyId: string): boolean {
+    return placeOf(lastTwoDigits(partyId), this.layout).databaseIndex === this.databaseIndex;
+  }
+
+  tableOf(partyId: string): number {
+    return placeOf(lastTwoDigits(partyId), this.layout).tableIndex;
+  }
+}
+
 /**
  * What order database `databaseIndex` writes for `events`, read after `positions` (the
  * database's own). Events at or below a slice's position were taken in before and are skipped.
+ *
+ * It runs once per batch, so V8 compiles it only after many batches, often in the middle of a
+ * sale, on the server's CPU. Its phases are functions of their own, which V8 compiles apart and
+ * inlines less: compiling them all took 73 to 138 ms, against 123 to 194 ms for the same code
+ * in one function (`--trace-opt`, 200 batches of 500 orders, 4 runs each, 2 cores).
  */
 export function planProjection(
   events: readonly CommittedEvent[],
@@ -91,75 +127,112 @@ export function planProjection(
   layout: OrderLayout,
   databaseIndex: number,
 ): ProjectionBatch {
-  const orders = new Map<string, PlannedOrder>();
-  const cancellations: { orderId: string; userId: string; sellerId: string; atMs: number }[] = [];
-  const lastSequences = new Map<string, number>();
-  const decidedAtMs: number[] = [];
-  const here = (partyId: string) => placeOf(lastTwoDigits(partyId), layout).databaseIndex === databaseIndex;
-
-  for (const { sliceId, sequence, event } of events) {
-    const previous = positions.get(sliceId) ?? 0;
-    if (sequence <= previous) continue;
-    lastSequences.set(sliceId, Math.max(lastSequences.get(sliceId) ?? 0, sequence));
-    if (event.kind !== 'purchased' && event.kind !== 'confirmed' && event.kind !== 'order_cancelled') continue;
-    const { sellerId, itemId } = factsOf(sliceId);
-    if (!here(event.userId) && !here(sellerId)) continue;
-    decidedAtMs.push(event.atMs);
-    if (event.kind === 'order_cancelled') {
-      const planned = orders.get(event.orderId);
-      if (planned === undefined) {
-        cancellations.push({ orderId: event.orderId, userId: event.userId, sellerId, atMs: event.atMs });
-      } else {
-        planned.status = statusCancelled;
-        planned.modifyTime = event.atMs;
-      }
-      continue;
-    }
-    orders.set(event.orderId, {
-      orderId: event.orderId,
-      userId: event.userId,
-      sellerId,
-      itemId,
-      sliceId,
-      quantity: event.quantity,
-      status: statusConfirmed,
-      createTime: event.atMs,
-      modifyTime: event.atMs,
-    });
-  }
-
-  const buyerRows = emptyRows();
-  const sellerRows = emptyRows();
-  for (const order of orders.values()) {
-    if (here(order.userId)) pushRow(buyerRows, order, placeOf(lastTwoDigits(order.userId), layout).tableIndex);
-    if (here(order.sellerId)) pushRow(sellerRows, order, placeOf(lastTwoDigits(order.sellerId), layout).tableIndex);
-  }
-  const buyerCancellations = emptyCancellations();
-  const sellerCancellations = emptyCancellations();
-  for (const cancellation of cancellations) {
-    for (const [partyId, columns] of [
-      [cancellation.userId, buyerCancellations],
-      [cancellation.sellerId, sellerCancellations],
-    ] as const) {
-      if (!here(partyId)) continue;
-      columns.orderIds.push(cancellation.orderId);
-      columns.modifyTimes.push(cancellation.atMs);
-      columns.tableIndexes.push(placeOf(lastTwoDigits(partyId), layout).tableIndex);
-    }
-  }
-  const sliceIds = [...lastSequences.keys()];
+  const placement = new Placement(layout, databaseIndex);
+  const planned = planEvents(events, positions, factsOf, placement);
+  const sliceIds = [...planned.lastSequences.keys()];
   return {
-    buyerRows,
-    sellerRows,
-    buyerCancellations,
-    sellerCancellations,
+    buyerRows: orderRows(planned.orders, placement, buyerOf),
+    sellerRows: orderRows(planned.orders, placement, sellerOf),
+    buyerCancellations: cancellationRows(planned.cancellations, placement, buyerOf),
+    sellerCancellations: cancellationRows(planned.cancellations, placement, sellerOf),
     positions: {
       sliceIds,
       previous: sliceIds.map((sliceId) => positions.get(sliceId) ?? 0),
-      sequences: sliceIds.map((sliceId) => lastSequences.get(sliceId)!),
+      sequences: sliceIds.map((sliceId) => planned.lastSequences.get(sliceId)!),
     },
-    decidedAtMs,
+    decidedAtMs: planned.decidedAtMs,
   };
+}
+
+function buyerOf(party: { readonly userId: string }): string {
+  return party.userId;
+}
+
+function sellerOf(party: { readonly sellerId: string }): string {
+  return party.sellerId;
+}
+
+function planEvents(
+  events: readonly CommittedEvent[],
+  positions: ReadonlyMap<string, number>,
+  factsOf: (sliceId: string) => SliceFacts,
+  placement: Placement,
+): PlannedEvents {
+  const planned: PlannedEvents = { orders: new Map(), cancellations: [], lastSequences: new Map(), decidedAtMs: [] };
+  for (let index = 0; index < events.length; index++) {
+    const { sliceId, sequence, event } = events[index]!;
+    if (sequence <= (positions.get(sliceId) ?? 0)) continue;
+    planned.lastSequences.set(sliceId, Math.max(planned.lastSequences.get(sliceId) ?? 0, sequence));
+    if (event.kind !== 'purchased' && event.kind !== 'confirmed' && event.kind !== 'order_cancelled') continue;
+    const facts = factsOf(sliceId);
+    if (!placement.here(event.userId) && !placement.here(facts.sellerId)) continue;
+    planned.decidedAtMs.push(event.atMs);
+    if (event.kind === 'order_cancelled') planCancellation(planned, event, facts.sellerId);
+    else planned.orders.set(event.orderId, plannedOrder(event, facts, sliceId));
+  }
+  return planned;
+}
+
+function plannedOrder(
+  event: { readonly orderId: string; readonly userId: string; readonly quantity: number; readonly atMs: number },
+  facts: SliceFacts,
+  sliceId: string,
+): PlannedOrder {
+  return {
+    orderId: event.orderId,
+    userId: event.userId,
+    sellerId: facts.sellerId,
+    itemId: facts.itemId,
+    sliceId,
+    quantity: event.quantity,
+    status: statusConfirmed,
+    createTime: event.atMs,
+    modifyTime: event.atMs,
+  };
+}
+
+/** An order and its cancellation in the same batch become one row written as cancelled. */
+function planCancellation(
+  planned: PlannedEvents,
+  event: { readonly orderId: string; readonly userId: string; readonly atMs: number },
+  sellerId: string,
+): void {
+  const order = planned.orders.get(event.orderId);
+  if (order === undefined) {
+    planned.cancellations.push({ orderId: event.orderId, userId: event.userId, sellerId, atMs: event.atMs });
+  } else {
+    order.status = statusCancelled;
+    order.modifyTime = event.atMs;
+  }
+}
+
+function orderRows(
+  orders: ReadonlyMap<string, PlannedOrder>,
+  placement: Placement,
+  partyOf: (order: PlannedOrder) => string,
+): OrderRowColumns {
+  const rows = emptyRows();
+  for (const order of orders.values()) {
+    const partyId = partyOf(order);
+    if (placement.here(partyId)) pushRow(rows, order, placement.tableOf(partyId));
+  }
+  return rows;
+}
+
+function cancellationRows(
+  cancellations: readonly PlannedCancellation[],
+  placement: Placement,
+  partyOf: (cancellation: PlannedCancellation) => string,
+): CancellationColumns {
+  const columns = emptyCancellations();
+  for (const cancellation of cancellations) {
+    const partyId = partyOf(cancellation);
+    if (!placement.here(partyId)) continue;
+    columns.orderIds.push(cancellation.orderId);
+    columns.modifyTimes.push(cancellation.atMs);
+    columns.tableIndexes.push(placement.tableOf(partyId));
+  }
+  return columns;
 }
 
 function pushRow(columns: OrderRowColumns, order: PlannedOrder, tableIndex: number): void {
