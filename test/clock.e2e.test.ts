@@ -117,6 +117,32 @@ describe('with a simulated clock', () => {
     expect(await client.request({ type: 'buy', item: item.id, qty: 1 })).toMatchObject({ reason: 'ended' });
   });
 
+  it("pushes the status at a sale window's new bounds once an administrator moved them", async () => {
+    const item = await harness.createItem({ startsAt: clock.now() + 10_000 });
+    const client = await harness.connect(newUser());
+    await client.request({ type: 'subscribe', items: [item.id] });
+    expect(await client.waitFor((message) => message.type === 'stock')).toMatchObject({ status: 'not_started' });
+    // Brought forward, and given an end it did not have.
+    const startsAt = clock.now() + 5_000;
+    expect(await harness.admin('PATCH', `/admin/items/${item.id}`, { startsAt, endsAt: startsAt + 5_000 })).toMatchObject({ status: 200 });
+    clock.advance(5_000);
+    expect(await client.waitFor((message) => message.type === 'stock' && message.status === 'on_sale')).toMatchObject({ available: 10 });
+    clock.advance(5_000);
+    expect(await client.waitFor((message) => message.type === 'stock' && message.status === 'ended')).toMatchObject({ available: 10 });
+  });
+
+  it('pushes ended to the watchers of a sale an administrator ended', async () => {
+    const item = await harness.createItem({ stock: 10 });
+    const client = await harness.connect(newUser());
+    await client.request({ type: 'subscribe', items: [item.id] });
+    expect(await client.waitFor((message) => message.type === 'stock')).toMatchObject({ status: 'on_sale' });
+    clock.advance(100);
+    expect(await harness.admin('POST', `/admin/items/${item.id}/end`)).toMatchObject({ status: 200 });
+    // Pushes are coalesced to one per 50 ms: the slices' own change may have taken this instant's.
+    clock.advance(50);
+    expect(await client.waitFor((message) => message.type === 'stock' && message.status === 'ended')).toMatchObject({ available: 10 });
+  });
+
   it('coalesces stock pushes: nothing new until 50 ms after the last push, then only the latest', async () => {
     const item = await harness.createItem({ stock: 10, perUserLimit: 5 });
     const watcher = await harness.connect(newUser());

@@ -20,7 +20,8 @@
  * joiner is old enough, so every connection ends on the topic after at most two ticks.
  *
  * The sale window turns an item's status without any stock change; a timer per watched item
- * pushes the new status when the sale starts and when it ends.
+ * pushes the new status when the sale starts and when it ends, and follows the window when an
+ * administrator moves it.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import type { ItemView } from '../items.js';
@@ -63,7 +64,8 @@ interface ItemFeed {
   publishedVersion: number;
   lastTickAtMs: number;
   tickTimer: { readonly atMs: number; readonly handle: TimerHandle } | null;
-  boundaryTimer: TimerHandle | null;
+  /** Armed for the next bound of the sale's window, if it has one ahead. */
+  boundaryTimer: { readonly atMs: number; readonly handle: TimerHandle } | null;
   readonly members: Set<unknown>;
   readonly joiners: Map<unknown, Joiner>;
 }
@@ -172,11 +174,13 @@ export class StockFeed<Subscriber> {
     }
   }
 
-  /** The item's committed figures changed (the engine's `onStock`). */
+  /** The item's committed figures or its sale window changed (the engine's `onStock`). */
   changed(itemId: string): void {
     const feed = this.feeds.get(itemId);
     if (feed === undefined) return;
     feed.version += 1;
+    // An administrator may have moved the window (src/engine/amend.ts): the timer follows it.
+    this.scheduleBoundary(feed);
     this.scheduleTick(feed, Number.NEGATIVE_INFINITY);
   }
 
@@ -220,7 +224,7 @@ export class StockFeed<Subscriber> {
   private cancelTimers(feed: ItemFeed): void {
     feed.tickTimer?.handle.cancel();
     feed.tickTimer = null;
-    feed.boundaryTimer?.cancel();
+    feed.boundaryTimer?.handle.cancel();
     feed.boundaryTimer = null;
   }
 
@@ -282,14 +286,20 @@ export class StockFeed<Subscriber> {
     this.options.onPush?.('sent');
   }
 
-  /** Pushes the status change when the sale starts and when it ends. */
+  /**
+   * Pushes the status change when the sale starts and when it ends: arms the timer for the next
+   * bound of the item's window, unless it is armed for it already.
+   */
   private scheduleBoundary(feed: ItemFeed): void {
     const view = this.options.view(feed.itemId);
     if (view === undefined) return;
     const nowMs = this.clock.now();
     const boundaryMs =
-      nowMs < view.startsAt ? view.startsAt : view.endsAt !== null && nowMs < view.endsAt ? view.endsAt : undefined;
-    if (boundaryMs !== undefined) this.armBoundary(feed, boundaryMs);
+      nowMs < view.startsAt ? view.startsAt : view.endsAt !== null && nowMs < view.endsAt ? view.endsAt : null;
+    if (feed.boundaryTimer !== null && feed.boundaryTimer.atMs === boundaryMs) return;
+    feed.boundaryTimer?.handle.cancel();
+    feed.boundaryTimer = null;
+    if (boundaryMs !== null) this.armBoundary(feed, boundaryMs);
   }
 
   /**
@@ -301,15 +311,16 @@ export class StockFeed<Subscriber> {
    * subscription in 400 near a start, `test/clientExample.e2e.test.ts`).
    */
   private armBoundary(feed: ItemFeed, boundaryMs: number): void {
-    feed.boundaryTimer = this.clock.schedule(Math.min(boundaryMs - this.clock.now(), timerDelayMaxMs), () => {
+    const handle = this.clock.schedule(Math.min(boundaryMs - this.clock.now(), timerDelayMaxMs), () => {
       feed.boundaryTimer = null;
       if (this.feeds.get(feed.itemId) !== feed) return;
       if (this.clock.now() < boundaryMs) {
         this.armBoundary(feed, boundaryMs);
         return;
       }
+      // Pushes the new status, and arms the timer for the next bound.
       this.changed(feed.itemId);
-      this.scheduleBoundary(feed);
     });
+    feed.boundaryTimer = { atMs: boundaryMs, handle };
   }
 }

@@ -52,8 +52,8 @@ class FakeItem {
   sold = 0;
   constructor(
     private readonly clock: Clock,
-    readonly startsAt = 0,
-    readonly endsAt: number | null = null,
+    public startsAt = 0,
+    public endsAt: number | null = null,
   ) {}
 
   view(): ItemView {
@@ -224,6 +224,27 @@ describe('the stock feed', () => {
     ]);
     clock.advance(400);
     expect(transport.of('alice').map((delivery) => delivery.status)).toEqual(['not_started', 'on_sale', 'ended']);
+  });
+
+  it('follows a sale window moved after the subscription: the new start and end are pushed, the old ones are not', () => {
+    const { clock, transport, item, feed } = setup(1_000_500, null);
+    feed.add('alice', '42');
+    clock.advance(100);
+    item.startsAt = 1_000_300;
+    item.endsAt = 1_000_600;
+    feed.changed('42'); // the engine tells its stock listeners after an amendment
+    clock.advance(199);
+    expect(transport.of('alice').map((delivery) => delivery.status)).toEqual(['not_started', 'not_started']);
+    clock.advance(1);
+    expect(transport.of('alice').map((delivery) => [delivery.atMs, delivery.status])).toEqual([
+      [1_000_000, 'not_started'],
+      [1_000_100, 'not_started'],
+      [1_000_300, 'on_sale'],
+    ]);
+    clock.advance(300);
+    expect(transport.of('alice').map((delivery) => [delivery.atMs, delivery.status]).slice(3)).toEqual([[1_000_600, 'ended']]);
+    clock.advance(1_000);
+    expect(transport.of('alice')).toHaveLength(4);
   });
 
   it('never pushes more than once per 50 ms, never reorders, and always ends on the latest figures', () => {

@@ -184,7 +184,11 @@ export class Engine {
       store: (itemId, stored) => this.catalog.amendItem(itemId, stored),
       log: this.log,
     });
-    return failure ?? { ok: true, value: this.adminItem(item.definition.id)! };
+    if (failure !== null) return failure;
+    // The slices told their figures before the item's definition took the new terms: the stock
+    // listeners hear again, with the new window (a sale ended now is `ended` at once).
+    this.notifier.changed(item.definition.id);
+    return { ok: true, value: this.adminItem(item.definition.id)! };
   }
 
   /** The item view with what only an administrator sees: each slice's figures and state. */
