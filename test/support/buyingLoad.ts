@@ -4,6 +4,7 @@
  * long (a flush in doubt) holds up nobody else.
  */
 import type { Engine } from '../../src/engine.js';
+import { sliceIndexFor } from '../../src/items.js';
 
 export interface BuyingLoad {
   /** Order ids of every acknowledged buy, in the order the acknowledgements came. */
@@ -14,14 +15,26 @@ export interface BuyingLoad {
   stop(): Promise<void>;
 }
 
-export function startBuyingLoad(engine: Engine, itemId: string, buyers: number): BuyingLoad {
+/** Buyers only of some slices of an item of `of` slices (a user's slice follows from their id). */
+export interface SliceChoice {
+  readonly of: number;
+  readonly only: readonly number[];
+}
+
+export function startBuyingLoad(engine: Engine, itemId: string, buyers: number, slices?: SliceChoice): BuyingLoad {
   const acknowledged: string[] = [];
   const outcomes: Record<string, number> = {};
   let running = true;
   let nextUser = 1;
+  const nextUserId = (): string => {
+    for (;;) {
+      const userId = String(nextUser++);
+      if (slices === undefined || slices.only.includes(sliceIndexFor(userId, slices.of))) return userId;
+    }
+  };
   const buyer = async (): Promise<void> => {
     while (running) {
-      const result = await engine.buy({ userId: String(nextUser++) }, { itemId, quantity: 1 });
+      const result = await engine.buy({ userId: nextUserId() }, { itemId, quantity: 1 });
       const key = result.ok ? 'ok' : result.reason;
       outcomes[key] = (outcomes[key] ?? 0) + 1;
       if (result.ok) acknowledged.push(result.orderId);
