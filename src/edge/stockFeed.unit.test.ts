@@ -71,46 +71,36 @@ class FakeItem {
  * Time as Node's timers see it: a timer runs when the event loop's clock, read a moment
  * before, says it is due, so its callback may read Date.now() a millisecond before the timer's
  * time, and the millisecond may pass before its next reading. Every timer of a millisecond or
- * more runs that way here; `advance` moves the time as SimulatedClock's does.
+ * more runs that way here, over a SimulatedClock.
  */
 class EarlyTimerClock implements Clock {
-  private current: number;
-  private timers: { at: number; early: boolean; callback: () => void; cancelled: boolean }[] = [];
-  /** Set while an early timer runs: the next reading gives the millisecond before, then time moves on. */
+  private readonly time: SimulatedClock;
+  /** Set while a timer runs: its first reading of the clock gives the millisecond before. */
   private lagging = false;
 
   constructor(startMs: number) {
-    this.current = startMs;
+    this.time = new SimulatedClock(startMs);
   }
 
   now(): number {
-    if (!this.lagging) return this.current;
+    if (!this.lagging) return this.time.now();
     this.lagging = false;
-    return this.current++;
+    return this.time.now() - 1;
   }
 
   schedule(delayMs: number, callback: () => void): TimerHandle {
-    const timer = { at: this.current + Math.max(0, delayMs), early: delayMs >= 1, callback, cancelled: false };
-    this.timers.push(timer);
-    return { cancel: () => void (timer.cancelled = true) };
+    return this.time.schedule(delayMs, () => {
+      this.lagging = delayMs >= 1;
+      try {
+        callback();
+      } finally {
+        this.lagging = false;
+      }
+    });
   }
 
   advance(milliseconds: number): void {
-    const target = this.current + milliseconds;
-    for (;;) {
-      const due = this.timers
-        .filter((timer) => !timer.cancelled && timer.at <= target)
-        .sort((left, right) => left.at - right.at)[0];
-      if (due === undefined) break;
-      due.cancelled = true;
-      this.current = Math.max(this.current, due.early ? due.at - 1 : due.at);
-      this.lagging = due.early && this.current < due.at;
-      due.callback();
-      this.lagging = false;
-      this.current = Math.max(this.current, due.at);
-    }
-    this.timers = this.timers.filter((timer) => !timer.cancelled);
-    this.current = target;
+    this.time.advance(milliseconds);
   }
 }
 
