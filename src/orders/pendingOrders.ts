@@ -31,13 +31,6 @@ export class PendingOrders {
   private moments: number[] = [];
   /** Column position of the oldest kept order. */
   private start = 0;
-  /**
-   * Orders kept, as a number rather than read off a column's length: `add` asks on every order,
-   * and V8 compiles an array's `length` for the kinds of array it has seen. A new engine's empty
-   * columns are of another kind than used ones, and its first orders threw the compiled order
-   * path away ("wrong map", `--trace-deopt`).
-   */
-  private kept = 0;
   /** Absolute number of the order at column position 0; columns are cut from the front now and then. */
   private base = 0;
   /** Each buyer's kept orders, by absolute number, oldest first: one number, or several. */
@@ -68,7 +61,6 @@ export class PendingOrders {
     this.statuses.push(view.status);
     this.createdAts.push(view.createdAt);
     this.moments.push(moment);
-    this.kept += 1;
     const kept = this.byBuyer.get(view.userId);
     if (kept === undefined) this.byBuyer.set(view.userId, number);
     else if (typeof kept === 'number') this.byBuyer.set(view.userId, [kept, number]);
@@ -76,7 +68,7 @@ export class PendingOrders {
   }
 
   get size(): number {
-    return this.kept;
+    return this.orderIds.length - this.start;
   }
 
   /** The moment the projection must have passed before an answer may rely on the tables and this memory alone. */
@@ -115,7 +107,6 @@ export class PendingOrders {
         if (kept.length === 1) this.byBuyer.set(userId, kept[0]!);
       }
       this.start++;
-      this.kept -= 1;
     }
     // Cuts the forgotten front off now and then, so it does not keep memory.
     if (this.start > 1_024 && this.start * 2 > this.orderIds.length) {
