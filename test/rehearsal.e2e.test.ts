@@ -48,10 +48,10 @@ describe('the rehearsal of a sale at start', () => {
       const listening = main.lines.findIndex((line) => line.msg.startsWith('listening on'));
       expect(rehearsed).toBeGreaterThanOrEqual(0);
       expect(rehearsed).toBeLessThan(listening);
-      // 300 buyers on 150 units, twice.
-      expect(main.lines[rehearsed]).toMatchObject({ buyers: 300, rounds: 2, replies: { order: 300, sold_out: 300 } });
-      // Then 900 orders in-process, on 900 units for 1,800 buyers.
-      expect(main.lines[rehearsed]!.engineReplies).toEqual({ order: 900, sold_out: 900 });
+      // 300 buyers on 150 units, twice; each time the same 300 press again once it sold out.
+      expect(main.lines[rehearsed]).toMatchObject({ buyers: 300, rounds: 2, replies: { order: 300, sold_out: 300 + 600 } });
+      // Then 900 orders in-process, on 900 units for 1,800 buyers, and 900 more buyers once they sold out.
+      expect(main.lines[rehearsed]!.engineReplies).toEqual({ order: 900, sold_out: 900 + 900 });
       expect(Object.keys(main.lines[rehearsed]!.replies as object).sort()).toEqual(['order', 'sold_out']);
 
       const items = await fetch(`http://127.0.0.1:${port}/admin/items`, { headers: { authorization: `Bearer ${adminToken}` } });

@@ -21,14 +21,15 @@ export const pendingOrdersMaxDefault = 500_000;
  * (docs/hotpath.md): columns hold the same in fewer, smaller objects.
  */
 export class PendingOrders {
-  private orderIds: string[] = [];
-  private itemIds: string[] = [];
-  private userIds: string[] = [];
-  private sellerIds: string[] = [];
-  private quantities: number[] = [];
-  private statuses: OrderView['status'][] = [];
-  private createdAts: number[] = [];
-  private moments: number[] = [];
+  private orderIds: string[] = emptied(['']);
+  private itemIds: string[] = emptied(['']);
+  private userIds: string[] = emptied(['']);
+  private sellerIds: string[] = emptied(['']);
+  private quantities: number[] = emptied([1]);
+  private statuses: OrderView['status'][] = emptied(['confirmed']);
+  /** Milliseconds since 1970: past the small integers V8 keeps unboxed, so a column of doubles. */
+  private createdAts: number[] = emptied([0.5]);
+  private moments: number[] = emptied([1]);
   /** Column position of the oldest kept order. */
   private start = 0;
   /** Absolute number of the order at column position 0; columns are cut from the front now and then. */
@@ -123,4 +124,19 @@ export class PendingOrders {
       this.start = 0;
     }
   }
+}
+
+/**
+ * A column emptied of the one value it was made with, so that its V8 elements kind is already
+ * the one its values give it: a new `[]` holds small integers until its first other value. The
+ * engine a server serves with is not the first to keep orders (the rehearsal's was,
+ * src/server/rehearsal.ts), and the code compiled for the filled columns of the earlier one was
+ * thrown away at the first order of a new one (`--trace-deopt`: "wrong map" at a column's
+ * length, in the order path of a server's first sale) and compiled again during that sale. Each
+ * column has its own literal: V8 would give every array made at one shared literal the kind of
+ * the most general one.
+ */
+function emptied<T>(column: T[]): T[] {
+  column.pop();
+  return column;
 }

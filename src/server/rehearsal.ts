@@ -11,7 +11,8 @@
  * of this code, on a loopback port, over an engine of its own in temporary databases on the
  * same PostgreSQL (`seckill_rehearsal_…`, made at the start of the rehearsal and dropped at its
  * end, or at the next start if the process was killed during it), with real
- * WebSocket connections whose buyers all press `buy` at once on small items; then buys
+ * WebSocket connections whose buyers all press `buy` at once on small items, and press again
+ * once each has sold out (most of a real crowd is answered `sold_out` from memory); then buys
  * in-process on that engine, three per buyer, for what runs once per batch. Nothing of the
  * rehearsal is left in the real databases, and the real server opens its port only after it.
  *
@@ -73,6 +74,16 @@ const replyWaitMs = 30_000;
  */
 const engineOrdersPerBuyer = 3;
 const engineOrdersPerItem = 2_000;
+/**
+ * Buyers who come once the item sold out, per unit. A rehearsed crowd presses all at once, so
+ * every one of its requests reaches the engine before the first commit makes "sold out" known
+ * in memory: the refusal from memory that answers most of a real sale's crowd (its buyers
+ * arrive over a few hundred milliseconds, while commits land) never ran. Measured with
+ * `--trace-deopt`: a new server's first sale then threw away the code of the purchase path
+ * ("insufficient type feedback for call", at the `sold_out` check of `Purchases.refusalOf`) and
+ * compiled it again in the middle of that sale.
+ */
+const lateBuyers = 1;
 
 /**
  * The rehearsal's buyers look like a real crowd: user ids of every length an id has, and tokens
@@ -111,7 +122,13 @@ async function rehearseEngine(engine: Engine, orders: number): Promise<Record<st
         return engine.buy({ userId, level: claims.level, tags: claims.tags }, { itemId, quantity: 1, idempotencyKey: undefined });
       }),
     );
-    for (const answer of answers) {
+    const lateAnswers = await Promise.all(
+      Array.from({ length: units * lateBuyers }, () => {
+        const { userId, claims } = rehearsalBuyer(buyerIndex++);
+        return engine.buy({ userId, level: claims.level, tags: claims.tags }, { itemId, quantity: 1, idempotencyKey: undefined });
+      }),
+    );
+    for (const answer of [...answers, ...lateAnswers]) {
       const kind = answer.ok ? 'order' : answer.reason;
       replies[kind] = (replies[kind] ?? 0) + 1;
     }
@@ -174,7 +191,10 @@ export async function rehearseSale(options: RehearsalOptions): Promise<Rehearsal
         });
         if (!created.ok) throw new Error(`rehearsal: creating its item failed: ${created.message}`);
         const answers = await Promise.all(sockets.map((socket, index) => buyOnce(socket, `${round}-${index}`, itemId)));
-        for (const answer of answers) replies[answer] = (replies[answer] ?? 0) + 1;
+        // The late crowd of a real sale: buyers who press after the item sold out are answered
+        // from memory (see `lateBuyers`).
+        const lateAnswers = await Promise.all(sockets.map((socket, index) => buyOnce(socket, `${round}-late-${index}`, itemId)));
+        for (const answer of [...answers, ...lateAnswers]) replies[answer] = (replies[answer] ?? 0) + 1;
       }
       const engineReplies = await rehearseEngine(engine, options.buyers * engineOrdersPerBuyer);
       return { buyers: options.buyers, rounds, replies, engineReplies, durationMs: Math.round(performance.now() - started) };
