@@ -27,6 +27,7 @@ import { readSettings, type BenchSettings } from './harness/settings.js';
 import { renderChart } from './report/chart.js';
 import { combineRounds } from './report/rounds.js';
 import { machineLine, renderMarkdown, renderTable, summaryLine, type BenchRun } from './report/markdown.js';
+import { startScriptFlags } from './support/processes.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The project's root: this file runs as dist/bench/run.js. */
@@ -47,13 +48,6 @@ function contenderEntries(settings: BenchSettings): ContenderEntry[] {
     { name: 'redis-memory', title: 'Redis + Lua, no persistence', file: 'redisLua.js', variant: 'memory', needsRedis: true },
     { name: 'floor', title: 'Durable floor (one row per batch)', file: 'durableFloor.js' },
   ];
-}
-
-/** The V8 flags of `npm start` (`node FLAGS dist/src/….js …`), so Node contenders run as the server is run. */
-function startFlags(): string[] {
-  const manifest = JSON.parse(readFileSync(path.join(projectDirectory, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
-  const match = /^node\s+(.*?)\s*dist\/src\/\S+\.js/.exec(manifest.scripts?.start ?? '');
-  return (match?.[1] ?? '').split(' ').filter((flag) => flag !== '');
 }
 
 function onPath(program: string): boolean {
@@ -80,7 +74,7 @@ function gitCommit(): string {
 
 async function main(): Promise<void> {
   const settings = readSettings(process.env);
-  const nodeFlags = startFlags();
+  const nodeFlags = startScriptFlags(projectDirectory);
   const cpus = os.cpus();
   const run: BenchRun = {
     startedAt: new Date().toISOString(),

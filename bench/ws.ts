@@ -8,7 +8,7 @@
  *   BENCH_SERVER_NODE_FLAGS="--max-semi-space-size=32" npm run bench:ws   # other V8 flags than npm start's
  *
  * What it does, by itself and only on 127.0.0.1:
- * 1. Starts the server (`node dist/src/main.js`, as `npm start` does) as a child process on an
+ * 1. Starts the server (`node dist/src/cli.js serve`, as `npm start` does) as a child process on an
  *    embedded PostgreSQL in a temporary directory, so the server's resident memory can be read
  *    from /proc/PID/status.
  * 2. Creates one item with enough stock that it never sells out during the run.
@@ -32,18 +32,18 @@
  * divided by the throughput (Little's law); BENCH_ACTIVE_CONNECTIONS lets fewer of the held
  * connections buy, to see the latency below saturation.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SignJWT } from 'jose';
 import { flushEventsMaxDefault } from '../src/persistence/journal.js';
+import { CpuMeter, readProcessTable } from './harness/cpu.js';
 import { percentile, readPositiveInteger } from './support/measure.js';
+import { openFileLimit, residentMemoryMb, startScriptFlags } from './support/processes.js';
+import { runningServerChildren, startServerChild, type ServerChild } from './support/serverChild.js';
 import type { FromMain, FromWorker, LoadWorkerData } from './support/wsLoad.js';
 
 const connections = readPositiveInteger('BENCH_CONNECTIONS', 10_000);
@@ -62,83 +62,11 @@ const deadlineSeconds = readPositiveInteger('BENCH_DEADLINE_SECONDS', 300);
 const descriptorHeadroom = 1_024;
 
 const projectDirectory = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** Linux reports process times in clock ticks, 100 per second on every common configuration. */
-const clockTicksPerSecond = 100;
-const serverEntry = path.join(projectDirectory, 'dist', 'src', 'main.js');
 /** The same V8 flags as `npm start` (read from package.json), so the server is measured as it is run. */
-const serverNodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? startScriptFlags()).split(' ').filter((flag) => flag !== '');
-
-function startScriptFlags(): string {
-  const manifest = JSON.parse(readFileSync(path.join(projectDirectory, 'package.json'), 'utf8')) as {
-    scripts?: Record<string, string>;
-  };
-  const start = manifest.scripts?.start ?? '';
-  const match = /^node\s+(.*?)\s*dist\/src\/main\.js/.exec(start);
-  return match?.[1] ?? '';
-}
-
-/** CPU seconds (user + system) used so far by a process, from /proc/PID/stat. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
-  } catch {
-    return 0;
-  }
-}
-
-/** The processes below `pid` (PostgreSQL's, for the server), found through /proc. */
-function descendants(pid: number): number[] {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  const found: number[] = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    const parent = queue.pop()!;
-    for (const [child, childParent] of parents) {
-      if (childParent === parent) {
-        found.push(child);
-        queue.push(child);
-      }
-    }
-  }
-  return found;
-}
-
-interface CpuSample {
-  readonly atMs: number;
-  readonly server: number;
-  readonly database: number;
-  readonly load: number;
-}
-
-function sampleCpu(serverPid: number): CpuSample {
-  const ownUsage = process.cpuUsage();
-  return {
-    atMs: performance.now(),
-    server: cpuSeconds(serverPid),
-    database: descendants(serverPid).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
-    load: (ownUsage.user + ownUsage.system) / 1e6,
-  };
-}
-
-function openFileLimit(): { soft: number; hard: number } {
-  const limits = readFileSync('/proc/self/limits', 'utf8');
-  const line = limits.split('\n').find((entry) => entry.startsWith('Max open files'));
-  const [soft, hard] = (line?.split(/\s{2,}/).slice(1, 3) ?? []).map((value) =>
-    value === 'unlimited' ? Number.POSITIVE_INFINITY : Number(value),
-  );
-  return { soft: soft ?? 1_024, hard: hard ?? 1_024 };
-}
+const serverNodeFlags =
+  process.env.BENCH_SERVER_NODE_FLAGS === undefined
+    ? startScriptFlags(projectDirectory)
+    : process.env.BENCH_SERVER_NODE_FLAGS.split(' ').filter((flag) => flag !== '');
 
 /**
  * Each connection is one descriptor here and one in the server. Node raises its own soft
@@ -158,71 +86,6 @@ function checkOpenFileLimit(): void {
   process.exit(1);
 }
 
-/** The server child while it runs, so that no exit path of the bench leaves it behind. */
-let serverProcess: ChildProcess | undefined;
-process.on('exit', () => serverProcess?.kill('SIGTERM'));
-
-interface RunningServer {
-  readonly process: ChildProcess;
-  readonly port: number;
-  readonly exited: Promise<number | null>;
-}
-
-async function startServer(dataDirectory: string, jwtSecret: string, adminToken: string): Promise<RunningServer> {
-  const child = spawn(process.execPath, [...serverNodeFlags, serverEntry], {
-    cwd: projectDirectory,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      ...process.env,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: '',
-      SECKILL_DATA_DIR: dataDirectory,
-      SECKILL_JWT_SECRET: jwtSecret,
-      SECKILL_ADMIN_TOKEN: adminToken,
-      SECKILL_LOG_LEVEL: 'info',
-      // The bench is one machine hammering one item; the per-user and per-connection limits
-      // protect a real sale and would only measure themselves here.
-      SECKILL_USER_REQUESTS_PER_SECOND: '1000000',
-      SECKILL_USER_BURST_REQUESTS: '1000000',
-      SECKILL_CONNECTION_REQUESTS_PER_SECOND: '1000000',
-      SECKILL_CONNECTION_BURST_REQUESTS: '1000000',
-      SECKILL_CONNECTIONS_MAX: String(connections + 100),
-    },
-  });
-  serverProcess = child;
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      serverProcess = undefined;
-      resolve(code);
-    }),
-  );
-  const lines = createInterface({ input: child.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the server did not start within 120 s')), 120_000);
-    void exited.then((code) => reject(new Error(`the server exited with ${code} before listening`)));
-    lines.on('line', (line) => {
-      let entry: { msg?: string; port?: number; level?: number; implementation?: string };
-      try {
-        entry = JSON.parse(line) as typeof entry;
-      } catch {
-        return;
-      }
-      if ((entry.level ?? 0) >= 40 || entry.msg?.startsWith('uWebSockets.js implementation')) console.log(`server: ${entry.msg}`);
-      if (entry.msg?.startsWith('listening on') && entry.port !== undefined) {
-        clearTimeout(timer);
-        resolve(entry.port);
-      }
-    });
-  });
-  return { process: child, port, exited };
-}
-
-function residentMemoryMb(pid: number): { rssMb: number; peakMb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => Number(/\s(\d+) kB/.exec(status.split('\n').find((line) => line.startsWith(name)) ?? '')?.[1] ?? 0) / 1024;
-  return { rssMb: field('VmRSS:'), peakMb: field('VmHWM:') };
-}
 
 async function adminRequest(port: number, adminToken: string, method: string, route: string, body?: unknown): Promise<unknown> {
   const response = await fetch(`http://127.0.0.1:${port}${route}`, {
@@ -254,7 +117,7 @@ async function main(): Promise<void> {
   checkOpenFileLimit();
   const deadline = setTimeout(() => {
     console.error(`bench:ws did not finish within ${deadlineSeconds} s; stopping the server and giving up`);
-    const child = serverProcess;
+    const child = runningServerChildren()[0];
     if (child === undefined) process.exit(1);
     child.once('exit', () => process.exit(1));
     child.kill('SIGTERM');
@@ -275,21 +138,31 @@ async function main(): Promise<void> {
   );
   console.log(`window: ${warmupSeconds} s warm-up, then ${seconds} s measured; item stock ${stock}, per-user limit ${perUserLimit}`);
   console.log(
-    `server: node ${serverNodeFlags.join(' ')} dist/src/main.js (the flags of npm start), embedded PostgreSQL ` +
+    `server: node ${serverNodeFlags.join(' ')} dist/src/cli.js serve (the flags of npm start unless BENCH_SERVER_NODE_FLAGS), embedded PostgreSQL ` +
       `(fsync on, synchronous_commit on), journal batches of at most ${process.env.SECKILL_FLUSH_EVENTS_MAX ?? flushEventsMaxDefault} events`,
   );
 
   const temporaryDirectory = await mkdtemp(path.join(os.tmpdir(), 'seckill-bench-ws-'));
   const jwtSecret = randomBytes(32).toString('base64url');
   const adminToken = randomBytes(24).toString('base64url');
-  let server: RunningServer | undefined;
+  let server: ServerChild | undefined;
   const workers: Worker[] = [];
   try {
     const starting = performance.now();
-    server = await startServer(path.join(temporaryDirectory, 'data'), jwtSecret, adminToken);
+    server = await startServerChild({
+      projectDirectory,
+      nodeFlags: serverNodeFlags,
+      database: { dataDirectory: path.join(temporaryDirectory, 'data') },
+      jwtSecret,
+      adminToken,
+      connectionsMax: connections + 100,
+      announceImplementation: true,
+    });
     const pid = server.process.pid!;
     console.log(`server up in ${((performance.now() - starting) / 1000).toFixed(1)} s, pid ${pid}, port ${server.port}`);
     const idleMemory = residentMemoryMb(pid);
+    // The embedded PostgreSQL's postmaster, a child of the server: its CPU is told apart.
+    const database = [...readProcessTable().values()].find((entry) => entry.parentPid === pid && entry.command === 'postgres')?.pid;
 
     const itemId = '1';
     await adminRequest(server.port, adminToken, 'POST', '/admin/items', {
@@ -351,9 +224,14 @@ async function main(): Promise<void> {
     }, 200);
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, measureFromMs - (performance.timeOrigin + performance.now()))));
     const metricsAtStart = (await adminRequest(server.port, adminToken, 'GET', '/metrics')) as string;
-    const cpuAtStart = sampleCpu(pid);
+    const cpuMeter = new CpuMeter([
+      { label: 'serverAndDatabase', pid },
+      ...(database === undefined ? [] : [{ label: 'database', pid: database }]),
+      { label: 'load', pid: 'self' as const },
+    ]);
+    cpuMeter.begin();
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, measureUntilMs - (performance.timeOrigin + performance.now()))));
-    const cpuAtEnd = sampleCpu(pid);
+    const cpuWindow = cpuMeter.end();
     const metricsAfter = (await adminRequest(server.port, adminToken, 'GET', '/metrics')) as string;
     const results = await Promise.all(doneReports);
     clearInterval(sampler);
@@ -403,9 +281,14 @@ async function main(): Promise<void> {
     const flushedEvents = metricValue(metricsAfter, 'seckill_flush_batch_events_sum') - metricValue(metricsAtStart, 'seckill_flush_batch_events_sum');
     const flushSeconds =
       metricValue(metricsAfter, 'seckill_flush_duration_seconds_sum') - metricValue(metricsAtStart, 'seckill_flush_duration_seconds_sum');
-    const windowSeconds = (cpuAtEnd.atMs - cpuAtStart.atMs) / 1000;
-    const cpuShare = (key: 'server' | 'database' | 'load'): string =>
-      `${(((cpuAtEnd[key] - cpuAtStart[key]) / windowSeconds) * 100).toFixed(0)}%`;
+    const databaseCpuSeconds = cpuWindow.cpuSeconds.database ?? Number.NaN;
+    const cpuSecondsOf = {
+      server: cpuWindow.cpuSeconds.serverAndDatabase! - (Number.isNaN(databaseCpuSeconds) ? 0 : databaseCpuSeconds),
+      database: databaseCpuSeconds,
+      load: cpuWindow.cpuSeconds.load!,
+    };
+    const cpuShare = (key: keyof typeof cpuSecondsOf): string =>
+      Number.isNaN(cpuSecondsOf[key]) ? 'unknown' : `${((cpuSecondsOf[key] / cpuWindow.seconds) * 100).toFixed(0)}%`;
 
     console.log(`orders acknowledged in the ${seconds} s window: ${ordersInWindow} → ${ordersPerSecond.toFixed(0)} durable orders/s`);
     console.log(

@@ -1,19 +1,18 @@
 /**
  * The real server (`dist/src/cli.js serve`, as `npm start` runs it) as a child of the WebSocket
  * contender, on the PostgreSQL database it is given, with its admin API and metrics, and its
- * WebSocket clients. bench/ws.ts starts the server the same way for its own report.
+ * WebSocket clients. bench/ws.ts and bench/moment.ts start the server the same way (bench/support/serverChild.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import type { Attempt, PlaceOrder } from '../harness/loops.js';
+import { startServerChild } from '../support/serverChild.js';
 
 const projectDirectory = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const serverCommand = [path.join(projectDirectory, 'dist', 'src', 'cli.js'), 'serve'];
 
 export interface BenchServer {
   readonly process: ChildProcess;
@@ -23,52 +22,23 @@ export interface BenchServer {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts the server with this process's V8 flags, which the orchestrator set to npm start's. */
-/** `environment` adds to or overrides the server's environment (SECKILL_REHEARSAL_BUYERS, say). */
+/**
+ * Starts the server with this process's V8 flags, which the orchestrator set to npm start's.
+ * `environment` adds to or overrides the server's environment (SECKILL_REHEARSAL_BUYERS, say).
+ */
 export async function startServer(databaseUrl: string, connectionsMax: number, environment: Readonly<Record<string, string>> = {}): Promise<BenchServer> {
   const jwtSecret = randomBytes(32).toString('base64url');
   const adminToken = randomBytes(24).toString('base64url');
-  const child = spawn(process.execPath, [...process.execArgv, ...serverCommand], {
-    cwd: projectDirectory,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      ...process.env,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      SECKILL_JWT_SECRET: jwtSecret,
-      SECKILL_ADMIN_TOKEN: adminToken,
-      SECKILL_LOG_LEVEL: 'info',
-      // One machine hammering one item: the per-user and per-connection limits protect a real
-      // sale and would only measure themselves here.
-      SECKILL_USER_REQUESTS_PER_SECOND: '1000000',
-      SECKILL_USER_BURST_REQUESTS: '1000000',
-      SECKILL_CONNECTION_REQUESTS_PER_SECOND: '1000000',
-      SECKILL_CONNECTION_BURST_REQUESTS: '1000000',
-      SECKILL_CONNECTIONS_MAX: String(connectionsMax),
-      ...environment,
-    },
+  const child = await startServerChild({
+    projectDirectory,
+    nodeFlags: process.execArgv,
+    database: { url: databaseUrl },
+    jwtSecret,
+    adminToken,
+    connectionsMax,
+    environment,
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const lines = createInterface({ input: child.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the server did not start within 120 s')), 120_000);
-    void exited.then((code) => reject(new Error(`the server exited with ${code} before listening`)));
-    lines.on('line', (line) => {
-      let entry: { msg?: string; port?: number; level?: number };
-      try {
-        entry = JSON.parse(line) as typeof entry;
-      } catch {
-        return;
-      }
-      if ((entry.level ?? 0) >= 40) console.error(`server: ${entry.msg}`);
-      if (entry.msg?.startsWith('listening on') && entry.port !== undefined) {
-        clearTimeout(timer);
-        resolve(entry.port);
-      }
-    });
-  });
-  return { process: child, port, jwtSecret, adminToken, exited };
+  return { ...child, jwtSecret, adminToken };
 }
 
 export async function adminRequest(server: BenchServer, method: string, route: string, body?: unknown): Promise<string> {
