@@ -102,8 +102,8 @@ function rehearsalBuyer(index: number): { userId: string; claims: { level?: numb
 }
 
 /**
- * Buys in-process, twice as many buyers as units, on items of their own: the engine's half of a
- * sale, many more times than a rehearsal's sockets can afford.
+ * Buys in-process, twice as many buyers as units, then `lateBuyers` per unit, on items of their
+ * own: the engine's half of a sale, many more times than a rehearsal's sockets can afford.
  */
 async function rehearseEngine(engine: Engine, orders: number): Promise<Record<string, number>> {
   const replies: Record<string, number> = {};
@@ -114,20 +114,18 @@ async function rehearseEngine(engine: Engine, orders: number): Promise<Record<st
     const itemId = String(1_000 + item);
     const created = await engine.createItem({ id: itemId, name: 'Rehearsal', sellerId: '1', stock: units });
     if (!created.ok) throw new Error(`rehearsal: creating its item failed: ${created.message}`);
-    const answers = await Promise.all(
-      Array.from({ length: units * 2 }, () => {
-        const { userId, claims } = rehearsalBuyer(buyerIndex++);
-        // Shaped as the server's own: a buyer as src/edge/auth.ts makes it, a purchase as the
-        // dispatcher does, so that the code compiled here fits the server's objects.
-        return engine.buy({ userId, level: claims.level, tags: claims.tags }, { itemId, quantity: 1, idempotencyKey: undefined });
-      }),
-    );
-    const lateAnswers = await Promise.all(
-      Array.from({ length: units * lateBuyers }, () => {
-        const { userId, claims } = rehearsalBuyer(buyerIndex++);
-        return engine.buy({ userId, level: claims.level, tags: claims.tags }, { itemId, quantity: 1, idempotencyKey: undefined });
-      }),
-    );
+    // Everyone at once, then the late crowd once the item sold out.
+    const crowd = (size: number) =>
+      Promise.all(
+        Array.from({ length: size }, () => {
+          const { userId, claims } = rehearsalBuyer(buyerIndex++);
+          // Shaped as the server's own: a buyer as src/edge/auth.ts makes it, a purchase as the
+          // dispatcher does, so that the code compiled here fits the server's objects.
+          return engine.buy({ userId, level: claims.level, tags: claims.tags }, { itemId, quantity: 1, idempotencyKey: undefined });
+        }),
+      );
+    const answers = await crowd(units * 2);
+    const lateAnswers = await crowd(units * lateBuyers);
     for (const answer of [...answers, ...lateAnswers]) {
       const kind = answer.ok ? 'order' : answer.reason;
       replies[kind] = (replies[kind] ?? 0) + 1;
