@@ -12,17 +12,8 @@
  *
  * Commands reach the actor in batches: callers queue them in the slice's inbox and one nact
  * message per event-loop turn carries the whole inbox, because nact delivers one message per
- * turn and a hot slice receives thousands per turn.
- *
- * The flash-sale moment: far more buyers arrive at once than there is stock. A `buy` or
- * `reserve` that arrives when the demand already queued ahead of it is at least what the slice
- * can still sell cannot succeed unless something ahead fails or stock comes back. It does not
- * take an inbox slot: it is parked, at O(1), and the parked requests are decided together once
- * everything ahead of them has been decided and committed, so the `sold_out` most of them then
- * hear rests on committed state (and, decided like any other request, a parked request still
- * gets its order if stock came back, `limit_exceeded` if that is the truth, or its original
- * outcome for a retried idempotency key). The inbox bound then only refuses when storage falls
- * behind, never because the item sold out.
+ * turn and a hot slice receives thousands per turn. What the inbox admits, and the requests it
+ * parks in a flash-sale moment, are `SliceInbox`'s.
  */
 import nact from 'nact';
 import type { TimerHandle } from '../clock.js';
@@ -39,6 +30,7 @@ import {
 } from '../domain/slice.js';
 import { OutcomeUnknownError, StorageUnavailableError } from '../errors.js';
 import { figuresOf, noFigures, type SliceFigures, type SliceHandle, type SliceOutcome } from './sliceHandle.js';
+import { SliceInbox, unavailable, type Pending } from './sliceInbox.js';
 import type { SliceHost } from './sliceHost.js';
 
 export * from './sliceHandle.js';
@@ -46,7 +38,6 @@ export * from './sliceHandle.js';
 const reloadBackoffMinMs = 50;
 const reloadBackoffMaxMs = 2_000;
 
-const unavailable: SliceOutcome = { events: [], rejection: 'unavailable' };
 const outcomeUnknown: SliceOutcome = { events: [], rejection: null, outcomeUnknown: true };
 
 type SliceMessage =
@@ -60,22 +51,9 @@ interface PersistentContext {
   persist(event: SliceEvent): Promise<void>;
 }
 
-interface Pending {
-  readonly command: SliceCommand;
-  readonly reply: (outcome: SliceOutcome) => void;
-}
-
 type Status = 'starting' | 'ready' | 'reloading' | 'stopped';
 
 function ignore(): void {}
-
-/** The stock a command asks for, if it is one that can be parked (see the module comment). */
-function demandOf(command: SliceCommand): number {
-  return command.kind === 'buy' || command.kind === 'reserve' ? command.quantity : 0;
-}
-
-/** Parked requests per slice at most, as a multiple of the inbox bound. */
-const parkedPerInboxSlot = 20;
 
 /** How large a state is, as a snapshot would hold it. */
 function entriesOf(state: SliceState): number {
@@ -86,13 +64,8 @@ function entriesOf(state: SliceState): number {
 export class Slice implements SliceHandle {
   readonly sliceId: string;
   private status: Status = 'starting';
-  private inbox: Pending[] = [];
-  /** Stock asked for by the `buy` and `reserve` commands in the inbox. */
-  private queuedDemand = 0;
-  /** What the slice could still sell after the commands decided so far, committed or not. */
-  private availableDecided = 0;
-  /** Requests that wait for everything ahead of them to commit (see the module comment). */
-  private parked: Pending[] = [];
+  private readonly inbox: SliceInbox;
+  /** A nact message is on its way to decide the inbox. */
   private dispatched = false;
   private expiryTimer: { at: number; handle: TimerHandle } | null = null;
   private committed: SliceFigures = noFigures;
@@ -117,6 +90,7 @@ export class Slice implements SliceHandle {
     sliceId: string,
   ) {
     this.sliceId = sliceId;
+    this.inbox = new SliceInbox(host.mailboxDepthMax);
     let started!: () => void;
     let failed!: (error: unknown) => void;
     this.ready = new Promise<void>((resolve, reject) => {
@@ -157,7 +131,7 @@ export class Slice implements SliceHandle {
 
   /** Commands waiting to be decided: in the inbox, or parked. */
   get inboxDepth(): number {
-    return this.inbox.length + this.parked.length;
+    return this.inbox.depth;
   }
 
   /** An expiry sweep is due and its timer has not run yet (a real timer can run late). */
@@ -171,24 +145,15 @@ export class Slice implements SliceHandle {
 
   submit(command: SliceCommand): Promise<SliceOutcome> {
     if (this.status !== 'ready') return Promise.resolve(unavailable);
-    const demand = demandOf(command);
-    const aheadOfIt = this.inbox.length > 0 || this.uncommitted > 0;
-    if (demand > 0 && aheadOfIt && this.queuedDemand >= this.availableDecided) {
-      // The bound on parked requests is reached only when storage has not committed what is
-      // ahead of them for a long while: `unavailable` then says the truth.
-      if (this.parked.length >= this.host.mailboxDepthMax * parkedPerInboxSlot) return Promise.resolve(unavailable);
-      return new Promise((reply) => this.parked.push({ command, reply }));
-    }
+    if (this.inbox.parks(command, this.uncommitted)) return this.inbox.park(command);
     // Storage behind: PostgreSQL commits slower than requests arrive. Refused before anything is
     // decided, so nothing changed, and kept apart from sold out (parked above, never refused here).
     if (this.host.journal.bufferedEvents >= this.host.backlogEventsMax) return Promise.resolve(unavailable);
     // The inbox fills only when the slice decides slower than requests arrive.
-    if (this.inbox.length >= this.host.mailboxDepthMax) return Promise.resolve(unavailable);
-    return new Promise((reply) => {
-      this.inbox.push({ command, reply });
-      this.queuedDemand += demand;
-      this.dispatch();
-    });
+    if (this.inbox.full) return Promise.resolve(unavailable);
+    const outcome = this.inbox.queue(command);
+    this.dispatch();
+    return outcome;
   }
 
   private dispatch(): void {
@@ -198,27 +163,9 @@ export class Slice implements SliceHandle {
     }
   }
 
-  /**
-   * Decides the parked requests once nothing is ahead of them (the inbox is empty) and either
-   * every change decided so far has committed, or stock is left that nothing ahead claims (the
-   * requests ahead were refused, or stock came back): then they get it before later arrivals.
-   * They go to the inbox past its bound: they are already admitted, and cost a decision each.
-   */
+  /** Sends the parked requests to be decided, once the inbox lets them go (`SliceInbox.release`). */
   private releaseParked(): void {
-    if (this.parked.length === 0 || this.status !== 'ready' || this.inbox.length > 0) return;
-    if (this.uncommitted > 0 && this.availableDecided === 0) return;
-    const released = this.parked;
-    this.parked = [];
-    this.inbox = released;
-    for (const pending of released) this.queuedDemand += demandOf(pending.command);
-    this.dispatch();
-  }
-
-  /** Nothing changed for the parked requests; they hear so (a failed flush, a stop). */
-  private refuseParked(): void {
-    const refused = this.parked;
-    this.parked = [];
-    for (const pending of refused) pending.reply(unavailable);
+    if (this.status === 'ready' && this.inbox.release(this.uncommitted)) this.dispatch();
   }
 
   stop(): void {
@@ -226,16 +173,13 @@ export class Slice implements SliceHandle {
     this.expiryTimer?.handle.cancel();
     this.expiryTimer = null;
     for (const pending of this.takeInbox()) pending.reply(unavailable);
-    this.refuseParked();
+    this.inbox.refuseParked();
     nact.stop(this.reference);
   }
 
   private takeInbox(): Pending[] {
-    const batch = this.inbox;
-    this.inbox = [];
-    this.queuedDemand = 0;
     this.dispatched = false;
-    return batch;
+    return this.inbox.take();
   }
 
   private handle(
@@ -248,7 +192,7 @@ export class Slice implements SliceHandle {
       case 'start':
         if (this.status === 'stopped') return state;
         this.lastSnapshotEntries = entriesOf(state);
-        this.availableDecided = state.available;
+        this.inbox.decided(state.available);
         this.status = 'ready';
         this.publish(figuresOf(state), []);
         started();
@@ -266,7 +210,7 @@ export class Slice implements SliceHandle {
         this.lastSnapshotEntries = entriesOf(message.state);
         this.uncommitted = 0;
         this.latestCommit = Promise.resolve();
-        this.availableDecided = message.state.available;
+        this.inbox.decided(message.state.available);
         this.status = 'ready';
         this.host.onServing(this.sliceId, true);
         this.publish(figuresOf(message.state), []);
@@ -294,7 +238,7 @@ export class Slice implements SliceHandle {
         pending.reply(unavailable);
         this.host.onError(error, `slice ${this.sliceId} failed to decide ${pending.command.kind}`);
         this.status = 'reloading';
-        this.refuseParked();
+        this.inbox.refuseParked();
         this.host.onServing(this.sliceId, false);
         void this.reload(error);
         continue;
@@ -338,7 +282,7 @@ export class Slice implements SliceHandle {
         },
       );
     }
-    this.availableDecided = state.available;
+    this.inbox.decided(state.available);
     this.maybeSnapshot(state);
     this.scheduleExpiry(state);
     this.releaseParked();
@@ -371,7 +315,7 @@ export class Slice implements SliceHandle {
   journalFailed(cause: unknown): void {
     if (this.status !== 'ready') return;
     this.status = 'reloading';
-    this.refuseParked();
+    this.inbox.refuseParked();
     this.host.onServing(this.sliceId, false);
     void this.reload(cause);
   }
