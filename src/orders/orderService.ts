@@ -51,7 +51,7 @@ export interface OrderServiceOptions {
   readonly pendingOrdersMax?: number | undefined;
   /** How long a query or a cancellation waits for the projection at most. */
   readonly orderWaitMs?: number | undefined;
-  readonly eventsPerSliceMax?: number | undefined;
+  readonly eventsPerBatchMax?: number | undefined;
   readonly log: (level: 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
   readonly onProjection?: ((report: ProjectionReport) => void) | undefined;
   /** For fault drills: runs inside each projection batch's transaction, before its commit. */
@@ -84,7 +84,7 @@ export class OrderService {
       orderDatabases: databases,
       clock: options.clock,
       moments: this.moments,
-      eventsPerSliceMax: options.eventsPerSliceMax,
+      eventsPerBatchMax: options.eventsPerBatchMax,
       log: options.log,
       onBatch: options.onProjection,
       beforeCommit: options.beforeProjectionCommit,

@@ -46,8 +46,8 @@ export interface ProjectorOptions {
   readonly orderDatabases: OrderDatabases;
   readonly clock: Clock;
   readonly moments: MomentCounter;
-  /** Events read per slice in one batch at most. */
-  readonly eventsPerSliceMax?: number;
+  /** Events read in one projection batch, over all its slices: about this many at most (see `readCommittedEvents`). */
+  readonly eventsPerBatchMax?: number;
   /** How often an idle lane looks at the journals without being woken. */
   readonly idlePollMs?: number;
   readonly log: (level: 'warn' | 'error', message: string, detail?: unknown) => void;
@@ -56,7 +56,7 @@ export interface ProjectorOptions {
   readonly beforeCommit?: (orderDatabaseIndex: number) => Promise<void>;
 }
 
-export const eventsPerSliceMaxDefault = 10_000;
+export const eventsPerBatchMaxDefault = 10_000;
 const idlePollMsDefault = 1_000;
 const retryDelayMinMs = 50;
 const retryDelayMaxMs = 5_000;
@@ -279,12 +279,12 @@ class Lane {
       sliceIds.reduce((sum, sliceId) => sum + Math.max(0, (latest.get(sliceId) ?? 0) - this.positionOf(sliceId)), 0);
     this.lagEvents = countLag(heads);
     if (this.lagEvents === 0) this.lagMs = 0;
-    const eventsPerSliceMax = this.options.eventsPerSliceMax ?? eventsPerSliceMaxDefault;
+    const eventsPerBatchMax = this.options.eventsPerBatchMax ?? eventsPerBatchMaxDefault;
     const read = (slicesBehind: readonly string[], positionOf: (sliceId: string) => number) =>
       readCommittedEvents(
         this.source,
         slicesBehind.map((sliceId) => ({ sliceId, afterSequence: positionOf(sliceId) })),
-        eventsPerSliceMax,
+        eventsPerBatchMax,
       );
     let slicesBehind = behind();
     let reading = slicesBehind.length === 0 ? null : read(slicesBehind, (sliceId) => this.positionOf(sliceId));
