@@ -11,10 +11,13 @@
  *    with and one without the rehearsal of a sale at start, each `BENCH_WS_MOMENT_RUNS` times,
  *    alternately; each meets two moments, and the medians are printed.
  * 3. Many hot items: durable orders/s with 20,000 buyers in flight (closed loop) on one item,
- *    then spread over 200 items, each on its own fresh database, in the same run.
+ *    then spread over 200 items, each on its own fresh database, in the same run. The two
+ *    alternate over `BENCH_HOT_ROUNDS` rounds and the figures are the medians: the machine's
+ *    speed drifts over a run, and one window of each, one after the other, put the drift into
+ *    the ratio.
  *
  *   npm run bench:moment
- *   BENCH_MOMENT_BUYERS=100000 BENCH_WS_CONNECTIONS=10000 BENCH_WS_MOMENT_RUNS=3 BENCH_HOT_ITEMS=200 BENCH_SECONDS=5 npm run bench:moment
+ *   BENCH_MOMENT_BUYERS=100000 BENCH_WS_CONNECTIONS=10000 BENCH_WS_MOMENT_RUNS=3 BENCH_HOT_ITEMS=200 BENCH_HOT_ROUNDS=3 BENCH_SECONDS=5 npm run bench:moment
  *
  * The last line is one JSON object for machines.
  */
@@ -30,6 +33,7 @@ const momentStock = 1_000;
 const wsConnections = readPositiveInteger('BENCH_WS_CONNECTIONS', 10_000);
 const wsMomentRuns = readPositiveInteger('BENCH_WS_MOMENT_RUNS', 3);
 const hotItems = readPositiveInteger('BENCH_HOT_ITEMS', 200);
+const hotRounds = readPositiveInteger('BENCH_HOT_ROUNDS', 3);
 const inFlight = readPositiveInteger('BENCH_IN_FLIGHT', 20_000);
 const seconds = readPositiveInteger('BENCH_SECONDS', 5);
 
@@ -171,6 +175,20 @@ async function hotItemsRun(items: number, slices = 1): Promise<HotItemsResult> {
   });
 }
 
+/** The median orders/s and the median CPU per order of runs of one shape. */
+function medianRun(runs: readonly HotItemsResult[]): HotItemsResult {
+  return {
+    items: runs[0]!.items,
+    slices: runs[0]!.slices,
+    ordersPerSecond: Math.round(median(runs.map((run) => run.ordersPerSecond))),
+    cpuUsPerOrder: Number(median(runs.map((run) => run.cpuUsPerOrder)).toFixed(2)),
+  };
+}
+
+function percent(ratio: number): string {
+  return `${(ratio * 100).toFixed(0)}%`;
+}
+
 function line(result: MomentResult): string {
   return `${JSON.stringify(result.answers)}; calls made in ${result.callsMs.toFixed(0)} ms, last answer ${result.afterLastCallMs.toFixed(0)} ms after the last call`;
 }
@@ -219,12 +237,24 @@ async function main(): Promise<void> {
   const onFour = await momentInProcess(4);
   console.log(`moment in-process, ${momentBuyers} buyers on ${momentStock} units, 4 slices: ${line(onFour)}`);
 
-  const one = await hotItemsRun(1);
-  const many = await hotItemsRun(hotItems);
-  console.log(`one hot item: ${one.ordersPerSecond} durable orders/s, ${one.cpuUsPerOrder} µs CPU per order (node + postgres), ${inFlight} buyers in flight`);
-  console.log(`${hotItems} hot items: ${many.ordersPerSecond} durable orders/s, ${many.cpuUsPerOrder} µs CPU per order, ${inFlight} buyers in flight spread over them`);
+  const ones: HotItemsResult[] = [];
+  const manys: HotItemsResult[] = [];
+  for (let round = 1; round <= hotRounds; round++) {
+    const oneOfRound = await hotItemsRun(1);
+    const manyOfRound = await hotItemsRun(hotItems);
+    ones.push(oneOfRound);
+    manys.push(manyOfRound);
+    console.log(
+      `hot items, round ${round}: one item ${oneOfRound.ordersPerSecond} durable orders/s at ${oneOfRound.cpuUsPerOrder} µs CPU per order; ` +
+        `${hotItems} items ${manyOfRound.ordersPerSecond}/s at ${manyOfRound.cpuUsPerOrder} µs; ratio ${percent(manyOfRound.ordersPerSecond / oneOfRound.ordersPerSecond)}`,
+    );
+  }
+  const one = medianRun(ones);
+  const many = medianRun(manys);
+  console.log(`one hot item: ${one.ordersPerSecond} durable orders/s, ${one.cpuUsPerOrder} µs CPU per order (node + postgres), ${inFlight} buyers in flight; medians over ${hotRounds} rounds`);
+  console.log(`${hotItems} hot items: ${many.ordersPerSecond} durable orders/s, ${many.cpuUsPerOrder} µs CPU per order, ${inFlight} buyers in flight spread over them; medians over ${hotRounds} rounds`);
   const ratio = many.ordersPerSecond / one.ordersPerSecond;
-  console.log(`ratio ${hotItems} items / one item: ${(ratio * 100).toFixed(0)}% (goal: at least 80%)`);
+  console.log(`ratio ${hotItems} items / one item: ${percent(ratio)} (goal: at least 80%)`);
   // The default number of slices for an item created without one: one hot item, in this thread.
   const bySlices = [one];
   for (const slices of [2, 4]) bySlices.push(await hotItemsRun(1, slices));
@@ -240,6 +270,7 @@ async function main(): Promise<void> {
       manyItemsOrdersPerSecond: many.ordersPerSecond,
       hotItems,
       manyToOneRatio: Number(ratio.toFixed(3)),
+      manyToOneRatioByRound: manys.map((run, round) => Number((run.ordersPerSecond / ones[round]!.ordersPerSecond).toFixed(3))),
       ordersPerSecondBySlices: Object.fromEntries(bySlices.map((run) => [run.slices, run.ordersPerSecond])),
       cores: os.cpus().length,
     }),
