@@ -10,9 +10,10 @@
  * projector keeps writing orders. An engine that stops cleanly leaves its projection caught up.
  */
 import type pg from 'pg';
-import { evolve, fromSnapshot, initialState, toSnapshot, type SliceSnapshot, type SliceState } from './domain/slice.js';
+import { evolve, fromSnapshot, initialState, toSnapshot, type SliceState } from './domain/slice.js';
 import { Catalog } from './persistence/catalog.js';
 import { readEventPages } from './persistence/journalReads.js';
+import { snapshotBytes, snapshotFromBytes } from './persistence/journalRows.js';
 import { inTransaction } from './persistence/pools.js';
 import type { OrderDatabases } from './orders/orderDatabases.js';
 import { checkSliceOrders, countRowsBySlice, type JournaledOrder } from './orders/orderReplay.js';
@@ -130,7 +131,7 @@ export async function replayJournals(
     const taken = new Set<string>();
     for (const [sliceIndex, { sliceId, databaseIndex }] of item.slices.entries()) {
       const pool = pools[databaseIndex]!;
-      const snapshot = await pool.query<{ sequence: string; data: unknown }>(
+      const snapshot = await pool.query<{ sequence: string; data: Buffer }>(
         'SELECT sequence, data FROM journal_snapshot WHERE slice_id = $1',
         [sliceId],
       );
@@ -171,7 +172,7 @@ export async function replayJournals(
         if (Number(snapshotRow.sequence) > fold.lastSequence) problems.push('the snapshot is ahead of the journal');
         // Read back through the decider's own snapshot functions, so a snapshot taken before a
         // field existed compares equal to the fold when it says the same.
-        else if (fold.atSnapshot !== canonical(toSnapshot(fromSnapshot(snapshotRow.data as SliceSnapshot)))) {
+        else if (fold.atSnapshot !== canonical(toSnapshot(fromSnapshot(snapshotFromBytes(snapshotRow.data))))) {
           problems.push(`the snapshot at sequence ${snapshotRow.sequence} disagrees with the journal`);
         }
       }
@@ -187,7 +188,7 @@ export async function replayJournals(
           await client.query('DELETE FROM journal_snapshot WHERE slice_id = $1', [sliceId]);
           await client.query(
             'INSERT INTO journal_snapshot (slice_id, sequence, data, created_at) SELECT $1, max(sequence), $2, $3 FROM journal WHERE slice_id = $1',
-            [sliceId, JSON.stringify(toSnapshot(state)), Date.now()],
+            [sliceId, snapshotBytes(toSnapshot(state)), Date.now()],
           );
         });
         figuresRepaired = true;

@@ -284,6 +284,35 @@ describe('snapshots', () => {
     await vi.waitFor(async () => expect(await snapshotSequence()).toBe(251), commitWait);
     await engine.close();
   });
+
+  it('stored as jsonb by a version before sql/007_snapshot_bytes.sql, load after the migration turned them into bytes', async () => {
+    let engine = await createEngine({ databaseUrl: database.url, snapshotEvery: 10 });
+    const itemId = newItemId();
+    await engine.createItem({ id: itemId, name: 'Jug', sellerId: '7', stock: 1_000, perUserLimit: 1 });
+    await Promise.all(Array.from({ length: 100 }, (_, index) => engine.buy({ userId: String(5_000 + index) }, { itemId, quantity: 1 })));
+    const ofItem = 'slice_id IN (SELECT id FROM item_inventory WHERE item_id = $1)';
+    await vi.waitFor(async () => {
+      expect((await admin.query(`SELECT sequence FROM journal_snapshot WHERE ${ofItem}`, [itemId])).rows[0]?.sequence).toBe('101');
+    }, commitWait);
+    const before = engine.item(itemId);
+    await engine.close();
+
+    // The data directory as the version before the migration left it.
+    await admin.query(`ALTER TABLE journal_snapshot ALTER COLUMN data TYPE jsonb USING convert_from(data, 'UTF8')::jsonb`);
+    await admin.query(`DELETE FROM schema_migration WHERE name = '007_snapshot_bytes.sql'`);
+    expect((await admin.query(`SELECT data->>'sold' AS sold FROM journal_snapshot WHERE ${ofItem}`, [itemId])).rows[0].sold).toBe('100');
+
+    engine = await createEngine({ databaseUrl: database.url, snapshotEvery: 10 });
+    const stored = await admin.query(
+      `SELECT pg_typeof(data)::text AS type, convert_from(data, 'UTF8')::jsonb->>'sold' AS sold FROM journal_snapshot WHERE ${ofItem}`,
+      [itemId],
+    );
+    expect(stored.rows[0]).toEqual({ type: 'bytea', sold: '100' });
+    expect(engine.item(itemId)).toEqual(before);
+    expect(await engine.buy({ userId: '5000' }, { itemId, quantity: 1 })).toMatchObject({ reason: 'limit_exceeded' });
+    expect(await engine.buy({ userId: '4999' }, { itemId, quantity: 1 })).toMatchObject({ ok: true });
+    await engine.close();
+  });
 });
 
 describe('a flush that fails', () => {

@@ -10,7 +10,7 @@
 import { assertNever } from '../domain/reasons.js';
 import type { SliceEvent } from '../domain/slice.js';
 import { encodeEvents, type EncodableEvent } from './journalBatch.js';
-import type { JournalEvent, JournalSnapshot } from './journalRows.js';
+import { snapshotBytes, type JournalEvent, type JournalSnapshot } from './journalRows.js';
 
 export interface FlushParameters {
   /** One journal batch row per slice with events in the batch. */
@@ -34,11 +34,14 @@ export interface FlushParameters {
     reserved: number[];
     sold: number[];
   };
+  /** The newest snapshot of each slice that took one; their bytes travel like the journal rows'. */
   readonly snapshots: {
     sliceIds: string[];
     sequences: number[];
-    data: string[];
     createdAt: number[];
+    offsets: number[];
+    lengths: number[];
+    payload: Buffer;
   };
 }
 
@@ -162,14 +165,24 @@ export function buildFlushParameters(
     const previous = newest.get(snapshot.sliceId);
     if (previous === undefined || previous.sequence < snapshot.sequence) newest.set(snapshot.sliceId, snapshot);
   }
-  const snapshotColumns: FlushParameters['snapshots'] = { sliceIds: [], sequences: [], data: [], createdAt: [] };
+  const snapshotColumns = { sliceIds: [] as string[], sequences: [] as number[], createdAt: [] as number[], offsets: [] as number[], lengths: [] as number[] };
+  const snapshotPayloads: Buffer[] = [];
+  let snapshotOffset = 0;
   for (const snapshot of newest.values()) {
+    const bytes = snapshotBytes(snapshot.snapshot);
     snapshotColumns.sliceIds.push(snapshot.sliceId);
     snapshotColumns.sequences.push(snapshot.sequence);
-    snapshotColumns.data.push(JSON.stringify(snapshot.snapshot));
     snapshotColumns.createdAt.push(snapshot.createdAt);
+    snapshotColumns.offsets.push(snapshotOffset);
+    snapshotColumns.lengths.push(bytes.length);
+    snapshotPayloads.push(bytes);
+    snapshotOffset += bytes.length;
   }
 
-  return { journal: { ...journal, payload: Buffer.concat(payloads, offset) }, inventory, snapshots: snapshotColumns };
+  return {
+    journal: { ...journal, payload: Buffer.concat(payloads, offset) },
+    inventory,
+    snapshots: { ...snapshotColumns, payload: Buffer.concat(snapshotPayloads, snapshotOffset) },
+  };
 }
 

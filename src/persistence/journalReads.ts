@@ -4,9 +4,9 @@
  * (journal.ts) owns writing, fencing and what a read means.
  */
 import type pg from 'pg';
-import type { SliceEvent, SliceSnapshot } from '../domain/slice.js';
+import type { SliceEvent } from '../domain/slice.js';
 import { decodeEvents } from './journalBatch.js';
-import { eventFromRow, type JournalRow } from './journalRows.js';
+import { eventFromRow, snapshotFromBytes, type JournalRow } from './journalRows.js';
 import type { FindableColumn, FindableKind, StoredEvent, StoredSnapshot } from './journalStore.js';
 
 export type { FindableColumn, FindableKind, StoredEvent, StoredSnapshot } from './journalStore.js';
@@ -15,12 +15,12 @@ export type { FindableColumn, FindableKind, StoredEvent, StoredSnapshot } from '
 const rowColumns = 'sequence, kind, user_id, quantity, reservation_id, order_id, expires_at, at_ms, detail';
 
 export async function readSnapshot(pool: pg.Pool, sliceId: string): Promise<StoredSnapshot | undefined> {
-  const result = await pool.query<{ sequence: string; data: SliceSnapshot }>(
+  const result = await pool.query<{ sequence: string; data: Buffer }>(
     'SELECT sequence, data FROM journal_snapshot WHERE slice_id = $1',
     [sliceId],
   );
   const row = result.rows[0];
-  return row === undefined ? undefined : { sequence: Number(row.sequence), snapshot: row.data };
+  return row === undefined ? undefined : { sequence: Number(row.sequence), snapshot: snapshotFromBytes(row.data) };
 }
 
 /**

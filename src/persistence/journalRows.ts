@@ -41,15 +41,14 @@ export function integerArrayLiteral(values: readonly (number | string | null)[])
   return `{${parts.join(',')}}`;
 }
 
-/** A PostgreSQL array literal of text (or JSON text) elements, each quoted and escaped. */
-export function textArrayLiteral(values: readonly (string | null)[]): string {
-  const parts = new Array<string>(values.length);
-  for (let index = 0; index < values.length; index++) {
-    const value = values[index];
-    parts[index] =
-      value === null || value === undefined ? 'NULL' : `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-  }
-  return `{${parts.join(',')}}`;
+/** A snapshot as stored: the UTF-8 bytes of its JSON (sql/007_snapshot_bytes.sql says why). */
+export function snapshotBytes(snapshot: SliceSnapshot): Buffer {
+  return Buffer.from(JSON.stringify(snapshot), 'utf8');
+}
+
+/** A stored snapshot, read back. */
+export function snapshotFromBytes(data: Buffer): SliceSnapshot {
+  return JSON.parse(data.toString('utf8')) as SliceSnapshot;
 }
 
 export interface EventColumns {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { SliceEvent } from '../domain/slice.js';
 import { buildFlushParameters, figureDelta } from './flushParameters.js';
 import { decodeEvents, encodeEvents, kindCodes } from './journalBatch.js';
-import { eventColumns, eventFromRow, integerArrayLiteral, textArrayLiteral, type JournalRow } from './journalRows.js';
+import { eventColumns, eventFromRow, integerArrayLiteral, snapshotBytes, snapshotFromBytes, type JournalRow } from './journalRows.js';
 
 const epochOf = () => 3;
 const definedEvent: SliceEvent = {
@@ -94,7 +94,26 @@ describe('buildFlushParameters', () => {
     });
     const { snapshots } = buildFlushParameters([], [snapshot(3), snapshot(9), snapshot(5)], epochOf);
     expect(snapshots.sequences).toEqual([9]);
-    expect(JSON.parse(snapshots.data[0]!).available).toBe(10);
+    expect(snapshots.offsets).toEqual([0]);
+    expect(snapshots.lengths).toEqual([snapshots.payload.length]);
+    expect(snapshotFromBytes(snapshots.payload).available).toBe(10);
+  });
+
+  it('carries the snapshots of several slices in one payload, each cut back out whole', () => {
+    const snapshot = (sliceId: string, available: number) => ({
+      sliceId,
+      sequence: 4,
+      createdAt: 4,
+      snapshot: { ...definedEvent, defined: true, available, reserved: 0, sold: 0, holdings: [['7', 1]] as [string, number][], open: [], closed: [], outgoing: [], received: ['é"\\'] },
+    });
+    const { snapshots } = buildFlushParameters([], [snapshot('1', 10), snapshot('2', 20), snapshot('3', 30)], epochOf);
+    expect(snapshots.sliceIds).toEqual(['1', '2', '3']);
+    const cut = snapshots.sliceIds.map((_, index) =>
+      snapshotFromBytes(snapshots.payload.subarray(snapshots.offsets[index], snapshots.offsets[index]! + snapshots.lengths[index]!)),
+    );
+    expect(cut.map((each) => each.available)).toEqual([10, 20, 30]);
+    expect(cut[0]!.received).toEqual(['é"\\']);
+    expect(snapshots.lengths.reduce((sum, length) => sum + length, 0)).toBe(snapshots.payload.length);
   });
 
   it('reads every event back from its per-event row unchanged (the rows of old data directories)', () => {
@@ -153,8 +172,11 @@ describe('array literals', () => {
     expect(() => integerArrayLiteral([value])).toThrow(TypeError);
   });
 
-  it('quotes and escapes text, including JSON', () => {
-    expect(textArrayLiteral(['purchased', null, '{"a":"b\\c"}'])).toBe('{"purchased",NULL,"{\\"a\\":\\"b\\\\c\\"}"}');
+  it('stores a snapshot as the UTF-8 bytes of its JSON, and reads it back equal', () => {
+    const snapshot = { ...definedEvent, defined: true, available: 3, reserved: 0, sold: 7, holdings: [['ü', 2]] as [string, number][], open: [], closed: [], outgoing: [], received: [] };
+    const bytes = snapshotBytes(snapshot as never);
+    expect(bytes.toString('utf8')).toBe(JSON.stringify(snapshot));
+    expect(snapshotFromBytes(bytes)).toEqual(snapshot);
   });
 });
 
