@@ -1,14 +1,15 @@
 /**
  * The engine's facade: administration, buying, reading and closing. The work behind it lives
  * beside it: the item runtime and views (`itemRuntime.ts`, `stockNotifier.ts`), buying
- * (`purchases.ts`), reservation ids (`reservationIds.ts`), restock (`restock.ts`), amendments
- * (`amend.ts`), transfers and rebalancing (`transfers.ts`), creation and start-up (`create.ts`).
+ * (`purchases.ts`), reservation ids (`reservationIds.ts`), storing a new item (`itemCreation.ts`),
+ * restock (`restock.ts`), amendments (`amend.ts`), transfers and rebalancing (`transfers.ts`),
+ * creation and start-up (`create.ts`).
  */
 import type pg from 'pg';
 import type { SliceHandle } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
 import type { Rejection } from '../domain/reasons.js';
-import { EngineClosedError, OutcomeUnknownError, StorageUnavailableError } from '../errors.js';
+import { EngineClosedError, StorageUnavailableError } from '../errors.js';
 import { IdGenerator } from '../ids.js';
 import {
   describeItemDefinition,
@@ -28,6 +29,7 @@ import type { SliceRuntime } from '../sliceRuntime.js';
 import type { TokenSigner } from '../tokens.js';
 import { adminViewOf, newItemRuntime, viewOf, type ItemRuntime } from './itemRuntime.js';
 import { amendItemTerms, endingTerms, reconcileSlices } from './amend.js';
+import { storeNewItem } from './itemCreation.js';
 import { restockSlices } from './restock.js';
 import { StockNotifier } from './stockNotifier.js';
 import { Purchases } from './purchases.js';
@@ -107,20 +109,9 @@ export class Engine {
     const { definition } = parsed;
     if (this.items.has(definition.id)) return { ok: false, error: 'conflict', message: `item ${definition.id} exists` };
 
-    let placements: SlicePlacement[];
-    try {
-      placements = await this.catalog.insertItem(definition, nowMs);
-    } catch (error) {
-      if ((error as { code?: string }).code === '23505') {
-        return { ok: false, error: 'conflict', message: `item ${definition.id} exists` };
-      }
-      this.log('error', `creating item ${definition.id} failed`, error);
-      if (error instanceof OutcomeUnknownError) {
-        return { ok: false, error: 'unknown', message: `whether item ${definition.id} was created is not known; GET /items/${definition.id} after a restart tells` };
-      }
-      return { ok: false, error: 'unavailable', message: 'storage is unavailable; nothing was created' };
-    }
-    await this.startItem(definition, placements);
+    const stored = await storeNewItem(this.catalog, definition, nowMs, this.log);
+    if (!stored.ok) return stored;
+    await this.startItem(definition, stored.placements);
     this.log('info', `item ${definition.id} created: ${describeItemDefinition(definition)}`, definition);
     return { ok: true, value: this.itemView(definition.id)! };
   }
