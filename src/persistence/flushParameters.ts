@@ -165,7 +165,13 @@ export function buildFlushParameters(
     const previous = newest.get(snapshot.sliceId);
     if (previous === undefined || previous.sequence < snapshot.sequence) newest.set(snapshot.sliceId, snapshot);
   }
-  const snapshotColumns = { sliceIds: [] as string[], sequences: [] as number[], createdAt: [] as number[], offsets: [] as number[], lengths: [] as number[] };
+  const snapshotColumns: Omit<FlushParameters['snapshots'], 'payload'> = {
+    sliceIds: [],
+    sequences: [],
+    createdAt: [],
+    offsets: [],
+    lengths: [],
+  };
   const snapshotPayloads: Buffer[] = [];
   let snapshotOffset = 0;
   for (const snapshot of newest.values()) {
