@@ -114,26 +114,19 @@ export function buildFlushParameters(
     }
   }
 
-  const journal: Omit<FlushParameters['journal'], 'payload'> = {
+  const journalRows: Pick<FlushParameters['journal'], 'sliceIds' | 'firstSequences' | 'lastSequences' | 'eventCounts'> = {
     sliceIds: [],
     firstSequences: [],
     lastSequences: [],
     eventCounts: [],
-    offsets: [],
-    lengths: [],
   };
-  const payloads: Buffer[] = [];
-  let offset = 0;
+  const journalPayloads = new LaidEndToEnd();
   for (const [sliceId, ofSlice] of eventsOfSlice) {
-    const payload = encodeEvents(ofSlice);
-    journal.sliceIds.push(sliceId);
-    journal.firstSequences.push(ofSlice[0]!.sequence);
-    journal.lastSequences.push(ofSlice[ofSlice.length - 1]!.sequence);
-    journal.eventCounts.push(ofSlice.length);
-    journal.offsets.push(offset);
-    journal.lengths.push(payload.length);
-    payloads.push(payload);
-    offset += payload.length;
+    journalRows.sliceIds.push(sliceId);
+    journalRows.firstSequences.push(ofSlice[0]!.sequence);
+    journalRows.lastSequences.push(ofSlice[ofSlice.length - 1]!.sequence);
+    journalRows.eventCounts.push(ofSlice.length);
+    journalPayloads.add(encodeEvents(ofSlice));
   }
 
   // A slice with only a snapshot in the batch is fenced like the others: its row is touched
@@ -165,30 +158,45 @@ export function buildFlushParameters(
     const previous = newest.get(snapshot.sliceId);
     if (previous === undefined || previous.sequence < snapshot.sequence) newest.set(snapshot.sliceId, snapshot);
   }
-  const snapshotColumns: Omit<FlushParameters['snapshots'], 'payload'> = {
+  const snapshotRows: Pick<FlushParameters['snapshots'], 'sliceIds' | 'sequences' | 'createdAt'> = {
     sliceIds: [],
     sequences: [],
     createdAt: [],
-    offsets: [],
-    lengths: [],
   };
-  const snapshotPayloads: Buffer[] = [];
-  let snapshotOffset = 0;
+  const snapshotPayloads = new LaidEndToEnd();
   for (const snapshot of newest.values()) {
-    const bytes = snapshotBytes(snapshot.snapshot);
-    snapshotColumns.sliceIds.push(snapshot.sliceId);
-    snapshotColumns.sequences.push(snapshot.sequence);
-    snapshotColumns.createdAt.push(snapshot.createdAt);
-    snapshotColumns.offsets.push(snapshotOffset);
-    snapshotColumns.lengths.push(bytes.length);
-    snapshotPayloads.push(bytes);
-    snapshotOffset += bytes.length;
+    snapshotRows.sliceIds.push(snapshot.sliceId);
+    snapshotRows.sequences.push(snapshot.sequence);
+    snapshotRows.createdAt.push(snapshot.createdAt);
+    snapshotPayloads.add(snapshotBytes(snapshot.snapshot));
   }
 
   return {
-    journal: { ...journal, payload: Buffer.concat(payloads, offset) },
+    journal: { ...journalRows, ...journalPayloads.parameters() },
     inventory,
-    snapshots: { ...snapshotColumns, payload: Buffer.concat(snapshotPayloads, snapshotOffset) },
+    snapshots: { ...snapshotRows, ...snapshotPayloads.parameters() },
   };
+}
+
+/**
+ * Byte strings laid end to end in one binary parameter, each found again by its offset and
+ * length: the statement cuts them out with `substring`, and PostgreSQL parses none of them.
+ */
+class LaidEndToEnd {
+  private readonly parts: Buffer[] = [];
+  private readonly offsets: number[] = [];
+  private readonly lengths: number[] = [];
+  private size = 0;
+
+  add(bytes: Buffer): void {
+    this.parts.push(bytes);
+    this.offsets.push(this.size);
+    this.lengths.push(bytes.length);
+    this.size += bytes.length;
+  }
+
+  parameters(): { offsets: number[]; lengths: number[]; payload: Buffer } {
+    return { offsets: this.offsets, lengths: this.lengths, payload: Buffer.concat(this.parts, this.size) };
+  }
 }
 
