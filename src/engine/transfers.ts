@@ -14,7 +14,7 @@
 import type { SliceOutcome } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
 import type { OutgoingTransfer, SliceCommand } from '../domain/slice.js';
-import type { ItemRuntime, RebalanceResult } from './itemRuntime.js';
+import { availableOf, type ItemRuntime, type RebalanceResult } from './itemRuntime.js';
 import { within, type Timers } from '../timers.js';
 import type { EngineLog } from './types.js';
 
@@ -84,9 +84,15 @@ export class Transfers {
       // refusal waited for the slice's commits, so these figures are at least as new as it.
       if (slice.figures.available >= quantity) continue;
       const result = await this.rebalance(item, sliceIndex, quantity);
-      // No sibling had stock; this slice may have got some meanwhile (a rebalance it waited on).
       if (result === 'none') {
+        // No sibling had stock; this slice may have got some meanwhile (a rebalance it waited on).
         if (slice.figures.available >= quantity) continue;
+        // Each slice refused at its own moment: a sibling out of stock as one commit took its
+        // last unit may have had one back by the next (a restock, a cancellation), while another
+        // ran out later. "Sold out" must hold for the item at one moment, so it is said only
+        // when the committed figures of all its slices, read here at once, show too little;
+        // otherwise the stock is looked for again (found by the simulation, seed 703657).
+        if (availableOf(item) >= quantity) continue;
         return outcome;
       }
       if (result === 'stuck') return unavailable;
