@@ -1,8 +1,9 @@
 /**
  * The simulation's final checks, run once the engine has settled and recovered: `unavailable`
- * only where nothing changed, and the sequential model of each item.
+ * only where nothing changed, and the sequential model of each item and buyer.
  */
 import { evolve, initialState, type SliceEvent } from '../domain/slice.js';
+import { sliceIndexFor } from '../items.js';
 import type { MemoryJournalStore } from './memoryJournalStore.js';
 import type { Request } from './simulate.js';
 import type { SimulatedItem } from './world.js';
@@ -32,35 +33,89 @@ export function checkUnavailable(requests: readonly Request[], store: MemoryJour
   }
 }
 
+type LoggedEvent = { commit: number; sliceId: string; sequence: number; event: SliceEvent };
+/** A value of the sequential model after each event: [the commit that wrote it, the value]. */
+type History = [number, number][];
+
 /**
  * The sequential model of an item: a counter of units on sale (committed, plus those on their
  * way between slices), decremented by orders and reservations, added back by cancellations,
  * expiries and restocks. A `sold_out` is true only if, at some moment between the request and
  * its answer, the counter was below the quantity asked for: the moment the refusal linearizes.
  * It is read after every event of the store's log, each event placed at the commit that wrote it.
+ *
+ * The same holds for a `limit_exceeded`: true only if, at some moment between the request and
+ * its answer, what the buyer held of the item (the units of their orders and open reservations,
+ * on the slice their id leads to) and the quantity asked for came to more than the item's limit.
  */
-export function checkSoldOut(
+export function checkRefusals(
   requests: readonly Request[],
   items: readonly SimulatedItem[],
-  log: readonly { commit: number; sliceId: string; sequence: number; event: SliceEvent }[],
+  log: readonly LoggedEvent[],
   stop: (invariant: string, detail: string) => never,
 ): void {
-  const itemOfSlice = new Map<string, string>();
-  for (const item of items) for (const sliceId of item.sliceIds) itemOfSlice.set(sliceId, item.definition.id);
+  const buyersOf = new Map<string, Set<string>>(items.map((item) => [item.definition.id, new Set()]));
+  for (const request of requests) if (request.kind === 'buy' || request.kind === 'reserve') buyersOf.get(request.itemId)?.add(request.userId);
+  const { units, overLimit } = foldModel(items, buyersOf, log);
+  /** Whether the refusal held at some moment from the request to its answer. */
+  const linearizes = (history: History, before: number, request: Request, holds: (value: number) => boolean): boolean =>
+    valuesFrom(history, before, request).some(holds);
+  for (const request of requests) {
+    if ((request.kind !== 'buy' && request.kind !== 'reserve') || request.repliedAtCommit === undefined) continue;
+    if (request.outcome === 'sold_out') {
+      const history = units.get(request.itemId)!;
+      if (!linearizes(history, 0, request, (onSale) => onSale < request.quantity)) {
+        stop('sold_out only when sold out (sequential model)', `#${request.number} asked for ${request.quantity} of item ${request.itemId} and was told sold_out, but at least ${Math.min(...valuesFrom(history, 0, request))} units were on sale from its request (commit ${request.invokedAtCommit}) to its answer (commit ${request.repliedAtCommit})`);
+      }
+    }
+    if (request.outcome === 'limit_exceeded') {
+      // How far over the limit the buyer's holdings would go with this request: over it when above 0.
+      const history = overLimit.get(request.itemId)!.get(request.userId)!;
+      if (!linearizes(history, Number.NEGATIVE_INFINITY, request, (holdingsLessLimit) => holdingsLessLimit + request.quantity > 0)) {
+        stop('limit_exceeded only when over the limit (sequential model)', `#${request.number}: user ${request.userId} asked for ${request.quantity} of item ${request.itemId} and was told limit_exceeded, but what they held and asked for stayed within the limit from its request (commit ${request.invokedAtCommit}) to its answer (commit ${request.repliedAtCommit})`);
+      }
+    }
+  }
+}
+
+/**
+ * The values of `history` from a request to its answer: the one in force when it was made
+ * (`before` if none was yet), then each one written until its answer.
+ */
+function valuesFrom(history: History, before: number, request: Request): number[] {
+  let atInvocation = before;
+  const values: number[] = [];
+  for (const [commit, value] of history) {
+    if (commit <= request.invokedAtCommit) atInvocation = value;
+    else if (commit <= request.repliedAtCommit!) values.push(value);
+  }
+  return [atInvocation, ...values];
+}
+
+/**
+ * Folds the store's log into each item's units on sale, and each buyer's holdings less the
+ * limit, after every event: not only after every commit, since a batch may take the last unit
+ * and then restock, and a refusal may linearize between the two.
+ */
+function foldModel(
+  items: readonly SimulatedItem[],
+  buyersOf: ReadonlyMap<string, ReadonlySet<string>>,
+  log: readonly LoggedEvent[],
+): { units: Map<string, History>; overLimit: Map<string, Map<string, History>> } {
+  const itemOfSlice = new Map<string, SimulatedItem>();
+  for (const item of items) for (const sliceId of item.sliceIds) itemOfSlice.set(sliceId, item);
   const states = new Map(items.flatMap((item) => item.sliceIds.map((sliceId) => [sliceId, initialState()] as const)));
   const given = new Map<string, number>();
   const taken = new Map<string, number>();
-  /** For each item, the counter after each event: [the commit that wrote it, units]. */
-  const history = new Map<string, [number, number][]>(items.map((item) => [item.definition.id, []]));
-  const unitsOf = (itemId: string): number => {
-    let units = 0;
-    for (const item of items) {
-      if (item.definition.id !== itemId) continue;
-      for (const sliceId of item.sliceIds) units += states.get(sliceId)!.available;
-    }
-    let moving = 0;
-    for (const [transferId, quantity] of given) if (transferId.startsWith(`${itemId}:`) && !taken.has(transferId)) moving += quantity;
-    return units + moving;
+  const units = new Map<string, History>(items.map((item) => [item.definition.id, []]));
+  const overLimit = new Map(
+    items.map((item) => [item.definition.id, new Map([...buyersOf.get(item.definition.id)!].map((userId) => [userId, [] as History]))]),
+  );
+  const unitsOf = (item: SimulatedItem): number => {
+    let onSale = 0;
+    for (const sliceId of item.sliceIds) onSale += states.get(sliceId)!.available;
+    for (const [transferId, quantity] of given) if (transferId.startsWith(`${item.definition.id}:`) && !taken.has(transferId)) onSale += quantity;
+    return onSale;
   };
   for (const entry of log) {
     const state = states.get(entry.sliceId)!;
@@ -69,23 +124,16 @@ export function checkSoldOut(
     } catch {
       // An oversell; the step checks report it.
     }
-    const itemId = itemOfSlice.get(entry.sliceId)!;
+    const item = itemOfSlice.get(entry.sliceId)!;
+    const itemId = item.definition.id;
     if (entry.event.kind === 'transferred_out') given.set(`${itemId}:${entry.event.transferId}`, entry.event.quantity);
     if (entry.event.kind === 'transferred_in') taken.set(`${itemId}:${entry.event.transferId}`, entry.event.quantity);
-    // After every event, not only after every commit: a batch may take the last unit and then
-    // restock, and a refusal may linearize between the two.
-    history.get(itemId)!.push([entry.commit, unitsOf(itemId)]);
-  }
-  for (const request of requests) {
-    if (request.outcome !== 'sold_out' || (request.kind !== 'buy' && request.kind !== 'reserve') || request.repliedAtCommit === undefined) continue;
-    const points = history.get(request.itemId)!;
-    // The counter as it stood when the request was made, then after every commit until its answer.
-    let atInvocation = 0;
-    for (const [commit, units] of points) if (commit <= request.invokedAtCommit) atInvocation = units;
-    let lowest = atInvocation;
-    for (const [commit, units] of points) if (commit > request.invokedAtCommit && commit <= request.repliedAtCommit) lowest = Math.min(lowest, units);
-    if (lowest >= request.quantity) {
-      stop('sold_out only when sold out (sequential model)', `#${request.number} asked for ${request.quantity} of item ${request.itemId} and was told sold_out, but at least ${lowest} units were on sale from its request (commit ${request.invokedAtCommit}) to its answer (commit ${request.repliedAtCommit})`);
+    units.get(itemId)!.push([entry.commit, unitsOf(item)]);
+    for (const [userId, history] of overLimit.get(itemId)!) {
+      // A buyer's requests all go to one slice, the one their id leads to (src/items.ts).
+      const slice = states.get(item.sliceIds[sliceIndexFor(userId, item.sliceIds.length)]!)!;
+      history.push([entry.commit, (slice.holdings.get(userId) ?? 0) - slice.perUserLimit]);
     }
   }
+  return { units, overLimit };
 }

@@ -4,7 +4,7 @@
  * flushes, answers lost before or after the commit, the store down, reads refused), the clock
  * advanced in seeded steps (TTL expiries, retry backoffs), and whole-engine crashes followed by
  * recovery. Every step is followed by the checks; the run ends with a last crash and recovery,
- * then the final checks, including a sequential model of each item (see `checkSoldOut`).
+ * then the final checks, including a sequential model of each item (see `checkRefusals`).
  */
 import { SimulatedClock } from '../clock.js';
 import type { Rejection } from '../domain/reasons.js';
@@ -13,7 +13,7 @@ import { availableOf } from '../engine/itemRuntime.js';
 import type { ItemDefinition } from '../items.js';
 import { TokenSigner } from '../tokens.js';
 import { checkItem, foldPage, newFold, type SliceFold } from '../replay/fold.js';
-import { checkSoldOut, checkUnavailable } from './finalChecks.js';
+import { checkRefusals, checkUnavailable } from './finalChecks.js';
 import { MemoryJournalStore, type ReadOutcome, type WriteOutcome } from './memoryJournalStore.js';
 import { Random } from './random.js';
 import { defineItem, Generation, type SimulatedItem } from './world.js';
@@ -360,7 +360,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     checkView(inTransfer);
     checkReplies();
     checkUnavailable(requests, store, stop);
-    checkSoldOut(requests, items, log, stop);
+    checkRefusals(requests, items, log, stop);
     return { seed: options.seed, steps: step, requests: requests.length, faults, violation: null, trace };
   } catch (error) {
     if (!(error instanceof Stop)) throw error;
