@@ -53,7 +53,7 @@ export class Purchases {
   reserve(buyer: Buyer, request: PurchaseRequest): Promise<Reservation | Rejection> {
     const routed = this.route(buyer, request);
     if (!routed.ok) return Promise.resolve(routed);
-    const { item, sliceIndex, refusal } = routed;
+    const { item, sliceIndex } = routed;
     const reservationId = item.reservationIds[sliceIndex]!.next(routed.slice);
     if (reservationId === null) return Promise.resolve(reject('unavailable'));
     const { clock, tokens, transfers } = this.context;
@@ -65,7 +65,7 @@ export class Purchases {
         reservationId,
         nowMs: clock.now(),
         idempotencyKey: request.idempotencyKey,
-        refusal,
+        refusal: this.refusalNow(buyer, request, routed),
       }))
       .then((outcome) => {
         const event = outcome.events[0];
@@ -145,7 +145,7 @@ export class Purchases {
         orderId,
         nowMs: clock.now(),
         idempotencyKey: request.idempotencyKey,
-        refusal: routed.refusal,
+        refusal: this.refusalNow(buyer, request, routed),
       }))
       .then((outcome) => {
         const event = outcome.events[0];
@@ -184,6 +184,18 @@ export class Purchases {
     if (refusal !== null && request.idempotencyKey === undefined) return reject(refusal);
     const sliceIndex = sliceIndexFor(buyer.userId, item.slices.length);
     return { ok: true, item, slice: item.slices[sliceIndex]!, sliceIndex, refusal: refusal ?? undefined };
+  }
+
+  /**
+   * The engine's refusal a keyed request carries to its slice, as it stands each time the
+   * request is tried: a request tried again after stock moved between slices must not carry the
+   * `sold_out` it was routed with once a restock has made it false, or its slice repeats it and
+   * the buyer tries again and again (found by the simulation, seed 3001038). On the first try
+   * this is the refusal `route` found, in the same turn.
+   */
+  private refusalNow(buyer: Buyer, request: PurchaseRequest, routed: Routed): RejectionReason | undefined {
+    if (request.idempotencyKey === undefined) return routed.refusal;
+    return this.refusalOf(buyer, routed.item) ?? undefined;
   }
 
   private assertOpen(): void {

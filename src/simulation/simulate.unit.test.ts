@@ -34,6 +34,10 @@ describe('the deterministic simulation', () => {
     // last unit before a restock in the same commit, the other a commit later), and the buyer
     // heard `sold_out` while the item always had a unit on sale (src/engine/transfers.ts).
     { seed: 703_657, steps: 400 },
+    // A keyed buyer routed with the engine's `sold_out` carried that refusal to its slice on
+    // every try, also after a restock; its slice repeated it while showing stock, and the buyer
+    // tried again without end (src/engine/purchases.ts, `refusalNow`).
+    { seed: 3_001_038, steps: 400 },
   ])('holds every invariant on seed $seed', async ({ seed, steps }) => {
     const result = await simulate({ seed, steps });
     expect(result.violation).toBeNull();
