@@ -33,6 +33,51 @@ export function checkUnavailable(requests: readonly Request[], store: MemoryJour
   }
 }
 
+/**
+ * What a `confirm` or `cancel` was told about its reservation, against the store (each
+ * reservation is confirmed or cancelled by at most one request of the workload):
+ * - `unavailable`: nothing changed, so the store holds no confirmation or cancellation of it;
+ * - `token_expired`: the store holds its expiry, committed by the time of the answer;
+ * - `token_used`: the store holds its confirmation or cancellation, committed by then.
+ * And no reservation in the store expired before its time.
+ */
+export function checkReservationAnswers(
+  requests: readonly Request[],
+  items: readonly SimulatedItem[],
+  log: readonly LoggedEvent[],
+  stop: (invariant: string, detail: string) => never,
+): void {
+  const sliceOf = new Map<string, string>();
+  for (const item of items) item.sliceIds.forEach((sliceId, index) => sliceOf.set(sliceId, `${item.definition.id}/${index}`));
+  /** The first commit of each kind of closing event, by item, slice and reservation id. */
+  const closedAt = new Map<string, number>();
+  const expiresAt = new Map<string, number>();
+  for (const { commit, sliceId, event } of log) {
+    if (event.kind === 'reserved') expiresAt.set(`${sliceOf.get(sliceId)}/${event.reservationId}`, event.expiresAt);
+    if (event.kind === 'expired' && event.atMs < expiresAt.get(`${sliceOf.get(sliceId)}/${event.reservationId}`)!) {
+      stop('a reservation expires only once its time is up', `reservation ${event.reservationId} of slice ${sliceId} expired at ${event.atMs}, before ${expiresAt.get(`${sliceOf.get(sliceId)}/${event.reservationId}`)}`);
+    }
+    if (event.kind !== 'confirmed' && event.kind !== 'cancelled' && event.kind !== 'expired') continue;
+    const key = `${sliceOf.get(sliceId)}/${event.reservationId} ${event.kind}`;
+    if (!closedAt.has(key)) closedAt.set(key, commit);
+  }
+  for (const request of requests) {
+    if ((request.kind !== 'confirm' && request.kind !== 'cancel') || request.reservationId === undefined || request.repliedAtCommit === undefined) continue;
+    const reservation = `${request.itemId}/${request.sliceIndex}/${request.reservationId}`;
+    const committedBy = (kind: string): boolean => (closedAt.get(`${reservation} ${kind}`) ?? Infinity) <= request.repliedAtCommit!;
+    const described = `#${request.number} (${request.kind} of reservation ${request.reservationId} of item ${request.itemId})`;
+    if (request.outcome === 'unavailable' && closedAt.has(`${reservation} ${request.kind === 'confirm' ? 'confirmed' : 'cancelled'}`)) {
+      stop('unavailable only where nothing changed', `${described} was told unavailable, and the store holds its ${request.kind === 'confirm' ? 'confirmation' : 'cancellation'}`);
+    }
+    if (request.outcome === 'token_expired' && !committedBy('expired')) {
+      stop('token_expired only once expired', `${described} was told token_expired, and the store held no expiry of it at commit ${request.repliedAtCommit}`);
+    }
+    if (request.outcome === 'token_used' && !committedBy('confirmed') && !committedBy('cancelled')) {
+      stop('token_used only once used', `${described} was told token_used, and the store held no confirmation or cancellation of it at commit ${request.repliedAtCommit}`);
+    }
+  }
+}
+
 type LoggedEvent = { commit: number; sliceId: string; sequence: number; event: SliceEvent };
 /** A value of the sequential model after each event: [the commit that wrote it, the value]. */
 type History = [number, number][];

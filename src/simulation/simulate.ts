@@ -13,7 +13,7 @@ import { availableOf } from '../engine/itemRuntime.js';
 import type { ItemDefinition } from '../items.js';
 import { TokenSigner } from '../tokens.js';
 import { checkItem, foldPage, newFold, type SliceFold } from '../replay/fold.js';
-import { checkRefusals, checkUnavailable } from './finalChecks.js';
+import { checkRefusals, checkReservationAnswers, checkUnavailable } from './finalChecks.js';
 import { MemoryJournalStore, type ReadOutcome, type WriteOutcome } from './memoryJournalStore.js';
 import { Random } from './random.js';
 import { defineItem, Generation, type SimulatedItem } from './world.js';
@@ -55,6 +55,8 @@ export interface Request {
   readonly idempotencyKey?: string;
   orderId?: string;
   reservationId?: string;
+  /** The slice of `reservationId`: ids are unique within a slice. */
+  sliceIndex?: number;
   outcome?: string;
   repliedAtCommit?: number;
 }
@@ -194,7 +196,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       purchases.reserve({ userId }, { itemId, quantity: request.quantity }).then(
         (result) => {
           if (result.ok) {
-            request.reservationId = tokens.verify(result.token)?.reservationId;
+            const claims = tokens.verify(result.token);
+            request.reservationId = claims?.reservationId;
+            request.sliceIndex = claims?.sliceIndex;
             if (request.generation === generationNumber) reservations.push({ request, token: result.token });
           }
           reply(request, result.ok ? 'reserved' : (result as Rejection).reason);
@@ -205,7 +209,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     } else if (roll < 0.9 && reservations.length > 0) {
       const held = reservations.splice(random.integer(0, reservations.length - 1), 1)[0]!;
       const kind = random.chance(0.5) ? 'confirm' : 'cancel';
-      const request: Request = { ...base, kind, itemId: held.request.itemId, userId: held.request.userId, quantity: held.request.quantity, ...(held.request.reservationId === undefined ? {} : { reservationId: held.request.reservationId }) };
+      const request: Request = { ...base, kind, itemId: held.request.itemId, userId: held.request.userId, quantity: held.request.quantity, ...(held.request.reservationId === undefined ? {} : { reservationId: held.request.reservationId, sliceIndex: held.request.sliceIndex }) };
       requests.push(request);
       const buyer = { userId: held.request.userId };
       const answer = kind === 'confirm' ? purchases.confirm(buyer, held.token) : purchases.cancel(buyer, held.token);
@@ -360,6 +364,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     checkView(inTransfer);
     checkReplies();
     checkUnavailable(requests, store, stop);
+    checkReservationAnswers(requests, items, log, stop);
     checkRefusals(requests, items, log, stop);
     return { seed: options.seed, steps: step, requests: requests.length, faults, violation: null, trace };
   } catch (error) {
