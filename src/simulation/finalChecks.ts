@@ -53,13 +53,17 @@ export function checkReservationAnswers(
   const closedAt = new Map<string, number>();
   const expiresAt = new Map<string, number>();
   for (const { commit, sliceId, event } of log) {
-    if (event.kind === 'reserved') expiresAt.set(`${sliceOf.get(sliceId)}/${event.reservationId}`, event.expiresAt);
-    if (event.kind === 'expired' && event.atMs < expiresAt.get(`${sliceOf.get(sliceId)}/${event.reservationId}`)!) {
-      stop('a reservation expires only once its time is up', `reservation ${event.reservationId} of slice ${sliceId} expired at ${event.atMs}, before ${expiresAt.get(`${sliceOf.get(sliceId)}/${event.reservationId}`)}`);
+    if (event.kind !== 'reserved' && event.kind !== 'confirmed' && event.kind !== 'cancelled' && event.kind !== 'expired') continue;
+    const reservation = `${sliceOf.get(sliceId)}/${event.reservationId}`;
+    if (event.kind === 'reserved') {
+      expiresAt.set(reservation, event.expiresAt);
+      continue;
     }
-    if (event.kind !== 'confirmed' && event.kind !== 'cancelled' && event.kind !== 'expired') continue;
-    const key = `${sliceOf.get(sliceId)}/${event.reservationId} ${event.kind}`;
-    if (!closedAt.has(key)) closedAt.set(key, commit);
+    const due = expiresAt.get(reservation);
+    if (event.kind === 'expired' && due !== undefined && event.atMs < due) {
+      stop('a reservation expires only once its time is up', `reservation ${event.reservationId} of slice ${sliceId} expired at ${event.atMs}, before ${due}`);
+    }
+    if (!closedAt.has(`${reservation} ${event.kind}`)) closedAt.set(`${reservation} ${event.kind}`, commit);
   }
   for (const request of requests) {
     if ((request.kind !== 'confirm' && request.kind !== 'cancel') || request.reservationId === undefined || request.repliedAtCommit === undefined) continue;
