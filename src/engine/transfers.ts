@@ -142,6 +142,15 @@ export class Transfers {
       .sort((left, right) => right.available - left.available);
     let unanswered = false;
     for (const giver of givers) {
+      // Two slices short at once would take each other's stock in turn, for ever (found by the
+      // simulation, seed 11001236). A slice that is itself looking for stock is asked only by
+      // slices after it; a slice after it waits for that search to end, then tries again. So
+      // waits go one way only, and the first of the two is served first.
+      const search = item.rebalancing.get(giver.index);
+      if (search !== undefined && giver.index < receiverIndex) {
+        await search;
+        return 'moved';
+      }
       // Half of the giver's stock, so that a slice every buyer hashes to does not come back
       // for every unit, and the giver keeps enough for its own buyers.
       const wanted = Math.max(quantity, Math.ceil(giver.available / 2));

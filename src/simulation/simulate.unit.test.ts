@@ -38,6 +38,9 @@ describe('the deterministic simulation', () => {
     // every try, also after a restock; its slice repeated it while showing stock, and the buyer
     // tried again without end (src/engine/purchases.ts, `refusalNow`).
     { seed: 3_001_038, steps: 400 },
+    // Two buyers wanting 2 units each, on two slices holding 3 between them: each slice took the
+    // other's stock for its buyer in turn, without end (src/engine/transfers.ts, `takeFromSiblings`).
+    { seed: 11_001_236, steps: 300 },
   ])('holds every invariant on seed $seed', async ({ seed, steps }) => {
     const result = await simulate({ seed, steps });
     expect(result.violation).toBeNull();
