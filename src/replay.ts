@@ -12,8 +12,8 @@
 import type pg from 'pg';
 import { evolve, fromSnapshot, initialState, toSnapshot, type SliceState } from './domain/slice.js';
 import { Catalog } from './persistence/catalog.js';
-import { readEventPages } from './persistence/journalReads.js';
-import { snapshotBytes, snapshotFromBytes } from './persistence/journalRows.js';
+import { readEventPages, readSnapshot } from './persistence/journalReads.js';
+import { snapshotBytes } from './persistence/journalRows.js';
 import { inTransaction } from './persistence/pools.js';
 import type { OrderDatabases } from './orders/orderDatabases.js';
 import { checkSliceOrders, countRowsBySlice, type JournaledOrder } from './orders/orderReplay.js';
@@ -131,13 +131,9 @@ export async function replayJournals(
     const taken = new Set<string>();
     for (const [sliceIndex, { sliceId, databaseIndex }] of item.slices.entries()) {
       const pool = pools[databaseIndex]!;
-      const snapshot = await pool.query<{ sequence: string; data: Buffer }>(
-        'SELECT sequence, data FROM journal_snapshot WHERE slice_id = $1',
-        [sliceId],
-      );
-      const snapshotRow = snapshot.rows[0];
+      const snapshot = await readSnapshot(pool, sliceId);
       const owner = { itemId: item.definition.id, sellerId: item.definition.sellerId };
-      const fold = await foldJournal(pool, sliceId, owner, snapshotRow === undefined ? null : Number(snapshotRow.sequence));
+      const fold = await foldJournal(pool, sliceId, owner, snapshot === undefined ? null : snapshot.sequence);
       for (const [transferId, quantity] of fold.transfersOut) given.set(transferId, quantity);
       for (const transferId of fold.transfersIn) taken.add(transferId);
 
@@ -168,12 +164,12 @@ export async function replayJournals(
       for (const figure of ['stock', 'available', 'reserved', 'sold'] as const) {
         if (journal[figure] !== stored[figure]) problems.push(`${figure}: journal ${journal[figure]}, stored ${stored[figure]}`);
       }
-      if (snapshotRow !== undefined) {
-        if (Number(snapshotRow.sequence) > fold.lastSequence) problems.push('the snapshot is ahead of the journal');
+      if (snapshot !== undefined) {
+        if (snapshot.sequence > fold.lastSequence) problems.push('the snapshot is ahead of the journal');
         // Read back through the decider's own snapshot functions, so a snapshot taken before a
         // field existed compares equal to the fold when it says the same.
-        else if (fold.atSnapshot !== canonical(toSnapshot(fromSnapshot(snapshotFromBytes(snapshotRow.data))))) {
-          problems.push(`the snapshot at sequence ${snapshotRow.sequence} disagrees with the journal`);
+        else if (fold.atSnapshot !== canonical(toSnapshot(fromSnapshot(snapshot.snapshot)))) {
+          problems.push(`the snapshot at sequence ${snapshot.sequence} disagrees with the journal`);
         }
       }
 
