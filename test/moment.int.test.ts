@@ -72,6 +72,24 @@ describe('the flash-sale moment: 100,000 buyers at once on 1,000 units', () => {
   });
 });
 
+describe('the crowd that waits for what is ahead of it', () => {
+  it('gets the stock in the order it came when the request ahead is refused', async () => {
+    const engine = await createEngine({ databaseUrl: database.url });
+    onTestFinished(() => engine.close());
+    const itemId = '504';
+    await engine.createItem({ id: itemId, name: 'Fan', sellerId: '3', stock: 2, perUserLimit: 1 });
+    // The first request asks for both units, so the crowd behind it waits; it is refused (over
+    // the limit), and the two units go to the first two of the crowd, not to any two of them.
+    const [greedy, ...crowd] = await Promise.all([
+      engine.buy({ userId: '20' }, { itemId, quantity: 2 }),
+      ...Array.from({ length: 50 }, (_, index) => engine.buy({ userId: String(30 + index) }, { itemId, quantity: 1 })),
+    ]);
+    expect(greedy).toMatchObject({ ok: false, reason: 'limit_exceeded' });
+    expect(crowd.map((result) => (result.ok ? 'order' : result.reason))).toEqual(['order', 'order', ...Array<string>(48).fill('sold_out')]);
+    expect(await storedFigures(admin, itemId)).toMatchObject({ available: 0, sold: 2 });
+  });
+});
+
 describe('a sale of exactly its stock, over 4 slices, to exactly as many buyers at once', () => {
   it('sells every unit: nobody hears sold_out while a unit is still on sale (3 rounds)', async () => {
     // Before the fix this failed in about one round of three: a slice's buyers, refused while a

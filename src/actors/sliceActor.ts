@@ -143,6 +143,16 @@ export class Slice implements SliceHandle {
     return this.status === 'ready';
   }
 
+  /**
+   * Where a request asking for `quantity` units would be parked now (a flash-sale moment): a
+   * promise that settles when the parked requests are let go, for the caller to wait on and
+   * route the request again then; null when it would not be parked (`SliceInbox.whenReleased`).
+   */
+  whenParkingEnds(quantity: number): Promise<void> | null {
+    if (this.status !== 'ready' || !this.inbox.parksDemand(quantity, this.uncommitted)) return null;
+    return this.inbox.whenReleased();
+  }
+
   submit(command: SliceCommand): Promise<SliceOutcome> {
     if (this.status !== 'ready') return Promise.resolve(unavailable);
     if (this.inbox.parks(command, this.uncommitted)) return this.inbox.park(command);

@@ -45,6 +45,13 @@ export interface SliceHandle {
   /** True while the slice takes commands: recovered, and not reloading after a failed flush. */
   readonly serving: boolean;
   submit(command: SliceCommand): Promise<SliceOutcome>;
+  /**
+   * A slice in this thread, in a flash-sale moment: where a request asking for `quantity`
+   * units would be parked, a promise that settles when the parked requests are let go; null
+   * when it would not be. The engine keeps such a request waiting on it instead of submitting
+   * it (see src/actors/sliceInbox.ts). A slice on a shard worker cannot tell synchronously.
+   */
+  whenParkingEnds?(quantity: number): Promise<void> | null;
 }
 
 const noTransfers: SliceFigures['outgoing'] = [];

@@ -11,6 +11,12 @@
  * order if stock came back, `limit_exceeded` if that is the truth, or its original outcome for a
  * retried idempotency key). The inbox bound then only refuses when storage falls behind, never
  * because the item sold out.
+ *
+ * Most of such a crowd need not even reach the slice: a request without an idempotency key
+ * that would be parked waits in the engine instead (`whenReleased`), on one promise per slice,
+ * before an order id or a command is made for it, and is routed again when the parked requests
+ * are let go. By then the commits ahead of it are in the slice's figures, so most of the crowd
+ * hears `sold_out` from memory, at O(1) each, and the rest go on to the slice as new requests.
  */
 import type { SliceCommand } from '../domain/slice.js';
 import type { SliceOutcome } from './sliceHandle.js';
@@ -40,12 +46,15 @@ export class SliceInbox {
   private availableDecided = 0;
   /** Requests that wait for everything ahead of them to commit. */
   private parked: Pending[] = [];
+  /** Requests waiting outside the slice for the parked ones to be let go (`whenReleased`). */
+  private releaseWaiters = 0;
+  private waitingForRelease: { readonly promise: Promise<void>; readonly resolve: () => void } | null = null;
 
   constructor(private readonly mailboxDepthMax: number) {}
 
-  /** Commands waiting to be decided: queued, or parked. */
+  /** Commands waiting to be decided: queued, parked, or waiting outside for the parked ones' release. */
   get depth(): number {
-    return this.queued.length + this.parked.length;
+    return this.queued.length + this.parked.length + this.releaseWaiters;
   }
 
   /** The inbox is at its bound: only a slice that decides slower than requests arrive gets here. */
@@ -59,9 +68,12 @@ export class SliceInbox {
    * for all the slice can still sell.
    */
   parks(command: SliceCommand, uncommitted: number): boolean {
-    return (
-      demandOf(command) > 0 && (this.queued.length > 0 || uncommitted > 0) && this.queuedDemand >= this.availableDecided
-    );
+    return this.parksDemand(demandOf(command), uncommitted);
+  }
+
+  /** `parks` for a command asking for `quantity` units of stock (0 for one that asks for none). */
+  parksDemand(quantity: number, uncommitted: number): boolean {
+    return quantity > 0 && (this.queued.length > 0 || uncommitted > 0) && this.queuedDemand >= this.availableDecided;
   }
 
   /**
@@ -69,8 +81,37 @@ export class SliceInbox {
    * committed what is ahead of them for a long while: `unavailable` then says the truth.
    */
   park(command: SliceCommand): Promise<SliceOutcome> {
-    if (this.parked.length >= this.mailboxDepthMax * parkedPerInboxSlot) return Promise.resolve(unavailable);
+    if (this.atParkingBound) return Promise.resolve(unavailable);
     return new Promise((reply) => this.parked.push({ command, reply }));
+  }
+
+  /**
+   * Settles when the requests parked now are let go (`release`) or refused (`refuseParked`):
+   * a request that would be parked can wait on it outside the slice and be routed again then,
+   * instead of being parked (see the module comment). One promise for all of them, so waiting
+   * costs each a reaction on it. Null at the parking bound, which counts these requests too.
+   */
+  whenReleased(): Promise<void> | null {
+    if (this.atParkingBound) return null;
+    this.releaseWaiters++;
+    if (this.waitingForRelease === null) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((settle) => (resolve = settle));
+      this.waitingForRelease = { promise, resolve };
+    }
+    return this.waitingForRelease.promise;
+  }
+
+  private get atParkingBound(): boolean {
+    return this.parked.length + this.releaseWaiters >= this.mailboxDepthMax * parkedPerInboxSlot;
+  }
+
+  private wakeWaiters(): void {
+    const waiting = this.waitingForRelease;
+    if (waiting === null) return;
+    this.waitingForRelease = null;
+    this.releaseWaiters = 0;
+    waiting.resolve();
   }
 
   /** Queues a command for the actor's next turn. */
@@ -98,12 +139,15 @@ export class SliceInbox {
    * Queues the parked requests once nothing is queued ahead of them and either every change
    * decided so far has committed, or stock is left that nothing ahead claims (the requests
    * ahead were refused, or stock came back): then they get it before later arrivals. They are
-   * queued past the inbox's bound: they are already admitted, and cost a decision each.
-   * True when it queued them.
+   * queued past the inbox's bound: they are already admitted, and cost a decision each. The
+   * requests waiting outside (`whenReleased`) are let go at the same moment, to be routed
+   * again in the order they came. True when it queued parked requests.
    */
   release(uncommitted: number): boolean {
-    if (this.parked.length === 0 || this.queued.length > 0) return false;
+    if (this.queued.length > 0) return false;
     if (uncommitted > 0 && this.availableDecided === 0) return false;
+    this.wakeWaiters();
+    if (this.parked.length === 0) return false;
     const released = this.parked;
     this.parked = [];
     this.queued = released;
@@ -111,8 +155,12 @@ export class SliceInbox {
     return true;
   }
 
-  /** Nothing changed for the parked requests; they hear so (a failed flush, a stop). */
+  /**
+   * Nothing changed for the parked requests; they hear so (a failed flush, a stop). Those
+   * waiting outside are let go, and routed again find the slice not serving.
+   */
   refuseParked(): void {
+    this.wakeWaiters();
     const refused = this.parked;
     this.parked = [];
     for (const pending of refused) pending.reply(unavailable);

@@ -111,6 +111,64 @@ describe('SliceInbox', () => {
     expect(inbox.depth).toBe(0);
   });
 
+  it('lets the requests waiting outside go when the parked ones would be released, all on one promise', async () => {
+    const inbox = new SliceInbox(10);
+    inbox.decided(0);
+    const first = inbox.whenReleased();
+    const second = inbox.whenReleased();
+    expect(first).not.toBeNull();
+    expect(second).toBe(first);
+    expect(inbox.depth).toBe(2);
+    let woken = 0;
+    void first!.then(() => woken++);
+    void second!.then(() => woken++);
+    void inbox.queue(buy('1'));
+    expect(inbox.release(0)).toBe(false);
+    inbox.take();
+    expect(inbox.release(1)).toBe(false);
+    await turn();
+    expect(woken).toBe(0);
+    // Nothing parked, so nothing is queued; the waiters go, to be routed again.
+    expect(inbox.release(0)).toBe(false);
+    await turn();
+    expect(woken).toBe(2);
+    expect(inbox.depth).toBe(0);
+    expect(inbox.whenReleased()).not.toBe(first);
+  });
+
+  it('lets the requests waiting outside go before commits land when stock is left that nothing ahead claims', async () => {
+    const inbox = new SliceInbox(10);
+    inbox.decided(0);
+    let woken = false;
+    void inbox.whenReleased()!.then(() => (woken = true));
+    inbox.decided(1);
+    inbox.release(3);
+    await turn();
+    expect(woken).toBe(true);
+  });
+
+  it('lets the requests waiting outside go when the parked ones are refused', async () => {
+    const inbox = new SliceInbox(10);
+    inbox.decided(0);
+    let woken = false;
+    void inbox.whenReleased()!.then(() => (woken = true));
+    inbox.refuseParked();
+    await turn();
+    expect(woken).toBe(true);
+    expect(inbox.depth).toBe(0);
+  });
+
+  it('counts the requests waiting outside within the bound on parked requests', async () => {
+    const inbox = new SliceInbox(1);
+    inbox.decided(0);
+    for (let index = 0; index < 19; index++) expect(inbox.whenReleased()).not.toBeNull();
+    void inbox.park(buy('19'));
+    expect(inbox.whenReleased()).toBeNull();
+    const past = watch(inbox.park(buy('20')));
+    await turn();
+    expect(past.settled).toBe(unavailable);
+  });
+
   it('is full at its bound of queued commands; parked requests do not count', () => {
     const inbox = new SliceInbox(2);
     inbox.decided(0);

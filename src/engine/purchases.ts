@@ -53,6 +53,8 @@ export class Purchases {
   reserve(buyer: Buyer, request: PurchaseRequest): Promise<Reservation | Rejection> {
     const routed = this.route(buyer, request);
     if (!routed.ok) return Promise.resolve(routed);
+    const turn = this.turnOf(routed, request);
+    if (turn !== null) return this.afterTurn(turn, () => this.reserve(buyer, request));
     const { item, sliceIndex } = routed;
     const reservationId = item.reservationIds[sliceIndex]!.next(routed.slice);
     if (reservationId === null) return Promise.resolve(reject('unavailable'));
@@ -133,6 +135,8 @@ export class Purchases {
   buy(buyer: Buyer, request: PurchaseRequest): Promise<Order | Rejection> {
     const routed = this.route(buyer, request);
     if (!routed.ok) return Promise.resolve(routed);
+    const turn = this.turnOf(routed, request);
+    if (turn !== null) return this.afterTurn(turn, () => this.buy(buyer, request));
     const { clock, orderService, transfers } = this.context;
     const { sellerId } = routed.item.definition;
     const orderId = orderService.ids.tryNext(buyer.userId, sellerId);
@@ -154,6 +158,27 @@ export class Purchases {
         orderService.acknowledged(acknowledgedView(event.orderId, request.itemId, buyer.userId, sellerId, event));
         return { ok: true, orderId: event.orderId, itemId: request.itemId, quantity: event.quantity };
       });
+  }
+
+  /**
+   * The flash-sale crowd: where the slice would park the request (the demand queued ahead of it
+   * already claims all the slice can still sell), the promise it waits on outside the slice,
+   * before an order id, a reservation id or a command is made for it (see
+   * src/actors/sliceInbox.ts); null when it goes on now. A keyed request is parked in the slice
+   * as before: only the slice can tell a retry and answer it with its original outcome.
+   */
+  private turnOf(routed: Routed, request: PurchaseRequest): Promise<void> | null {
+    if (request.idempotencyKey !== undefined) return null;
+    return routed.slice.whenParkingEnds?.(request.quantity) ?? null;
+  }
+
+  /**
+   * Routes the request again from the start once its turn came: the commits ahead of it are in
+   * the figures now, so most of the crowd hears `sold_out` from memory, and the rest go on to
+   * the slice in the order they came. An engine closed meanwhile changed nothing for it.
+   */
+  private afterTurn<T>(turn: Promise<void>, again: () => Promise<T | Rejection>): Promise<T | Rejection> {
+    return turn.then(() => (this.context.engine.isClosed ? reject('unavailable') : again()));
   }
 
   /** Order ids ran out of their leased ticks: `retry` once a new lease has committed. */
