@@ -82,6 +82,54 @@ describe('a buy retried with its idempotency key', () => {
   });
 });
 
+describe('a keyed buy on a sold-out item', () => {
+  it('is refused from memory when its key is new to the slice, and goes on to the slice when the key names an order', async () => {
+    const engine = await openEngine();
+    const itemId = String(nextItemId++);
+    await engine.createItem({ id: itemId, name: 'Bowl', sellerId: '7', stock: 1 });
+    const buyer = { userId: '41' };
+    const original = await engine.buy(buyer, { itemId, quantity: 1, idempotencyKey: 'bowl-1' });
+    if (!original.ok) throw new Error(`buy failed: ${original.reason}`);
+    expect(engine.item(itemId)!.status).toBe('sold_out');
+
+    // The crowd after the sell-out, with keys as the client library sends them: answered at once.
+    expect(engine.refusalFromMemory({ userId: '42' }, { itemId, quantity: 1, idempotencyKey: 'bowl-2' })).toMatchObject({ reason: 'sold_out' });
+    expect(await engine.buy({ userId: '42' }, { itemId, quantity: 1, idempotencyKey: 'bowl-2' })).toMatchObject({ reason: 'sold_out' });
+    // A new key of the buyer who got the order is a new request, refused the same way.
+    expect(engine.refusalFromMemory(buyer, { itemId, quantity: 1, idempotencyKey: 'bowl-3' })).toMatchObject({ reason: 'sold_out' });
+    // The retry of the order is not refused: its slice answers it with the order.
+    expect(engine.refusalFromMemory(buyer, { itemId, quantity: 1, idempotencyKey: 'bowl-1' })).toBeNull();
+    expect(await engine.buy(buyer, { itemId, quantity: 1, idempotencyKey: 'bowl-1' })).toEqual(original);
+  });
+
+  it('goes on to its slice while a command waits there to be decided, and on an item of several slices', async () => {
+    const engine = await openEngine();
+    const itemId = String(nextItemId++);
+    await engine.createItem({ id: itemId, name: 'Cup', sellerId: '7', stock: 1 });
+    expect(await engine.buy({ userId: '43' }, { itemId, quantity: 1 })).toMatchObject({ ok: true });
+    expect(engine.refusalFromMemory({ userId: '44' }, { itemId, quantity: 1, idempotencyKey: 'cup-1' })).toMatchObject({ reason: 'sold_out' });
+    // A restock is on its way to the slice (submitted, not yet decided): while anything waits
+    // there ahead of a keyed request (it could be an earlier try under the same key), the slice
+    // alone can tell whether the request is new, so it goes on, and the slice decides it with the
+    // refusal it was routed with, as before the restock commits.
+    const restocked = engine.restock(itemId, 1);
+    expect(engine.refusalFromMemory({ userId: '44' }, { itemId, quantity: 1, idempotencyKey: 'cup-1' })).toBeNull();
+    expect(await engine.buy({ userId: '44' }, { itemId, quantity: 1, idempotencyKey: 'cup-1' })).toMatchObject({ reason: 'sold_out' });
+    expect(await restocked).toMatchObject({ ok: true });
+    expect(engine.refusalFromMemory({ userId: '44' }, { itemId, quantity: 1, idempotencyKey: 'cup-2' })).toBeNull();
+    expect(await engine.buy({ userId: '44' }, { itemId, quantity: 1, idempotencyKey: 'cup-2' })).toMatchObject({ ok: true });
+
+    const sliced = String(nextItemId++);
+    await engine.createItem({ id: sliced, name: 'Saucer', sellerId: '7', stock: 2, slices: 2 });
+    await Promise.all([engine.buy({ userId: '45' }, { itemId: sliced, quantity: 1 }), engine.buy({ userId: '46' }, { itemId: sliced, quantity: 1 })]);
+    expect(engine.item(sliced)!.status).toBe('sold_out');
+    expect(engine.refusalFromMemory({ userId: '47' }, { itemId: sliced, quantity: 1 })).toMatchObject({ reason: 'sold_out' });
+    // With siblings, a slice's sold_out sends the request looking for stock: it goes on.
+    expect(engine.refusalFromMemory({ userId: '47' }, { itemId: sliced, quantity: 1, idempotencyKey: 'saucer-1' })).toBeNull();
+    expect(await engine.buy({ userId: '47' }, { itemId: sliced, quantity: 1, idempotencyKey: 'saucer-1' })).toMatchObject({ reason: 'sold_out' });
+  });
+});
+
 describe('a reserve retried with its idempotency key', () => {
   it('returns the original reservation while it stands, and a new one once it was cancelled', async () => {
     const engine = await openEngine();

@@ -28,6 +28,7 @@ import {
   type SliceSnapshot,
   type SliceState,
 } from '../domain/slice.js';
+import { requestKey } from '../domain/sliceState.js';
 import { OutcomeUnknownError, StorageUnavailableError } from '../errors.js';
 import { figuresOf, noFigures, type SliceFigures, type SliceHandle, type SliceOutcome } from './sliceHandle.js';
 import { SliceInbox, unavailable, type Pending } from './sliceInbox.js';
@@ -69,6 +70,8 @@ export class Slice implements SliceHandle {
   private dispatched = false;
   private expiryTimer: { at: number; handle: TimerHandle } | null = null;
   private committed: SliceFigures = noFigures;
+  /** The state with every command decided so far, committed or not, as the actor left it. */
+  private decided: SliceState | null = null;
   /** Commands whose events are handed to the journal and not yet committed or failed. */
   private uncommitted = 0;
   /**
@@ -153,6 +156,22 @@ export class Slice implements SliceHandle {
     return this.inbox.whenReleased();
   }
 
+  /**
+   * Whether a `buy` or `reserve` with this key, decided now, would be new to the slice: nothing
+   * waits ahead of it to be decided or committed, and no request of this user used the key
+   * (`recall` would find nothing). The slice would then answer it with the refusal the engine
+   * carries to it, so the engine can give that refusal from memory.
+   */
+  isNewRequest(userId: string, idempotencyKey: string): boolean {
+    return (
+      this.status === 'ready' &&
+      this.uncommitted === 0 &&
+      this.inbox.depth === 0 &&
+      this.decided !== null &&
+      !this.decided.requests.has(requestKey(userId, idempotencyKey))
+    );
+  }
+
   submit(command: SliceCommand): Promise<SliceOutcome> {
     if (this.status !== 'ready') return Promise.resolve(unavailable);
     if (this.inbox.parks(command, this.uncommitted)) return this.inbox.park(command);
@@ -203,6 +222,7 @@ export class Slice implements SliceHandle {
         if (this.status === 'stopped') return state;
         this.lastSnapshotEntries = entriesOf(state);
         this.inbox.decided(state.available);
+        this.decided = state;
         this.status = 'ready';
         this.publish(figuresOf(state), []);
         started();
@@ -210,7 +230,8 @@ export class Slice implements SliceHandle {
         void this.submit({ kind: 'expire', nowMs: this.host.clock.now() });
         return state;
       case 'commands':
-        return this.decideAll(state, this.takeInbox(), context);
+        this.decided = this.decideAll(state, this.takeInbox(), context);
+        return this.decided;
       case 'reloaded':
         if (this.status !== 'reloading') return state;
         this.host.journal.reopen(this.sliceId);
@@ -221,6 +242,7 @@ export class Slice implements SliceHandle {
         this.uncommitted = 0;
         this.latestCommit = Promise.resolve();
         this.inbox.decided(message.state.available);
+        this.decided = message.state;
         this.status = 'ready';
         this.host.onServing(this.sliceId, true);
         this.publish(figuresOf(message.state), []);

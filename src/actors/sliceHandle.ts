@@ -52,6 +52,12 @@ export interface SliceHandle {
    * it (see src/actors/sliceInbox.ts). A slice on a shard worker cannot tell synchronously.
    */
   whenParkingEnds?(quantity: number): Promise<void> | null;
+  /**
+   * A slice in this thread: whether a `buy` or `reserve` with this idempotency key, decided
+   * now, would be new to it (nothing waits ahead of it, and the user never used the key), so
+   * that it would answer with the engine's own refusal.
+   */
+  isNewRequest?(userId: string, idempotencyKey: string): boolean;
 }
 
 const noTransfers: SliceFigures['outgoing'] = [];

@@ -5,9 +5,12 @@
  * A `reserve` or `buy` may carry the client's idempotency key. A retry with the same key by
  * the same user is answered with what the first request came to (the same reservation, the
  * same order), never a second one or `limit_exceeded`. The slice owns that memory (see
- * `SliceState.requests`), so a keyed request goes to its slice even when the engine would
- * refuse it from memory: the slice answers a retry with the original, and refuses a new request
- * with the engine's reason.
+ * `SliceState.requests`), so a keyed request the engine would refuse from memory goes on to its
+ * slice, which answers a retry with the original and refuses a new request with the engine's
+ * reason; unless the slice can tell at once that the request is new (an item of one slice, in
+ * this thread, with nothing waiting ahead of the request and no request of this user under the
+ * key): then the engine gives that same refusal from memory. A flash sale's crowd sends keys
+ * (the client library does by default), so after the sell-out most of it is answered so.
  */
 import type { SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
@@ -206,9 +209,21 @@ export class Purchases {
     const item = this.context.items.get(request.itemId);
     if (item === undefined) return reject('unknown_item');
     const refusal = this.refusalOf(buyer, item);
-    if (refusal !== null && request.idempotencyKey === undefined) return reject(refusal);
+    if (refusal !== null && (request.idempotencyKey === undefined || this.isNewToItsSlice(buyer, item, request.idempotencyKey))) {
+      return reject(refusal);
+    }
     const sliceIndex = sliceIndexFor(buyer.userId, item.slices.length);
     return { ok: true, item, slice: item.slices[sliceIndex]!, sliceIndex, refusal: refusal ?? undefined };
+  }
+
+  /**
+   * Whether the slice of a keyed request, deciding it now, would find it new, and so answer it
+   * with the engine's own refusal (see the module comment). Only on an item of one slice: on
+   * more, a slice's `sold_out` sends the request looking for stock on its siblings.
+   */
+  private isNewToItsSlice(buyer: Buyer, item: ItemRuntime, idempotencyKey: string): boolean {
+    if (item.slices.length !== 1) return false;
+    return item.slices[0]!.isNewRequest?.(buyer.userId, idempotencyKey) ?? false;
   }
 
   /**

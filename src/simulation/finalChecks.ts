@@ -82,6 +82,45 @@ export function checkReservationAnswers(
   }
 }
 
+/**
+ * A `buy` retried with its idempotency key gets what the first one came to: once the store holds
+ * the order of a user's key (committed before the retry was made), the retry is answered with
+ * that order, or `unavailable` (nothing changed), never a refusal such as `sold_out`; and no key
+ * ever makes two orders.
+ */
+export function checkRetries(
+  requests: readonly Request[],
+  items: readonly SimulatedItem[],
+  log: readonly LoggedEvent[],
+  stop: (invariant: string, detail: string) => never,
+): void {
+  const itemOfSlice = new Map<string, string>();
+  for (const item of items) for (const sliceId of item.sliceIds) itemOfSlice.set(sliceId, item.definition.id);
+  /** The order each key made, and the commit that stored it, by item, user and key. */
+  const orders = new Map<string, { orderId: string; commit: number }>();
+  for (const { commit, sliceId, event } of log) {
+    if (event.kind !== 'purchased' || event.idempotencyKey === undefined) continue;
+    const key = `${itemOfSlice.get(sliceId)} ${event.userId} ${event.idempotencyKey}`;
+    const earlier = orders.get(key);
+    if (earlier !== undefined) {
+      stop('one order per idempotency key', `user ${event.userId}'s key ${event.idempotencyKey} made order ${earlier.orderId} and then order ${event.orderId}`);
+    }
+    orders.set(key, { orderId: event.orderId, commit });
+  }
+  for (const request of requests) {
+    if (request.kind !== 'buy' || request.idempotencyKey === undefined || request.outcome === undefined) continue;
+    const original = orders.get(`${request.itemId} ${request.userId} ${request.idempotencyKey}`);
+    if (original === undefined) continue;
+    const described = `#${request.number} (a buy by user ${request.userId} with key ${request.idempotencyKey})`;
+    if (request.outcome === 'order' && request.orderId !== original.orderId) {
+      stop('a retry is answered with its original order', `${described} was answered with order ${request.orderId}, and the key's order is ${original.orderId}`);
+    }
+    if (original.commit <= request.invokedAtCommit && request.outcome !== 'order' && request.outcome !== 'unavailable' && request.outcome !== 'unknown') {
+      stop('a retry is answered with its original order', `${described} was told ${request.outcome}, and the key's order ${original.orderId} was stored at commit ${original.commit}, before the request (commit ${request.invokedAtCommit})`);
+    }
+  }
+}
+
 type LoggedEvent = { commit: number; sliceId: string; sequence: number; event: SliceEvent };
 /** A value of the sequential model after each event: [the commit that wrote it, the value]. */
 type History = [number, number][];

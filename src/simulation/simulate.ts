@@ -13,7 +13,7 @@ import { availableOf } from '../engine/itemRuntime.js';
 import type { ItemDefinition } from '../items.js';
 import { TokenSigner } from '../tokens.js';
 import { checkItem, foldPage, newFold, type SliceFold } from '../replay/fold.js';
-import { checkRefusals, checkReservationAnswers, checkUnavailable } from './finalChecks.js';
+import { checkRefusals, checkReservationAnswers, checkRetries, checkUnavailable } from './finalChecks.js';
 import { MemoryJournalStore, type ReadOutcome, type WriteOutcome } from './memoryJournalStore.js';
 import { Random } from './random.js';
 import { defineItem, Generation, type SimulatedItem } from './world.js';
@@ -366,6 +366,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     checkUnavailable(requests, store, stop);
     checkReservationAnswers(requests, items, log, stop);
     checkRefusals(requests, items, log, stop);
+    checkRetries(requests, items, log, stop);
     return { seed: options.seed, steps: step, requests: requests.length, faults, violation: null, trace };
   } catch (error) {
     if (!(error instanceof Stop)) throw error;
