@@ -102,18 +102,15 @@ describe('a keyed buy on a sold-out item', () => {
     expect(await engine.buy(buyer, { itemId, quantity: 1, idempotencyKey: 'bowl-1' })).toEqual(original);
   });
 
-  it('goes on to its slice while a command waits there to be decided, and on an item of several slices', async () => {
+  it('is refused from memory whatever else waits in its slice, and goes on to the slice on an item of several slices', async () => {
     const engine = await openEngine();
     const itemId = String(nextItemId++);
     await engine.createItem({ id: itemId, name: 'Cup', sellerId: '7', stock: 1 });
     expect(await engine.buy({ userId: '43' }, { itemId, quantity: 1 })).toMatchObject({ ok: true });
-    expect(engine.refusalFromMemory({ userId: '44' }, { itemId, quantity: 1, idempotencyKey: 'cup-1' })).toMatchObject({ reason: 'sold_out' });
-    // A restock is on its way to the slice (submitted, not yet decided): while anything waits
-    // there ahead of a keyed request (it could be an earlier try under the same key), the slice
-    // alone can tell whether the request is new, so it goes on, and the slice decides it with the
-    // refusal it was routed with, as before the restock commits.
+    // A restock is on its way to the slice, submitted and not yet decided: a new key still gets
+    // the refusal the slice itself would give it (the one routed with), until the restock commits.
     const restocked = engine.restock(itemId, 1);
-    expect(engine.refusalFromMemory({ userId: '44' }, { itemId, quantity: 1, idempotencyKey: 'cup-1' })).toBeNull();
+    expect(engine.refusalFromMemory({ userId: '44' }, { itemId, quantity: 1, idempotencyKey: 'cup-1' })).toMatchObject({ reason: 'sold_out' });
     expect(await engine.buy({ userId: '44' }, { itemId, quantity: 1, idempotencyKey: 'cup-1' })).toMatchObject({ reason: 'sold_out' });
     expect(await restocked).toMatchObject({ ok: true });
     expect(engine.refusalFromMemory({ userId: '44' }, { itemId, quantity: 1, idempotencyKey: 'cup-2' })).toBeNull();

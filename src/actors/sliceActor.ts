@@ -151,25 +151,27 @@ export class Slice implements SliceHandle {
    * promise that settles when the parked requests are let go, for the caller to wait on and
    * route the request again then; null when it would not be parked (`SliceInbox.whenReleased`).
    */
-  whenParkingEnds(quantity: number): Promise<void> | null {
+  whenParkingEnds(quantity: number, userId: string, idempotencyKey: string | undefined): Promise<void> | null {
     if (this.status !== 'ready' || !this.inbox.parksDemand(quantity, this.uncommitted)) return null;
-    return this.inbox.whenReleased();
+    return this.inbox.whenReleased(idempotencyKey === undefined ? undefined : requestKey(userId, idempotencyKey));
+  }
+
+  /** A keyed request that waited (`whenParkingEnds`) comes back, to be routed again. */
+  turnTaken(userId: string, idempotencyKey: string): void {
+    this.inbox.returned(requestKey(userId, idempotencyKey));
   }
 
   /**
-   * Whether a `buy` or `reserve` with this key, decided now, would be new to the slice: nothing
-   * waits ahead of it to be decided or committed, and no request of this user used the key
-   * (`recall` would find nothing). The slice would then answer it with the refusal the engine
-   * carries to it, so the engine can give that refusal from memory.
+   * Whether a `buy` or `reserve` with this key would be new to the slice: no request of this
+   * user under the key has been decided (committed or not: `recall` would find nothing), and
+   * none waits in the inbox to be. The slice would answer such a request with the refusal the
+   * engine carries to it, whatever else is ahead of it, so the engine can give that refusal
+   * from memory.
    */
   isNewRequest(userId: string, idempotencyKey: string): boolean {
-    return (
-      this.status === 'ready' &&
-      this.uncommitted === 0 &&
-      this.inbox.depth === 0 &&
-      this.decided !== null &&
-      !this.decided.requests.has(requestKey(userId, idempotencyKey))
-    );
+    if (this.status !== 'ready' || this.decided === null) return false;
+    const key = requestKey(userId, idempotencyKey);
+    return !this.decided.requests.has(key) && !this.inbox.holdsUndecided(key);
   }
 
   submit(command: SliceCommand): Promise<SliceOutcome> {

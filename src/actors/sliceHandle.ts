@@ -51,11 +51,16 @@ export interface SliceHandle {
    * when it would not be. The engine keeps such a request waiting on it instead of submitting
    * it (see src/actors/sliceInbox.ts). A slice on a shard worker cannot tell synchronously.
    */
-  whenParkingEnds?(quantity: number): Promise<void> | null;
+  whenParkingEnds?(quantity: number, userId: string, idempotencyKey: string | undefined): Promise<void> | null;
   /**
-   * A slice in this thread: whether a `buy` or `reserve` with this idempotency key, decided
-   * now, would be new to it (nothing waits ahead of it, and the user never used the key), so
-   * that it would answer with the engine's own refusal.
+   * A keyed request that waited on `whenParkingEnds` comes back, to be routed again: until
+   * then, the slice counts its key as undecided (see `isNewRequest`).
+   */
+  turnTaken?(userId: string, idempotencyKey: string): void;
+  /**
+   * A slice in this thread: whether a `buy` or `reserve` with this idempotency key would be new
+   * to it (no request of the user under the key decided, or waiting to be), so that it would
+   * answer with the engine's own refusal.
    */
   isNewRequest?(userId: string, idempotencyKey: string): boolean;
 }

@@ -12,13 +12,14 @@
  * retried idempotency key). The inbox bound then only refuses when storage falls behind, never
  * because the item sold out.
  *
- * Most of such a crowd need not even reach the slice: a request without an idempotency key
- * that would be parked waits in the engine instead (`whenReleased`), on one promise per slice,
+ * Most of such a crowd need not even reach the slice: a request that would be parked waits in
+ * the engine instead (`whenReleased`), on one promise per slice,
  * before an order id or a command is made for it, and is routed again when the parked requests
  * are let go. By then the commits ahead of it are in the slice's figures, so most of the crowd
  * hears `sold_out` from memory, at O(1) each, and the rest go on to the slice as new requests.
  */
 import type { SliceCommand } from '../domain/slice.js';
+import { requestKey } from '../domain/sliceState.js';
 import type { SliceOutcome } from './sliceHandle.js';
 
 /** The answer to a request that changed nothing because it could not be taken now. */
@@ -33,6 +34,14 @@ export interface Pending {
 /** Parked requests per slice at most, as a multiple of the inbox bound. */
 const parkedPerInboxSlot = 20;
 
+/** A keyed purchase's `requestKey`: what a retry of it would be recognised by. */
+function keyOf(command: SliceCommand): string | undefined {
+  if ((command.kind === 'buy' || command.kind === 'reserve') && command.idempotencyKey !== undefined) {
+    return requestKey(command.userId, command.idempotencyKey);
+  }
+  return undefined;
+}
+
 /** The stock a command asks for, if it is one that can be parked. */
 function demandOf(command: SliceCommand): number {
   return command.kind === 'buy' || command.kind === 'reserve' ? command.quantity : 0;
@@ -46,6 +55,11 @@ export class SliceInbox {
   private availableDecided = 0;
   /** Requests that wait for everything ahead of them to commit. */
   private parked: Pending[] = [];
+  /**
+   * The keys (`requestKey`) of the keyed purchases queued, parked or waiting outside, with how
+   * many of each: a retry of one cannot be told from a new request until it is decided.
+   */
+  private readonly undecidedKeys = new Map<string, number>();
   /** Requests waiting outside the slice for the parked ones to be let go (`whenReleased`). */
   private releaseWaiters = 0;
   private waitingForRelease: { readonly promise: Promise<void>; readonly resolve: () => void } | null = null;
@@ -82,7 +96,37 @@ export class SliceInbox {
    */
   park(command: SliceCommand): Promise<SliceOutcome> {
     if (this.atParkingBound) return Promise.resolve(unavailable);
+    this.admitKey(command);
     return new Promise((reply) => this.parked.push({ command, reply }));
+  }
+
+  /**
+   * Whether a keyed purchase with this `requestKey` is queued, parked or waiting outside, not
+   * yet decided: a retry of it cannot be told from a new request until it is.
+   */
+  holdsUndecided(key: string): boolean {
+    return this.undecidedKeys.has(key);
+  }
+
+  /** A keyed request that waited outside (`whenReleased`) comes back, to be routed again. */
+  returned(key: string): void {
+    const count = this.undecidedKeys.get(key);
+    if (count === undefined) return;
+    if (count > 1) this.undecidedKeys.set(key, count - 1);
+    else this.undecidedKeys.delete(key);
+  }
+
+  private admitKey(command: SliceCommand): void {
+    const key = keyOf(command);
+    if (key !== undefined) this.undecidedKeys.set(key, (this.undecidedKeys.get(key) ?? 0) + 1);
+  }
+
+  private forgetKeys(batch: readonly Pending[]): void {
+    if (this.undecidedKeys.size === 0) return;
+    for (const { command } of batch) {
+      const key = keyOf(command);
+      if (key !== undefined) this.returned(key);
+    }
   }
 
   /**
@@ -91,9 +135,11 @@ export class SliceInbox {
    * instead of being parked (see the module comment). One promise for all of them, so waiting
    * costs each a reaction on it. Null at the parking bound, which counts these requests too.
    */
-  whenReleased(): Promise<void> | null {
+  whenReleased(key?: string): Promise<void> | null {
     if (this.atParkingBound) return null;
     this.releaseWaiters++;
+    // A keyed request waiting outside is undecided like a parked one, until it comes back.
+    if (key !== undefined) this.undecidedKeys.set(key, (this.undecidedKeys.get(key) ?? 0) + 1);
     if (this.waitingForRelease === null) {
       let resolve!: () => void;
       const promise = new Promise<void>((settle) => (resolve = settle));
@@ -116,17 +162,19 @@ export class SliceInbox {
 
   /** Queues a command for the actor's next turn. */
   queue(command: SliceCommand): Promise<SliceOutcome> {
+    this.admitKey(command);
     return new Promise((reply) => {
       this.queued.push({ command, reply });
       this.queuedDemand += demandOf(command);
     });
   }
 
-  /** Everything queued, for the actor to decide in one turn. */
+  /** Everything queued, for the actor to decide in one turn (at once: the keys count as decided). */
   take(): Pending[] {
     const batch = this.queued;
     this.queued = [];
     this.queuedDemand = 0;
+    this.forgetKeys(batch);
     return batch;
   }
 
@@ -163,6 +211,7 @@ export class SliceInbox {
     this.wakeWaiters();
     const refused = this.parked;
     this.parked = [];
+    this.forgetKeys(refused);
     for (const pending of refused) pending.reply(unavailable);
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SliceCommand } from '../domain/slice.js';
 import type { SliceOutcome } from './sliceHandle.js';
+import { requestKey } from '../domain/sliceState.js';
 import { SliceInbox, unavailable } from './sliceInbox.js';
 
 const buy = (userId: string, quantity = 1): SliceCommand => ({ kind: 'buy', userId, quantity, orderId: userId, nowMs: 0 });
@@ -167,6 +168,38 @@ describe('SliceInbox', () => {
     const past = watch(inbox.park(buy('20')));
     await turn();
     expect(past.settled).toBe(unavailable);
+  });
+
+  it('knows the keyed purchases queued or parked until they are taken to be decided or refused', () => {
+    const inbox = new SliceInbox(10);
+    inbox.decided(0);
+    const keyed = (userId: string, key: string): SliceCommand => ({ ...buy(userId), idempotencyKey: key }) as SliceCommand;
+    void inbox.queue(keyed('1', 'a'));
+    void inbox.queue(keyed('1', 'a'));
+    void inbox.park(keyed('2', 'b'));
+    expect(inbox.holdsUndecided(requestKey('1', 'a'))).toBe(true);
+    expect(inbox.holdsUndecided(requestKey('2', 'b'))).toBe(true);
+    expect(inbox.holdsUndecided(requestKey('2', 'a'))).toBe(false);
+    inbox.take();
+    expect(inbox.holdsUndecided(requestKey('1', 'a'))).toBe(false);
+    expect(inbox.holdsUndecided(requestKey('2', 'b'))).toBe(true);
+    inbox.refuseParked();
+    expect(inbox.holdsUndecided(requestKey('2', 'b'))).toBe(false);
+  });
+
+  it('counts the key of a request waiting outside as undecided until the request comes back', async () => {
+    const inbox = new SliceInbox(10);
+    inbox.decided(0);
+    void inbox.queue(buy('1'));
+    const waiting = inbox.whenReleased(requestKey('3', 'c'));
+    expect(inbox.holdsUndecided(requestKey('3', 'c'))).toBe(true);
+    inbox.take();
+    inbox.release(0);
+    await waiting;
+    // Let go, it is still undecided until it is routed again.
+    expect(inbox.holdsUndecided(requestKey('3', 'c'))).toBe(true);
+    inbox.returned(requestKey('3', 'c'));
+    expect(inbox.holdsUndecided(requestKey('3', 'c'))).toBe(false);
   });
 
   it('is full at its bound of queued commands; parked requests do not count', () => {

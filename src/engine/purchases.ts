@@ -8,9 +8,9 @@
  * `SliceState.requests`), so a keyed request the engine would refuse from memory goes on to its
  * slice, which answers a retry with the original and refuses a new request with the engine's
  * reason; unless the slice can tell at once that the request is new (an item of one slice, in
- * this thread, with nothing waiting ahead of the request and no request of this user under the
- * key): then the engine gives that same refusal from memory. A flash sale's crowd sends keys
- * (the client library does by default), so after the sell-out most of it is answered so.
+ * this thread, where no request of this user under the key has been decided or waits to be):
+ * then the engine gives that same refusal from memory. A flash sale's crowd sends keys (the
+ * client library does by default), so after the sell-out most of it is answered so.
  */
 import type { SliceHandle, SliceOutcome } from '../actors/sliceActor.js';
 import type { Clock } from '../clock.js';
@@ -56,8 +56,8 @@ export class Purchases {
   reserve(buyer: Buyer, request: PurchaseRequest): Promise<Reservation | Rejection> {
     const routed = this.route(buyer, request);
     if (!routed.ok) return Promise.resolve(routed);
-    const turn = this.turnOf(routed, request);
-    if (turn !== null) return this.afterTurn(turn, () => this.reserve(buyer, request));
+    const turn = this.turnOf(routed, request, buyer);
+    if (turn !== null) return this.afterTurn(turn, routed, buyer, request, () => this.reserve(buyer, request));
     const { item, sliceIndex } = routed;
     const reservationId = item.reservationIds[sliceIndex]!.next(routed.slice);
     if (reservationId === null) return Promise.resolve(reject('unavailable'));
@@ -138,8 +138,8 @@ export class Purchases {
   buy(buyer: Buyer, request: PurchaseRequest): Promise<Order | Rejection> {
     const routed = this.route(buyer, request);
     if (!routed.ok) return Promise.resolve(routed);
-    const turn = this.turnOf(routed, request);
-    if (turn !== null) return this.afterTurn(turn, () => this.buy(buyer, request));
+    const turn = this.turnOf(routed, request, buyer);
+    if (turn !== null) return this.afterTurn(turn, routed, buyer, request, () => this.buy(buyer, request));
     const { clock, orderService, transfers } = this.context;
     const { sellerId } = routed.item.definition;
     const orderId = orderService.ids.tryNext(buyer.userId, sellerId);
@@ -167,12 +167,11 @@ export class Purchases {
    * The flash-sale crowd: where the slice would park the request (the demand queued ahead of it
    * already claims all the slice can still sell), the promise it waits on outside the slice,
    * before an order id, a reservation id or a command is made for it (see
-   * src/actors/sliceInbox.ts); null when it goes on now. A keyed request is parked in the slice
-   * as before: only the slice can tell a retry and answer it with its original outcome.
+   * src/actors/sliceInbox.ts); null when it goes on now. While it waits, the slice counts its
+   * key, if it has one, as undecided, so that a retry of it is not taken for a new request.
    */
-  private turnOf(routed: Routed, request: PurchaseRequest): Promise<void> | null {
-    if (request.idempotencyKey !== undefined) return null;
-    return routed.slice.whenParkingEnds?.(request.quantity) ?? null;
+  private turnOf(routed: Routed, request: PurchaseRequest, buyer: Buyer): Promise<void> | null {
+    return routed.slice.whenParkingEnds?.(request.quantity, buyer.userId, request.idempotencyKey) ?? null;
   }
 
   /**
@@ -180,8 +179,17 @@ export class Purchases {
    * the figures now, so most of the crowd hears `sold_out` from memory, and the rest go on to
    * the slice in the order they came. An engine closed meanwhile changed nothing for it.
    */
-  private afterTurn<T>(turn: Promise<void>, again: () => Promise<T | Rejection>): Promise<T | Rejection> {
-    return turn.then(() => (this.context.engine.isClosed ? reject('unavailable') : again()));
+  private afterTurn<T>(
+    turn: Promise<void>,
+    routed: Routed,
+    buyer: Buyer,
+    request: PurchaseRequest,
+    again: () => Promise<T | Rejection>,
+  ): Promise<T | Rejection> {
+    return turn.then(() => {
+      if (request.idempotencyKey !== undefined) routed.slice.turnTaken?.(buyer.userId, request.idempotencyKey);
+      return this.context.engine.isClosed ? reject('unavailable') : again();
+    });
   }
 
   /** Order ids ran out of their leased ticks: `retry` once a new lease has committed. */

@@ -188,10 +188,14 @@ export async function rehearseSale(options: RehearsalOptions): Promise<Rehearsal
           stock: Math.max(1, Math.round(options.buyers * unitsPerBuyer)),
         });
         if (!created.ok) throw new Error(`rehearsal: creating its item failed: ${created.message}`);
-        const answers = await Promise.all(sockets.map((socket, index) => buyOnce(socket, `${round}-${index}`, itemId)));
+        // Half the buyers send idempotency keys, as the client library does by default, half
+        // plain frames: the two take different paths (src/engine/purchases.ts).
+        const answers = await Promise.all(sockets.map((socket, index) => buyOnce(socket, `${round}-${index}`, itemId, index % 2 === 0)));
         // The late crowd of a real sale: buyers who press after the item sold out are answered
         // from memory (see `lateBuyers`).
-        const lateAnswers = await Promise.all(sockets.map((socket, index) => buyOnce(socket, `${round}-late-${index}`, itemId)));
+        const lateAnswers = await Promise.all(
+          sockets.map((socket, index) => buyOnce(socket, `${round}-late-${index}`, itemId, index % 2 === 0)),
+        );
         for (const answer of [...answers, ...lateAnswers]) replies[answer] = (replies[answer] ?? 0) + 1;
       }
       const engineReplies = await rehearseEngine(engine, options.buyers * engineOrdersPerBuyer);
@@ -221,8 +225,8 @@ function openSocket(url: string): Promise<WebSocket> {
   });
 }
 
-/** One `buy` frame; resolves with the reply's kind: `order` or the refusal's reason. */
-function buyOnce(socket: WebSocket, id: string, itemId: string): Promise<string> {
+/** One `buy` frame, with an idempotency key if `keyed`; resolves with the reply's kind: `order` or the refusal's reason. */
+function buyOnce(socket: WebSocket, id: string, itemId: string, keyed: boolean): Promise<string> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`rehearsal: no reply to a buy within ${replyWaitMs} ms`)), replyWaitMs);
     timer.unref();
@@ -234,6 +238,6 @@ function buyOnce(socket: WebSocket, id: string, itemId: string): Promise<string>
       resolve(message.type === 'order' ? 'order' : (message.reason ?? message.type));
     };
     socket.on('message', onMessage);
-    socket.send(JSON.stringify({ type: 'buy', id, item: itemId, qty: 1 }));
+    socket.send(JSON.stringify(keyed ? { type: 'buy', id, item: itemId, qty: 1, idempotencyKey: `rehearsal-${id}` } : { type: 'buy', id, item: itemId, qty: 1 }));
   });
 }
