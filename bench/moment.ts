@@ -8,8 +8,9 @@
  *    same instant on a default item of 1,000 units, against the real server. The figure is the
  *    server's CPU (its process, read from /proc) from just before the first frame to the last
  *    reply: the load generator shares the machine, so its CPU is not the server's. A new server
- *    with and one without the rehearsal of a sale at start, each `BENCH_WS_MOMENT_RUNS` times,
- *    alternately; each meets two moments, and the medians are printed.
+ *    with and one without the rehearsal of a sale at start, and one with it whose buyers' frames
+ *    carry idempotency keys (as the client library sends them), each `BENCH_WS_MOMENT_RUNS`
+ *    times, alternately; each meets two moments, and the medians are printed.
  * 3. Many hot items: durable orders/s with 20,000 buyers in flight (closed loop) on one item,
  *    then spread over 200 items, each on its own fresh database, in the same run. The two
  *    alternate over `BENCH_HOT_ROUNDS` rounds and the figures are the medians: the machine's
@@ -86,7 +87,10 @@ interface WebSocketMomentResult {
  * without the rehearsal of a sale (src/server/rehearsal.ts), so its first moment runs on code
  * V8 has not compiled yet.
  */
-async function momentOverWebSocket(rehearsalBuyers: number | undefined): Promise<{ first: WebSocketMomentResult; second: WebSocketMomentResult }> {
+async function momentOverWebSocket(
+  rehearsalBuyers: number | undefined,
+  keyed: boolean,
+): Promise<{ first: WebSocketMomentResult; second: WebSocketMomentResult }> {
   return withDatabase('bench_moment_ws', async (database) => {
     const environment: Record<string, string> = rehearsalBuyers === undefined ? {} : { SECKILL_REHEARSAL_BUYERS: String(rehearsalBuyers) };
     const server = await startServer(database.url, wsConnections + 100, environment);
@@ -97,7 +101,7 @@ async function momentOverWebSocket(rehearsalBuyers: number | undefined): Promise
       const buyers = await BuyerConnections.open(server, await userTokens(server, wsConnections, 5_000_000));
       try {
         const moment = async (itemId: string): Promise<WebSocketMomentResult> => {
-          const buy = buyers.buyer(itemId);
+          const buy = buyers.buyer(itemId, keyed);
           const meter = new CpuMeter([{ label: 'server', pid: server.process.pid! }]);
           meter.begin();
           const started = performance.now();
@@ -204,14 +208,18 @@ async function main(): Promise<void> {
   // The server's CPU over one moment moves by a fifth from run to run (how the frames of the
   // load generator, on the same cores, fall into the server's reads), so each kind of server
   // runs several times, alternately, and the medians are the figures.
+  // The third kind: the default server, its buyers' frames carrying idempotency keys, as the
+  // client library sends them (a retry must get its original order, so these take another path).
   const withoutRehearsal: { first: WebSocketMomentResult; second: WebSocketMomentResult }[] = [];
   const withRehearsal: { first: WebSocketMomentResult; second: WebSocketMomentResult }[] = [];
+  const keyedFrames: { first: WebSocketMomentResult; second: WebSocketMomentResult }[] = [];
   for (let run = 1; run <= wsMomentRuns; run++) {
-    for (const [label, runs, rehearsalBuyers] of [
-      ['without the rehearsal at start (SECKILL_REHEARSAL_BUYERS=0)', withoutRehearsal, 0],
-      ['with the rehearsal at start (the default)', withRehearsal, undefined],
+    for (const [label, runs, rehearsalBuyers, keyed] of [
+      ['without the rehearsal at start (SECKILL_REHEARSAL_BUYERS=0)', withoutRehearsal, 0, false],
+      ['with the rehearsal at start (the default)', withRehearsal, undefined, false],
+      ['with the rehearsal at start, every frame with an idempotency key', keyedFrames, undefined, true],
     ] as const) {
-      const result = await momentOverWebSocket(rehearsalBuyers);
+      const result = await momentOverWebSocket(rehearsalBuyers, keyed);
       runs.push(result);
       console.log(
         `moment over WebSocket, run ${run}, a new server ${label}, ${wsConnections} connections at once on ${momentStock} units, default item: ` +
@@ -224,12 +232,14 @@ async function main(): Promise<void> {
   const webSocketFigures = {
     withoutRehearsal: { firstMomentCpuMs: medianCpu(withoutRehearsal, 'first'), secondMomentCpuMs: medianCpu(withoutRehearsal, 'second') },
     withRehearsal: { firstMomentCpuMs: medianCpu(withRehearsal, 'first'), secondMomentCpuMs: medianCpu(withRehearsal, 'second') },
-    answers: [...withoutRehearsal, ...withRehearsal].flatMap((result) => [result.first.answers, result.second.answers]),
+    keyedFrames: { firstMomentCpuMs: medianCpu(keyedFrames, 'first'), secondMomentCpuMs: medianCpu(keyedFrames, 'second') },
+    answers: [...withoutRehearsal, ...withRehearsal, ...keyedFrames].flatMap((result) => [result.first.answers, result.second.answers]),
   };
   console.log(
     `moment over WebSocket, median server CPU from the first frame to the last reply over ${wsMomentRuns} runs (goal: under 300 ms): ` +
       `without the rehearsal ${webSocketFigures.withoutRehearsal.firstMomentCpuMs} ms on the first moment, ${webSocketFigures.withoutRehearsal.secondMomentCpuMs} ms on the second; ` +
-      `with it ${webSocketFigures.withRehearsal.firstMomentCpuMs} ms on the first, ${webSocketFigures.withRehearsal.secondMomentCpuMs} ms on the second`,
+      `with it ${webSocketFigures.withRehearsal.firstMomentCpuMs} ms on the first, ${webSocketFigures.withRehearsal.secondMomentCpuMs} ms on the second; ` +
+      `with it and keyed frames ${webSocketFigures.keyedFrames.firstMomentCpuMs} ms on the first, ${webSocketFigures.keyedFrames.secondMomentCpuMs} ms on the second`,
   );
 
   const onDefault = await momentInProcess(undefined);

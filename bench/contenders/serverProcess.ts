@@ -110,14 +110,22 @@ export class BuyerConnections {
     return new BuyerConnections(sockets);
   }
 
-  buyer(itemId: string): PlaceOrder {
+  /**
+   * Places one `buy` per call, on the next connection. With `keyed`, each frame carries an
+   * idempotency key of its own, 32 hex digits as the client library sends by default (src/client/).
+   */
+  buyer(itemId: string, keyed = false): PlaceOrder {
     return () =>
       new Promise<Attempt>((resolve, reject) => {
         const socket = this.sockets[this.nextSocket++ % this.sockets.length]!;
         if (socket.readyState !== WebSocket.OPEN) return reject(new Error('a buyer connection closed'));
         const id = String(this.nextRequest++);
         this.pending.set(id, resolve);
-        socket.send(`{"type":"buy","id":"${id}","item":"${itemId}","qty":1}`);
+        socket.send(
+          keyed
+            ? `{"type":"buy","id":"${id}","item":"${itemId}","qty":1,"idempotencyKey":"${randomBytes(16).toString('hex')}"}`
+            : `{"type":"buy","id":"${id}","item":"${itemId}","qty":1}`,
+        );
       });
   }
 
