@@ -41,6 +41,23 @@ describe('idempotencyKey over the WebSocket', () => {
     });
   });
 
+  it('after the sell-out, refuses a new key sold_out and answers the retry of an order with that order', async () => {
+    const item = await harness.createItem({ stock: 1 });
+    const buyer = await harness.connect('504');
+    const order = await buyer.request({ type: 'buy', item: item.id, qty: 1, idempotencyKey: 'last-one' });
+    expect(order).toMatchObject({ type: 'order' });
+    const crowd = await harness.connect('505');
+    expect(await crowd.request({ type: 'buy', item: item.id, qty: 1, idempotencyKey: 'too-late' })).toMatchObject({
+      type: 'rejected',
+      reason: 'sold_out',
+    });
+    expect(await buyer.request({ type: 'buy', item: item.id, qty: 1, idempotencyKey: 'last-one' })).toMatchObject({
+      type: 'order',
+      orderId: order.orderId,
+    });
+    expect(harness.engine.item(item.id)).toMatchObject({ sold: 1, available: 0 });
+  });
+
   it('refuses a key that is empty or longer than 64 characters as invalid', async () => {
     const item = await harness.createItem({ stock: 5 });
     const client = await harness.connect('503');
