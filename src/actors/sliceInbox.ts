@@ -13,9 +13,8 @@
  * because the item sold out.
  *
  * Most of such a crowd need not even reach the slice: a request that would be parked waits in
- * the engine instead (`whenReleased`), on one promise per slice,
- * before an order id or a command is made for it, and is routed again when the parked requests
- * are let go. By then the commits ahead of it are in the slice's figures, so most of the crowd
+ * the engine instead (`whenReleased`), on one promise per slice, before an order id or a
+ * command is made for it, and is routed again when the parked requests are let go. By then the commits ahead of it are in the slice's figures, so most of the crowd
  * hears `sold_out` from memory, at O(1) each, and the rest go on to the slice as new requests.
  */
 import type { SliceCommand } from '../domain/slice.js';
@@ -96,7 +95,7 @@ export class SliceInbox {
    */
   park(command: SliceCommand): Promise<SliceOutcome> {
     if (this.atParkingBound) return Promise.resolve(unavailable);
-    this.admitKey(command);
+    this.countKey(keyOf(command));
     return new Promise((reply) => this.parked.push({ command, reply }));
   }
 
@@ -116,8 +115,7 @@ export class SliceInbox {
     else this.undecidedKeys.delete(key);
   }
 
-  private admitKey(command: SliceCommand): void {
-    const key = keyOf(command);
+  private countKey(key: string | undefined): void {
     if (key !== undefined) this.undecidedKeys.set(key, (this.undecidedKeys.get(key) ?? 0) + 1);
   }
 
@@ -139,7 +137,7 @@ export class SliceInbox {
     if (this.atParkingBound) return null;
     this.releaseWaiters++;
     // A keyed request waiting outside is undecided like a parked one, until it comes back.
-    if (key !== undefined) this.undecidedKeys.set(key, (this.undecidedKeys.get(key) ?? 0) + 1);
+    this.countKey(key);
     if (this.waitingForRelease === null) {
       let resolve!: () => void;
       const promise = new Promise<void>((settle) => (resolve = settle));
@@ -162,7 +160,7 @@ export class SliceInbox {
 
   /** Queues a command for the actor's next turn. */
   queue(command: SliceCommand): Promise<SliceOutcome> {
-    this.admitKey(command);
+    this.countKey(keyOf(command));
     return new Promise((reply) => {
       this.queued.push({ command, reply });
       this.queuedDemand += demandOf(command);

@@ -47,14 +47,14 @@ export function checkReservationAnswers(
   log: readonly LoggedEvent[],
   stop: (invariant: string, detail: string) => never,
 ): void {
-  const sliceOf = new Map<string, string>();
-  for (const item of items) item.sliceIds.forEach((sliceId, index) => sliceOf.set(sliceId, `${item.definition.id}/${index}`));
+  const places = slicePlaces(items);
   /** The first commit of each kind of closing event, by item, slice and reservation id. */
   const closedAt = new Map<string, number>();
   const expiresAt = new Map<string, number>();
   for (const { commit, sliceId, event } of log) {
     if (event.kind !== 'reserved' && event.kind !== 'confirmed' && event.kind !== 'cancelled' && event.kind !== 'expired') continue;
-    const reservation = `${sliceOf.get(sliceId)}/${event.reservationId}`;
+    const { item, index } = places.get(sliceId)!;
+    const reservation = `${item.definition.id}/${index}/${event.reservationId}`;
     if (event.kind === 'reserved') {
       expiresAt.set(reservation, event.expiresAt);
       continue;
@@ -94,13 +94,12 @@ export function checkRetries(
   log: readonly LoggedEvent[],
   stop: (invariant: string, detail: string) => never,
 ): void {
-  const itemOfSlice = new Map<string, string>();
-  for (const item of items) for (const sliceId of item.sliceIds) itemOfSlice.set(sliceId, item.definition.id);
+  const places = slicePlaces(items);
   /** The order each key made, and the commit that stored it, by item, user and key. */
   const orders = new Map<string, { orderId: string; commit: number }>();
   for (const { commit, sliceId, event } of log) {
     if (event.kind !== 'purchased' || event.idempotencyKey === undefined) continue;
-    const key = `${itemOfSlice.get(sliceId)} ${event.userId} ${event.idempotencyKey}`;
+    const key = `${places.get(sliceId)!.item.definition.id} ${event.userId} ${event.idempotencyKey}`;
     const earlier = orders.get(key);
     if (earlier !== undefined) {
       stop('one order per idempotency key', `user ${event.userId}'s key ${event.idempotencyKey} made order ${earlier.orderId} and then order ${event.orderId}`);
@@ -122,6 +121,13 @@ export function checkRetries(
 }
 
 type LoggedEvent = { commit: number; sliceId: string; sequence: number; event: SliceEvent };
+
+/** Each slice's item and index, by slice id: what the store's log names a slice by. */
+function slicePlaces(items: readonly SimulatedItem[]): Map<string, { readonly item: SimulatedItem; readonly index: number }> {
+  const places = new Map<string, { readonly item: SimulatedItem; readonly index: number }>();
+  for (const item of items) item.sliceIds.forEach((sliceId, index) => places.set(sliceId, { item, index }));
+  return places;
+}
 /** A value of the sequential model after each event: [the commit that wrote it, the value]. */
 type History = [number, number][];
 
@@ -190,8 +196,7 @@ function foldModel(
   buyersOf: ReadonlyMap<string, ReadonlySet<string>>,
   log: readonly LoggedEvent[],
 ): { units: Map<string, History>; overLimit: Map<string, Map<string, History>> } {
-  const itemOfSlice = new Map<string, SimulatedItem>();
-  for (const item of items) for (const sliceId of item.sliceIds) itemOfSlice.set(sliceId, item);
+  const places = slicePlaces(items);
   const states = new Map(items.flatMap((item) => item.sliceIds.map((sliceId) => [sliceId, initialState()] as const)));
   const given = new Map<string, number>();
   const taken = new Map<string, number>();
@@ -212,7 +217,7 @@ function foldModel(
     } catch {
       // An oversell; the step checks report it.
     }
-    const item = itemOfSlice.get(entry.sliceId)!;
+    const { item } = places.get(entry.sliceId)!;
     const itemId = item.definition.id;
     if (entry.event.kind === 'transferred_out') given.set(`${itemId}:${entry.event.transferId}`, entry.event.quantity);
     if (entry.event.kind === 'transferred_in') taken.set(`${itemId}:${entry.event.transferId}`, entry.event.quantity);
