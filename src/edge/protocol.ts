@@ -136,7 +136,8 @@ export class RequestParser {
   }
 }
 
-type PurchaseRequest = Extract<Request, { type: 'buy' | 'reserve' }>;
+/** A `buy` or `reserve` request, as its frame carries it. */
+export type PurchaseFrame = Extract<Request, { type: 'buy' | 'reserve' }>;
 
 /**
  * A `buy` or `reserve` frame checked by hand, field by field, against the same rules as the
@@ -147,11 +148,11 @@ type PurchaseRequest = Extract<Request, { type: 'buy' | 'reserve' }>;
  * accepts, and `null` for anything else, valid or not: the schema then decides and words the
  * error. src/edge/protocol.unit.test.ts holds the two together over generated frames.
  */
-export function plainPurchase(frame: Readonly<Record<string, unknown>>, type: 'buy' | 'reserve'): PurchaseRequest | null {
+export function plainPurchase(frame: Readonly<Record<string, unknown>>, type: 'buy' | 'reserve'): PurchaseFrame | null {
   const { id, item, qty, challengeId, answer, idempotencyKey } = frame;
   if (typeof id !== 'string' || id.length > clientIdLengthMax || !isDecimalId(item)) return null;
   if (typeof qty !== 'number' || !Number.isSafeInteger(qty) || qty < 1 || qty > quantityMax) return null;
-  const request: { -readonly [Key in keyof PurchaseRequest]: PurchaseRequest[Key] } = { type, id, item, qty };
+  const request: { -readonly [Key in keyof PurchaseFrame]: PurchaseFrame[Key] } = { type, id, item, qty };
   if (challengeId !== undefined) {
     if (typeof challengeId !== 'string' || challengeId.length > challengeIdLengthMax) return null;
     request.challengeId = challengeId;

@@ -11,7 +11,8 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from 'uWebSockets.js';
 import { reject } from '../domain/reasons.js';
 import { ChallengeBook } from '../edge/challenge.js';
-import { RequestParser, closeCodes, requestTypeOf, usableId } from '../edge/protocol.js';
+import { RequestParser, closeCodes, requestTypeOf, usableId, type Request } from '../edge/protocol.js';
+import { readPurchaseFrame } from '../edge/purchaseFrame.js';
 import { KeyedRateLimiter, TokenBucket } from '../edge/rateLimit.js';
 import { StockFeed } from '../edge/stockFeed.js';
 import { uws } from '../edge/uws.js';
@@ -212,26 +213,32 @@ export class WebSocketSessions {
 
   /**
    * One frame, in this order: decode, the user token's expiry, the rate limits (which count
-   * malformed frames too), validation, then the request itself.
+   * malformed frames too), validation, then the request itself. A plain `buy` or `reserve`
+   * frame, nearly every frame of a sale, is read without `JSON.parse` (src/edge/purchaseFrame.ts).
    */
   private onFrame(connection: Connection, data: ArrayBuffer, isBinary: boolean): void {
     const { limits, clock, metrics, logger } = this.context;
     const socket = connection.socket;
     if (socket === null) return;
+    let request: Request | null = null;
     let frame: unknown;
     let problem: string | null = null;
     if (isBinary) problem = 'frames must be JSON text, not binary';
     else if (data.byteLength > limits.wsPayloadBytesMax) {
       problem = `the frame is larger than ${limits.wsPayloadBytesMax} bytes`;
     } else {
-      try {
-        frame = JSON.parse(Buffer.from(data).toString('utf8'));
-      } catch {
-        problem = 'the frame is not JSON';
+      const text = Buffer.from(data).toString('utf8');
+      request = readPurchaseFrame(text);
+      if (request === null) {
+        try {
+          frame = JSON.parse(text);
+        } catch {
+          problem = 'the frame is not JSON';
+        }
       }
     }
-    const id = problem === null ? usableId(frame) : null;
-    const type = problem === null ? requestTypeOf(frame) : 'malformed';
+    const id = request !== null ? request.id : problem === null ? usableId(frame) : null;
+    const type = request !== null ? request.type : problem === null ? requestTypeOf(frame) : 'malformed';
     const nowMs = clock.now();
     if (connection.expiresAtMs !== null && nowMs >= connection.expiresAtMs) {
       metrics.connectionClosedBy('token_expired');
@@ -246,17 +253,20 @@ export class WebSocketSessions {
       this.replies.refuse(connection, type, null, reject('invalid', problem));
       return;
     }
-    const parsed = this.parser.parse(frame);
-    if (!parsed.ok) {
-      this.replies.refuse(connection, type, id, reject('invalid', parsed.message));
-      return;
+    if (request === null) {
+      const parsed = this.parser.parse(frame);
+      if (!parsed.ok) {
+        this.replies.refuse(connection, type, id, reject('invalid', parsed.message));
+        return;
+      }
+      request = parsed.request;
     }
     if (!this.context.admission.accepting) {
       this.replies.refuse(connection, type, id, reject('unavailable', 'the server is shutting down; nothing was changed'));
       return;
     }
     try {
-      this.dispatcher.dispatch(connection, parsed.request);
+      this.dispatcher.dispatch(connection, request);
     } catch (error) {
       // A bug, not a business outcome; the request is answered and the connection stays.
       logger.error({ err: error, type }, 'a request failed');
