@@ -7,6 +7,7 @@
  * everything else as parallel arrays that the statement spreads back into rows with `unnest`:
  * a batch of any size is one statement with a fixed number of parameters.
  */
+import { Buffer } from 'node:buffer';
 import { assertNever } from '../domain/reasons.js';
 import type { SliceEvent } from '../domain/slice.js';
 import { encodeEvents, type EncodableEvent } from './journalBatch.js';

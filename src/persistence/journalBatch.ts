@@ -14,6 +14,7 @@
  *   reservation_id, order_id, expires_at (8 bytes each); then, if present, detail: its UTF-8
  *   length (4 bytes) and the JSON text.
  */
+import { Buffer } from 'node:buffer';
 import type { SliceEvent } from '../domain/slice.js';
 import { eventColumns, eventFromRow, type JournalRow } from './journalRows.js';
 import type { StoredEvent } from './journalStore.js';

@@ -3,6 +3,7 @@
  * directories, the batch payload (journalBatch.ts) and the `journal` view alike; and the array
  * literals the flush statements send. Pure: no I/O, no clock, unit-tested without a database.
  */
+import { Buffer } from 'node:buffer';
 import { assertNever } from '../domain/reasons.js';
 import type { SliceEvent, SliceSnapshot } from '../domain/slice.js';
 

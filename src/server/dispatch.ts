@@ -3,6 +3,7 @@
  * challenge book, and everything that changes stock to the engine, whose promise resolves only
  * after the change committed. Each request gets exactly one reply.
  */
+import { performance } from 'node:perf_hooks';
 import { reject, type Rejection } from '../domain/reasons.js';
 import { OutcomeUnknownError } from '../errors.js';
 import type { ChallengeBook } from '../edge/challenge.js';

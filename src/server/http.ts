@@ -6,6 +6,7 @@
  * uWebSockets.js forbids touching a response after the client went away or after it was
  * answered; every reply goes through `json` (or checks `canAnswer` itself), which enforces both.
  */
+import { Buffer } from 'node:buffer';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { bearerToken, secretsEqual } from '../edge/auth.js';

@@ -8,6 +8,7 @@
  * never dropped, and a connection with more than `wsBufferedBytesMax` bytes waiting is closed
  * with 4408.
  */
+import { Buffer } from 'node:buffer';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from 'uWebSockets.js';
 import { reject } from '../domain/reasons.js';
 import { ChallengeBook } from '../edge/challenge.js';
@@ -227,6 +228,7 @@ export class WebSocketSessions {
     else if (data.byteLength > limits.wsPayloadBytesMax) {
       problem = `the frame is larger than ${limits.wsPayloadBytesMax} bytes`;
     } else {
+      // `Buffer` imported, not Node's global: that one is a getter, called on every use.
       const text = Buffer.from(data).toString('utf8');
       request = readPurchaseFrame(text);
       if (request === null) {
