@@ -327,6 +327,30 @@ describe('rate limits', () => {
   });
 });
 
+describe('the per-user limiter at its bound', () => {
+  it('gives a user whose bucket it forgot a new one, shared again by all of that user\'s connections', async () => {
+    const bounded = await Harness.start({
+      limits: { userRequestsPerSecond: 0.001, userBurstRequests: 2, rateLimitedUsersMax: 1 },
+    });
+    try {
+      const alice = newUser();
+      const kind = (reply: { type: string; reason?: string }): string => (reply.type === 'rejected' ? reply.reason! : reply.type);
+      const first = await bounded.connect(alice);
+      expect(kind(await first.request({ type: 'orders' }))).toBe('orders');
+      // Bob's connection takes the limiter's one place: alice's bucket, one token left, is forgotten.
+      await bounded.connect(newUser());
+      // Alice's connection asks again and gets a new bucket of two, which her next connection shares.
+      expect(kind(await first.request({ type: 'orders' }))).toBe('orders');
+      const second = await bounded.connect(alice);
+      expect(kind(await second.request({ type: 'orders' }))).toBe('orders');
+      expect(kind(await first.request({ type: 'orders' }))).toBe('rate_limited');
+      expect(kind(await second.request({ type: 'orders' }))).toBe('rate_limited');
+    } finally {
+      await bounded.stop();
+    }
+  });
+});
+
 describe('connection limit', () => {
   it('refuses upgrades past connectionsMax with 503', async () => {
     const small = await Harness.start({ limits: { connectionsMax: 2 } });

@@ -78,7 +78,7 @@ export function readPurchaseFrame(text: string): PurchaseFrame | null {
     } else {
       valueEnd = integerEnd(text, valueStart);
       if (valueEnd < 0) return null;
-      value = Number(text.slice(valueStart, valueEnd));
+      value = integerRead;
     }
     store(fields, field, value);
     if (valueEnd === end) break;
@@ -145,20 +145,31 @@ function stringEnd(text: string, start: number): number {
   return -1;
 }
 
-/** The index just past an integer (`-?(0|[1-9][0-9]*)`, at most 15 digits) at `start`; -1 if none is there. */
+/** The value of the integer `integerEnd` read last: a number, with no string made for it. */
+let integerRead = 0;
+
+/**
+ * The index just past an integer (`-?(0|[1-9][0-9]*)`, at most 15 digits) at `start`, its value
+ * left in `integerRead`; -1 if none is there. Fifteen digits add up exactly in a double.
+ */
 function integerEnd(text: string, start: number): number {
-  let index = text.charCodeAt(start) === minus ? start + 1 : start;
+  const negative = text.charCodeAt(start) === minus;
+  let index = negative ? start + 1 : start;
   const first = text.charCodeAt(index);
   if (first < zero || first > nine) return -1;
   const digitsStart = index;
+  let value = first - zero;
   index += 1;
   if (first !== zero) {
     while (index < text.length) {
       const code = text.charCodeAt(index);
       if (code < zero || code > nine) break;
+      value = value * 10 + (code - zero);
       index += 1;
     }
   }
+  // -0 as JSON.parse reads it.
+  integerRead = negative ? -value : value;
   // What follows must be `,` or the closing `}` (the caller checks): a fraction, an exponent or
   // a digit after a leading 0 leaves the frame to JSON.parse.
   return index - digitsStart > integerDigitsMax ? -1 : index;

@@ -13,6 +13,11 @@ export interface BucketRate {
 export class TokenBucket {
   private tokens: number;
   private updatedAtMs: number;
+  /**
+   * Set when a `KeyedRateLimiter` forgets this bucket: whoever kept it (a connection keeps its
+   * user's) asks the limiter again, and so shares whatever bucket the key has now.
+   */
+  forgotten = false;
 
   constructor(
     private readonly rate: BucketRate,
@@ -62,24 +67,37 @@ export class KeyedRateLimiter {
   }
 
   take(key: string, nowMs: number): boolean {
+    return this.bucketFor(key, nowMs).take(nowMs);
+  }
+
+  /**
+   * The key's bucket, made if it has none. A caller may keep it and take from it directly, one
+   * lookup fewer per request, for as long as it is not `forgotten`.
+   */
+  bucketFor(key: string, nowMs: number): TokenBucket {
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
       if (this.buckets.size >= this.keysMax) this.makeRoom(nowMs);
       bucket = new TokenBucket(this.rate, nowMs);
       this.buckets.set(key, bucket);
     }
-    return bucket.take(nowMs);
+    return bucket;
   }
 
   private makeRoom(nowMs: number): void {
     for (const [key, bucket] of this.buckets) {
-      if (bucket.isFull(nowMs)) this.buckets.delete(key);
+      if (bucket.isFull(nowMs)) this.forget(key, bucket);
     }
     if (this.buckets.size < this.keysMax) return;
     let excess = Math.max(1, Math.ceil(this.keysMax / 10));
-    for (const key of this.buckets.keys()) {
+    for (const [key, bucket] of this.buckets) {
       if (excess-- <= 0) break;
-      this.buckets.delete(key);
+      this.forget(key, bucket);
     }
+  }
+
+  private forget(key: string, bucket: TokenBucket): void {
+    this.buckets.delete(key);
+    bucket.forgotten = true;
   }
 }

@@ -44,6 +44,19 @@ describe('a keyed rate limiter', () => {
     expect(limiter.take('bob', 2_000)).toBe(false);
   });
 
+  it('hands out the bucket it keeps, the same to every holder, and marks it forgotten when it makes room', () => {
+    const limiter = new KeyedRateLimiter({ requestsPerSecond: 1, burstRequests: 1 }, 1);
+    const kept = limiter.bucketFor('alice', 0);
+    expect(limiter.bucketFor('alice', 0)).toBe(kept);
+    expect(kept.take(0)).toBe(true);
+    // Taken from directly, the kept bucket is the limiter's: the limiter sees the token gone.
+    expect(limiter.take('alice', 0)).toBe(false);
+    expect(kept.forgotten).toBe(false);
+    limiter.bucketFor('bob', 0);
+    expect(kept.forgotten).toBe(true);
+    expect(limiter.bucketFor('alice', 0)).not.toBe(kept);
+  });
+
   it('forgets the oldest buckets when none is full', () => {
     const limiter = new KeyedRateLimiter({ requestsPerSecond: 1, burstRequests: 1 }, 3);
     for (const key of ['a', 'b', 'c']) limiter.take(key, 0);

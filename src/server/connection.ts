@@ -17,6 +17,11 @@ export interface Connection {
   readonly buyer: Buyer;
   readonly expiresAtMs: number | null;
   readonly bucket: TokenBucket;
+  /**
+   * The user's bucket in the server's per-user limiter, kept here from the connection's opening
+   * so that a frame costs no lookup by user id; asked for again once the limiter forgot it.
+   */
+  userBucket: TokenBucket | null;
   /** Set while the socket is open; uWebSockets.js sockets must not be touched after close. */
   socket: WebSocket<Connection> | null;
 }

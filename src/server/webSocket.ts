@@ -152,6 +152,8 @@ export class WebSocketSessions {
       open: (socket) => {
         const connection = socket.getUserData();
         connection.socket = socket;
+        // Made now rather than at the first frame: buyers connect before a sale begins.
+        connection.userBucket = this.userLimiter.bucketFor(connection.buyer.userId, this.context.clock.now());
         this.open.add(connection);
         metrics.connectionOpened();
       },
@@ -200,6 +202,7 @@ export class WebSocketSessions {
         { requestsPerSecond: limits.connectionRequestsPerSecond, burstRequests: limits.connectionBurstRequests },
         clock.now(),
       ),
+      userBucket: null,
       socket: null,
     };
     response.upgrade(
@@ -247,7 +250,7 @@ export class WebSocketSessions {
       socket.end(closeCodes.tokenExpired, 'token expired');
       return;
     }
-    if (!connection.bucket.take(nowMs) || !this.userLimiter.take(connection.buyer.userId, nowMs)) {
+    if (!connection.bucket.take(nowMs) || !this.userBucketOf(connection, nowMs).take(nowMs)) {
       this.replies.refuse(connection, type, id, reject('rate_limited'));
       return;
     }
@@ -274,6 +277,16 @@ export class WebSocketSessions {
       logger.error({ err: error, type }, 'a request failed');
       this.replies.refuse(connection, type, id, reject('unavailable', 'the request failed; nothing was changed'));
     }
+  }
+
+  /** The connection's user's bucket in the per-user limiter, asked for again if the limiter forgot it. */
+  private userBucketOf(connection: Connection, nowMs: number): TokenBucket {
+    let bucket = connection.userBucket;
+    if (bucket === null || bucket.forgotten) {
+      bucket = this.userLimiter.bucketFor(connection.buyer.userId, nowMs);
+      connection.userBucket = bucket;
+    }
+    return bucket;
   }
 
   /** Stops stock pushes to subscribers that do not keep up, resumes them when they have caught up. */
