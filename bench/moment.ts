@@ -7,10 +7,12 @@
  * 2. The moment over WebSocket: 10,000 connections, one buyer each, all sending `buy` at the
  *    same instant on a default item of 1,000 units, against the real server. The figure is the
  *    server's CPU (its process, read from /proc) from just before the first frame to the last
- *    reply: the load generator shares the machine, so its CPU is not the server's. A new server
- *    with and one without the rehearsal of a sale at start, and one with it whose buyers' frames
- *    carry idempotency keys (as the client library sends them), each `BENCH_WS_MOMENT_RUNS`
- *    times, alternately; each meets two moments, and the medians are printed.
+ *    reply: the load generator shares the machine, so its CPU is not the server's. Beside it,
+ *    the main thread's part (/proc/PID/task): the rest is V8's compiler and collector threads.
+ *    A new server with and one without the rehearsal of a sale at start, and one with it whose
+ *    buyers' frames carry idempotency keys (as the client library sends them), each
+ *    `BENCH_WS_MOMENT_RUNS` times, alternately; each meets two moments, and the medians are
+ *    printed.
  * 3. Many hot items: durable orders/s with 20,000 buyers in flight (closed loop) on one item,
  *    then spread over 200 items, each on its own fresh database, in the same run. The two
  *    alternate over `BENCH_HOT_ROUNDS` rounds and the figures are the medians: the machine's
@@ -26,7 +28,7 @@ import os from 'node:os';
 import { createEngine, type Engine } from '../src/engine.js';
 import { BuyerConnections, adminRequest, startServer, userTokens } from './contenders/serverProcess.js';
 import { withDatabase } from './harness/child.js';
-import { CpuMeter } from './harness/cpu.js';
+import { CpuMeter, clockTicksPerSecond, threadTicks } from './harness/cpu.js';
 import { readPositiveInteger } from './support/measure.js';
 
 const momentBuyers = readPositiveInteger('BENCH_MOMENT_BUYERS', 100_000);
@@ -77,6 +79,8 @@ async function momentInProcess(slices: number | undefined): Promise<MomentResult
 interface WebSocketMomentResult {
   readonly answers: Record<string, number>;
   readonly serverCpuMs: number;
+  /** Of `serverCpuMs`, the server's main thread (its JavaScript and event loop); the rest is V8's and libuv's other threads. */
+  readonly mainThreadCpuMs: number;
   readonly wallMs: number;
 }
 
@@ -103,13 +107,20 @@ async function momentOverWebSocket(
         const moment = async (itemId: string): Promise<WebSocketMomentResult> => {
           const buy = buyers.buyer(itemId, keyed);
           const meter = new CpuMeter([{ label: 'server', pid: server.process.pid! }]);
+          const threadsBefore = threadTicks(server.process.pid!);
           meter.begin();
           const started = performance.now();
           const attempts = await Promise.all(Array.from({ length: wsConnections }, () => buy()));
           const wallMs = performance.now() - started;
           const window = meter.end();
+          const mainThreadTicks = threadTicks(server.process.pid!).mainThread - threadsBefore.mainThread;
           const answers = tally(attempts.map((attempt) => (attempt.kind === 'order' ? { ok: true } : { ok: false, reason: attempt.reason })));
-          return { answers, serverCpuMs: (window.cpuSeconds.server ?? Number.NaN) * 1_000, wallMs };
+          return {
+            answers,
+            serverCpuMs: (window.cpuSeconds.server ?? Number.NaN) * 1_000,
+            mainThreadCpuMs: (mainThreadTicks / clockTicksPerSecond) * 1_000,
+            wallMs,
+          };
         };
         const first = await moment('1');
         // Let the first moment's commits, projection and stock pushes settle.
@@ -223,16 +234,23 @@ async function main(): Promise<void> {
       runs.push(result);
       console.log(
         `moment over WebSocket, run ${run}, a new server ${label}, ${wsConnections} connections at once on ${momentStock} units, default item: ` +
-          `first moment ${JSON.stringify(result.first.answers)} server CPU ${result.first.serverCpuMs.toFixed(0)} ms (wall ${result.first.wallMs.toFixed(0)} ms); ` +
-          `second moment ${JSON.stringify(result.second.answers)} server CPU ${result.second.serverCpuMs.toFixed(0)} ms (wall ${result.second.wallMs.toFixed(0)} ms)`,
+          `first moment ${JSON.stringify(result.first.answers)} server CPU ${result.first.serverCpuMs.toFixed(0)} ms, main thread ${result.first.mainThreadCpuMs.toFixed(0)} ms (wall ${result.first.wallMs.toFixed(0)} ms); ` +
+          `second moment ${JSON.stringify(result.second.answers)} server CPU ${result.second.serverCpuMs.toFixed(0)} ms, main thread ${result.second.mainThreadCpuMs.toFixed(0)} ms (wall ${result.second.wallMs.toFixed(0)} ms)`,
       );
     }
   }
-  const medianCpu = (runs: typeof withRehearsal, moment: 'first' | 'second'): number => Math.round(median(runs.map((result) => result[moment].serverCpuMs)));
+  const medianOf = (runs: typeof withRehearsal, moment: 'first' | 'second', figure: 'serverCpuMs' | 'mainThreadCpuMs'): number =>
+    Math.round(median(runs.map((result) => result[moment][figure])));
+  const figuresOf = (runs: typeof withRehearsal) => ({
+    firstMomentCpuMs: medianOf(runs, 'first', 'serverCpuMs'),
+    secondMomentCpuMs: medianOf(runs, 'second', 'serverCpuMs'),
+    firstMomentMainThreadCpuMs: medianOf(runs, 'first', 'mainThreadCpuMs'),
+    secondMomentMainThreadCpuMs: medianOf(runs, 'second', 'mainThreadCpuMs'),
+  });
   const webSocketFigures = {
-    withoutRehearsal: { firstMomentCpuMs: medianCpu(withoutRehearsal, 'first'), secondMomentCpuMs: medianCpu(withoutRehearsal, 'second') },
-    withRehearsal: { firstMomentCpuMs: medianCpu(withRehearsal, 'first'), secondMomentCpuMs: medianCpu(withRehearsal, 'second') },
-    keyedFrames: { firstMomentCpuMs: medianCpu(keyedFrames, 'first'), secondMomentCpuMs: medianCpu(keyedFrames, 'second') },
+    withoutRehearsal: figuresOf(withoutRehearsal),
+    withRehearsal: figuresOf(withRehearsal),
+    keyedFrames: figuresOf(keyedFrames),
     answers: [...withoutRehearsal, ...withRehearsal, ...keyedFrames].flatMap((result) => [result.first.answers, result.second.answers]),
   };
   console.log(
@@ -240,6 +258,14 @@ async function main(): Promise<void> {
       `without the rehearsal ${webSocketFigures.withoutRehearsal.firstMomentCpuMs} ms on the first moment, ${webSocketFigures.withoutRehearsal.secondMomentCpuMs} ms on the second; ` +
       `with it ${webSocketFigures.withRehearsal.firstMomentCpuMs} ms on the first, ${webSocketFigures.withRehearsal.secondMomentCpuMs} ms on the second; ` +
       `with it and keyed frames ${webSocketFigures.keyedFrames.firstMomentCpuMs} ms on the first, ${webSocketFigures.keyedFrames.secondMomentCpuMs} ms on the second`,
+  );
+  // The main thread's share tells what moves a moment: the kernel's and our JavaScript's work on
+  // every frame is there; V8's compiling and collecting run on its other threads.
+  console.log(
+    `moment over WebSocket, median of the server's main thread alone: ` +
+      `without the rehearsal ${webSocketFigures.withoutRehearsal.firstMomentMainThreadCpuMs} and ${webSocketFigures.withoutRehearsal.secondMomentMainThreadCpuMs} ms; ` +
+      `with it ${webSocketFigures.withRehearsal.firstMomentMainThreadCpuMs} and ${webSocketFigures.withRehearsal.secondMomentMainThreadCpuMs} ms; ` +
+      `with it and keyed frames ${webSocketFigures.keyedFrames.firstMomentMainThreadCpuMs} and ${webSocketFigures.keyedFrames.secondMomentMainThreadCpuMs} ms (first and second moment)`,
   );
 
   const onDefault = await momentInProcess(undefined);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeReplies, encodeCommand } from '../bench/contenders/respConnection.js';
-import { parseProcessStat, treeTicks, type ProcessTimes } from '../bench/harness/cpu.js';
+import { parseProcessStat, parseThreadTicks, treeTicks, type ProcessTimes } from '../bench/harness/cpu.js';
 import { closedLoop, dueTimeMs, openLoop, quantile, requestsDue, sellOut, type Attempt } from '../bench/harness/loops.js';
 import { batchFigures, countMissing, cpuFigures, halfOf, loadNotes, type ContenderReport, type ContenderResult } from '../bench/harness/result.js';
 import { readSettings } from '../bench/harness/settings.js';
@@ -18,6 +18,11 @@ describe('CPU accounting from /proc', () => {
   it('reads a stat line whose command holds spaces and parentheses, with reaped children', () => {
     const line = '4242 (postgres: (bench) idle) S 4200 4242 4242 0 -1 4194560 90 0 0 0 150 30 7 3 20 0 1 0 1000 0 0';
     expect(parseProcessStat(line)).toEqual({ pid: 4242, command: 'postgres: (bench) idle', parentPid: 4200, ticks: 150 + 30 + 7 + 3 });
+  });
+
+  it("reads a thread's own ticks, without the process's reaped children", () => {
+    const line = '4243 (V8 DefaultWorke) S 4200 4242 4242 0 -1 4194560 90 0 0 0 150 30 7 3 20 0 1 0 1000 0 0';
+    expect(parseThreadTicks(line)).toBe(150 + 30);
   });
 
   it('sums a process and every live process below it, and nothing beside it', () => {

@@ -43,6 +43,38 @@ export function parseProcessStat(text: string): ProcessTimes {
   };
 }
 
+/** A thread's own user + system clock ticks, from a /proc/PID/task/TID/stat line (a process's layout). */
+export function parseThreadTicks(text: string): number {
+  const close = text.lastIndexOf(')');
+  if (close < 0) throw new Error(`not a /proc/PID/task/TID/stat line: ${text.slice(0, 80)}`);
+  const fields = text.slice(close + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) throw new Error('the utime and stime of a /proc/PID/task/TID/stat line are not numbers');
+  return ticks;
+}
+
+/**
+ * The clock ticks of a process's main thread and of all its other threads. For Node, the main
+ * thread runs the JavaScript and the event loop; the others are V8's compiler and collector
+ * helpers and libuv's pool.
+ */
+export function threadTicks(pid: number): { readonly mainThread: number; readonly otherThreads: number } {
+  let mainThread = 0;
+  let otherThreads = 0;
+  for (const thread of readdirSync(`/proc/${pid}/task`)) {
+    let ticks: number;
+    try {
+      ticks = parseThreadTicks(readFileSync(`/proc/${pid}/task/${thread}/stat`, 'utf8'));
+    } catch {
+      // The thread ended while the list was read; its time is lost to this sample (a helper thread, never the main one).
+      continue;
+    }
+    if (Number(thread) === pid) mainThread += ticks;
+    else otherThreads += ticks;
+  }
+  return { mainThread, otherThreads };
+}
+
 /** Every process of the machine that could be read, by pid. */
 export function readProcessTable(): Map<number, ProcessTimes> {
   const table = new Map<number, ProcessTimes>();
