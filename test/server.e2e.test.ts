@@ -108,6 +108,27 @@ describe('buying', () => {
     expect(http.body).toEqual(orders);
   });
 
+  // The server reads plain purchase frames itself and leaves the rest to JSON.parse
+  // (src/edge/purchaseFrame.ts): however a client writes the same request, it gets the same answer.
+  it.each([
+    ['as the benchmarks write it', (item: string) => `{"type":"buy","id":"p","item":"${item}","qty":2}`],
+    ['in the client library\'s order, with a key', (item: string) => `{"type":"buy","item":"${item}","qty":2,"idempotencyKey":"k-${item}-1","id":"p"}`],
+    ['with whitespace', (item: string) => `{ "type": "buy", "id": "p", "item": "${item}", "qty": 2 }`],
+    ['with an escaped id', (item: string) => `{"type":"buy","id":"\\u0070","item":"${item}","qty":2}`],
+    ['with qty written 2.0', (item: string) => `{"type":"buy","id":"p","item":"${item}","qty":2.0}`],
+    ['with a field the protocol does not know', (item: string) => `{"type":"buy","id":"p","item":"${item}","qty":2,"note":"x"}`],
+    ['with a repeated field', (item: string) => `{"type":"buy","id":"p","item":"${item}","qty":5,"qty":2}`],
+  ])('answers a buy written %s with the same order', async (_name, write) => {
+    const item = await harness.createItem({ stock: 3, perUserLimit: 2 });
+    const client = await harness.connect(newUser());
+    const from = client.messages.length;
+    client.send(write(item.id));
+    expect(await client.waitFor((message) => message.id === 'p', from)).toMatchObject({ type: 'order', id: 'p', item: item.id, qty: 2 });
+    // And the item's figures moved by exactly that order; a second one is past the user's limit.
+    expect(await client.request({ type: 'buy', item: item.id, qty: 1 })).toMatchObject(rejection('limit_exceeded'));
+    expect((await harness.http('GET', `/items/${item.id}`)).body).toMatchObject({ available: 1, sold: 2 });
+  });
+
   it('reserves and confirms; a second confirm or a cancel afterwards is token_used', async () => {
     const item = await harness.createItem({ stock: 3 });
     const client = await harness.connect(newUser());
