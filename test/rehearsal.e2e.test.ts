@@ -53,6 +53,14 @@ describe('the rehearsal of a sale at start', () => {
       // Then 900 orders in-process, on 900 units for 1,800 buyers, and 900 more buyers once they sold out.
       expect(main.lines[rehearsed]!.engineReplies).toEqual({ order: 900, sold_out: 900 + 900 });
       expect(Object.keys(main.lines[rehearsed]!.replies as object).sort()).toEqual(['order', 'sold_out']);
+      // Before them, the prelude, on an engine and a server of its own: 100 buyers on 50 units
+      // once, then 300 orders in-process.
+      expect(main.lines[rehearsed]!.prelude).toEqual({
+        buyers: 100,
+        rounds: 1,
+        replies: { order: 50, sold_out: 50 + 100 },
+        engineReplies: { order: 300, sold_out: 300 + 300 },
+      });
 
       const items = await fetch(`http://127.0.0.1:${port}/admin/items`, { headers: { authorization: `Bearer ${adminToken}` } });
       expect(items.status).toBe(200);

@@ -13,7 +13,9 @@
  * end, or at the next start if the process was killed during it), with real
  * WebSocket connections whose buyers all press `buy` at once on small items, and press again
  * once each has sold out (most of a real crowd is answered `sold_out` from memory); then buys
- * in-process on that engine, three per buyer, for what runs once per batch. Nothing of the
+ * in-process on that engine, three per buyer, for what runs once per batch. A prelude of 100
+ * buyers does all of it once in small first, so that the rehearsal's own end does not throw
+ * away the code it compiled (`preludeBuyersMax`). Nothing of the
  * rehearsal is left in the real databases, and the real server opens its port only after it.
  *
  * Compiled code is fitted to the objects and functions it has seen, so what the real server
@@ -56,6 +58,8 @@ export interface RehearsalReport {
   readonly replies: Record<string, number>;
   /** The same for the buys made in-process after the rounds (`rehearseEngine`). */
   readonly engineReplies: Record<string, number>;
+  /** The prelude's own (see `preludeBuyersMax`): the same kinds of reply, from fewer buyers. */
+  readonly prelude: { readonly buyers: number; readonly rounds: number; readonly replies: Record<string, number>; readonly engineReplies: Record<string, number> };
   readonly durationMs: number;
 }
 
@@ -86,6 +90,22 @@ const engineOrdersPerItem = 2_000;
 const lateBuyers = 1;
 
 /**
+ * Buyers of the prelude: a whole rehearsal in small, on an engine and a server of its own that
+ * then close, before the rehearsal proper. What happens only once in a program's life (the
+ * first engine that closes, the first slice released, the first server and sockets closed)
+ * changes objects V8's compiled code was fitted to, and V8 then throws that code away. Without
+ * the prelude that happened when the rehearsal ended, to the very code it had compiled:
+ * measured with `--trace-deopt` (2026-12-03), the purchase path's `route`, `buy`,
+ * `refusalFromMemory`, `assertOpen` and the slice's `onFigures`, `wake` and `whenReleased` were
+ * all marked for deoptimization ("code dependencies") as the rehearsal's engine closed, and the
+ * real server's first sale compiled them again. After a prelude, the rehearsal's end throws
+ * none of them away.
+ */
+const preludeBuyersMax = 100;
+/** The prelude's items are numbered from here, apart from the rehearsal's on the same databases. */
+const preludeFirstItemId = 1_000_000;
+
+/**
  * The rehearsal's buyers look like a real crowd: user ids of every length an id has, and tokens
  * with and without `level`, `tags` and `exp`. V8 fits compiled code to the shapes and value
  * kinds it has seen; a rehearsal of only short ids and bare tokens left code that a real sale's
@@ -105,13 +125,13 @@ function rehearsalBuyer(index: number): { userId: string; claims: { level?: numb
  * Buys in-process, twice as many buyers as units, then `lateBuyers` per unit, on items of their
  * own: the engine's half of a sale, many more times than a rehearsal's sockets can afford.
  */
-async function rehearseEngine(engine: Engine, orders: number): Promise<Record<string, number>> {
+async function rehearseEngine(engine: Engine, orders: number, firstItemId: number): Promise<Record<string, number>> {
   const replies: Record<string, number> = {};
   let buyerIndex = 0;
   for (let item = 1; orders > 0; item++) {
     const units = Math.min(orders, engineOrdersPerItem);
     orders -= units;
-    const itemId = String(1_000 + item);
+    const itemId = String(firstItemId + item);
     const created = await engine.createItem({ id: itemId, name: 'Rehearsal', sellerId: '1', stock: units });
     if (!created.ok) throw new Error(`rehearsal: creating its item failed: ${created.message}`);
     // Everyone at once, then the late crowd once the item sold out.
@@ -141,14 +161,41 @@ export async function rehearseSale(options: RehearsalOptions): Promise<Rehearsal
   // A server killed during its rehearsal left its databases behind: the next one drops them.
   await dropAbandonedDatabases(options.databaseUrls, databasePrefix);
   const databases = await temporaryDatabases(options.databaseUrls, databasePrefix);
-  const [primary, ...extra] = databases.value;
-  let engine: Engine;
   try {
-    engine = await createEngine({ ...options.engine, databaseUrl: primary, extraInventoryDatabaseUrls: extra });
-  } catch (error) {
+    const preludeBuyers = Math.min(preludeBuyersMax, options.buyers);
+    const prelude = await rehearsePass(options, databases.value, { buyers: preludeBuyers, rounds: 1, firstItemId: preludeFirstItemId });
+    const rehearsal = await rehearsePass(options, databases.value, { buyers: options.buyers, rounds, firstItemId: 0 });
+    return {
+      buyers: options.buyers,
+      rounds,
+      ...rehearsal,
+      prelude: { buyers: preludeBuyers, rounds: 1, ...prelude },
+      durationMs: Math.round(performance.now() - started),
+    };
+  } finally {
     await databases.remove();
-    throw error;
   }
+}
+
+interface Pass {
+  readonly buyers: number;
+  readonly rounds: number;
+  /** The pass's items are numbered from here, apart from another pass's on the same databases. */
+  readonly firstItemId: number;
+}
+
+/**
+ * One whole rehearsal on an engine of its own over `databaseUrls`: its buyers connect, press
+ * `buy` in `rounds` moments, the engine takes its in-process buys, and then the sockets, the
+ * server and the engine close.
+ */
+async function rehearsePass(
+  options: RehearsalOptions,
+  databaseUrls: readonly string[],
+  pass: Pass,
+): Promise<Pick<RehearsalReport, 'replies' | 'engineReplies'>> {
+  const [primary, ...extra] = databaseUrls;
+  const engine = await createEngine({ ...options.engine, databaseUrl: primary, extraInventoryDatabaseUrls: extra });
   try {
     const jwtSecret = randomBytes(32).toString('base64url');
     // V8 fits the fast code of a closure to the one instance that made it, while only one
@@ -161,7 +208,7 @@ export async function rehearseSale(options: RehearsalOptions): Promise<Rehearsal
       adminToken: randomBytes(24).toString('base64url'),
       host: '127.0.0.1',
       port: 0,
-      limits: { ...options.limits, connectionsMax: Math.max(options.limits.connectionsMax, options.buyers + 1) },
+      limits: { ...options.limits, connectionsMax: Math.max(options.limits.connectionsMax, pass.buyers + 1) },
       logger: pino({ level: 'silent' }),
       metrics: new Metrics(),
     };
@@ -171,21 +218,21 @@ export async function rehearseSale(options: RehearsalOptions): Promise<Rehearsal
     try {
       let next = 0;
       const connect = async (): Promise<void> => {
-        while (next < options.buyers) {
+        while (next < pass.buyers) {
           const buyer = rehearsalBuyer(next++);
           const token = jwt.sign(buyer.claims, jwtSecret, { algorithm: 'HS256', subject: buyer.userId });
           sockets.push(await openSocket(`${server.wsUrl}?token=${token}`));
         }
       };
-      await Promise.all(Array.from({ length: Math.min(connectConcurrency, options.buyers) }, connect));
+      await Promise.all(Array.from({ length: Math.min(connectConcurrency, pass.buyers) }, connect));
       const replies: Record<string, number> = {};
-      for (let round = 1; round <= rounds; round++) {
-        const itemId = String(round);
+      for (let round = 1; round <= pass.rounds; round++) {
+        const itemId = String(pass.firstItemId + round);
         const created = await engine.createItem({
           id: itemId,
           name: 'Rehearsal',
           sellerId: '1',
-          stock: Math.max(1, Math.round(options.buyers * unitsPerBuyer)),
+          stock: Math.max(1, Math.round(pass.buyers * unitsPerBuyer)),
         });
         if (!created.ok) throw new Error(`rehearsal: creating its item failed: ${created.message}`);
         // Half the buyers send idempotency keys, as the client library does by default, half
@@ -198,18 +245,14 @@ export async function rehearseSale(options: RehearsalOptions): Promise<Rehearsal
         );
         for (const answer of [...answers, ...lateAnswers]) replies[answer] = (replies[answer] ?? 0) + 1;
       }
-      const engineReplies = await rehearseEngine(engine, options.buyers * engineOrdersPerBuyer);
-      return { buyers: options.buyers, rounds, replies, engineReplies, durationMs: Math.round(performance.now() - started) };
+      const engineReplies = await rehearseEngine(engine, pass.buyers * engineOrdersPerBuyer, pass.firstItemId + 1_000);
+      return { replies, engineReplies };
     } finally {
       for (const socket of sockets) socket.terminate();
       await server.close(1_000);
     }
   } finally {
-    try {
-      await engine.close();
-    } finally {
-      await databases.remove();
-    }
+    await engine.close();
   }
 }
 
