@@ -21,10 +21,11 @@ export interface ProcessTimes {
 }
 
 /**
- * Parses one /proc/PID/stat line. The command name is in parentheses and may itself hold
- * spaces and parentheses, so the fields are counted from the last `)`.
+ * The fields of a /proc/PID/stat (or /proc/PID/task/TID/stat) line after the command name, from
+ * `state` on. The command name is in parentheses and may itself hold spaces and parentheses, so
+ * the fields are counted from the last `)`.
  */
-export function parseProcessStat(text: string): ProcessTimes {
+function statFields(text: string): { readonly open: number; readonly close: number; readonly number: (index: number) => number } {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) throw new Error(`not a /proc/PID/stat line: ${text.slice(0, 80)}`);
@@ -35,6 +36,12 @@ export function parseProcessStat(text: string): ProcessTimes {
     if (!Number.isFinite(value)) throw new Error(`field ${index + 3} of a /proc/PID/stat line is not a number`);
     return value;
   };
+  return { open, close, number };
+}
+
+/** Parses one /proc/PID/stat line: the process's own ticks and its waited-for children's. */
+export function parseProcessStat(text: string): ProcessTimes {
+  const { open, close, number } = statFields(text);
   return {
     pid: Number(text.slice(0, open).trim()),
     command: text.slice(open + 1, close),
@@ -43,14 +50,13 @@ export function parseProcessStat(text: string): ProcessTimes {
   };
 }
 
-/** A thread's own user + system clock ticks, from a /proc/PID/task/TID/stat line (a process's layout). */
+/**
+ * A thread's own user + system clock ticks, from a /proc/PID/task/TID/stat line. Only utime and
+ * stime: a thread's line repeats the process's children's ticks, which would count once per thread.
+ */
 export function parseThreadTicks(text: string): number {
-  const close = text.lastIndexOf(')');
-  if (close < 0) throw new Error(`not a /proc/PID/task/TID/stat line: ${text.slice(0, 80)}`);
-  const fields = text.slice(close + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  if (!Number.isFinite(ticks)) throw new Error('the utime and stime of a /proc/PID/task/TID/stat line are not numbers');
-  return ticks;
+  const { number } = statFields(text);
+  return number(11) + number(12);
 }
 
 /**

@@ -51,15 +51,19 @@ export interface RehearsalOptions {
   readonly rounds?: number;
 }
 
-export interface RehearsalReport {
+/** What one pass of the rehearsal heard (`rehearsePass`). */
+export interface PassReport {
   readonly buyers: number;
   readonly rounds: number;
   /** Replies per kind over every round: `order` and `sold_out` when all went as in a sale. */
   readonly replies: Record<string, number>;
   /** The same for the buys made in-process after the rounds (`rehearseEngine`). */
   readonly engineReplies: Record<string, number>;
+}
+
+export interface RehearsalReport extends PassReport {
   /** The prelude's own (see `preludeBuyersMax`): the same kinds of reply, from fewer buyers. */
-  readonly prelude: { readonly buyers: number; readonly rounds: number; readonly replies: Record<string, number>; readonly engineReplies: Record<string, number> };
+  readonly prelude: PassReport;
   readonly durationMs: number;
 }
 
@@ -165,13 +169,7 @@ export async function rehearseSale(options: RehearsalOptions): Promise<Rehearsal
     const preludeBuyers = Math.min(preludeBuyersMax, options.buyers);
     const prelude = await rehearsePass(options, databases.value, { buyers: preludeBuyers, rounds: 1, firstItemId: preludeFirstItemId });
     const rehearsal = await rehearsePass(options, databases.value, { buyers: options.buyers, rounds, firstItemId: 0 });
-    return {
-      buyers: options.buyers,
-      rounds,
-      ...rehearsal,
-      prelude: { buyers: preludeBuyers, rounds: 1, ...prelude },
-      durationMs: Math.round(performance.now() - started),
-    };
+    return { ...rehearsal, prelude, durationMs: Math.round(performance.now() - started) };
   } finally {
     await databases.remove();
   }
@@ -193,7 +191,7 @@ async function rehearsePass(
   options: RehearsalOptions,
   databaseUrls: readonly string[],
   pass: Pass,
-): Promise<Pick<RehearsalReport, 'replies' | 'engineReplies'>> {
+): Promise<PassReport> {
   const [primary, ...extra] = databaseUrls;
   const engine = await createEngine({ ...options.engine, databaseUrl: primary, extraInventoryDatabaseUrls: extra });
   try {
@@ -246,7 +244,7 @@ async function rehearsePass(
         for (const answer of [...answers, ...lateAnswers]) replies[answer] = (replies[answer] ?? 0) + 1;
       }
       const engineReplies = await rehearseEngine(engine, pass.buyers * engineOrdersPerBuyer, pass.firstItemId + 1_000);
-      return { replies, engineReplies };
+      return { buyers: pass.buyers, rounds: pass.rounds, replies, engineReplies };
     } finally {
       for (const socket of sockets) socket.terminate();
       await server.close(1_000);
